@@ -1,0 +1,31 @@
+# Two commands set up everything on a fresh machine (no GPU, only the package registries):
+#   make demo   trains briefly on the embedded dataset and evaluates in Hopper-v5
+#   make test   runs the test suite
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	# the CPU build; on a GPU machine install a CUDA build of torch first (see README)
+	$(PYTHON) -m pip install --quiet "torch==2.13.0"
+	$(PYTHON) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/trajdiff data info default
+
+test: $(STAMP)
+	$(PYTHON) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check trajdiff tests benchmarks
+
+bench: $(STAMP)
+	$(PYTHON) benchmarks/sampler.py
+
+clean:
+	rm -rf $(VENV)

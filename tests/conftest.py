@@ -1,0 +1,40 @@
+"""Tiny datasets written by the tests themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trajdiff.data import EpisodeDataset
+
+
+def make_arrays(lengths: list[int], ends: list[str], observation_dim: int = 3, action_dim: int = 2,
+                seed: int = 0) -> dict[str, np.ndarray]:
+    """D4RL-style arrays with episodes of ``lengths`` ending in 'terminal' or 'timeout'.
+
+    Observation row i is (i, i, ...) + noise-free, so tests can read indices off the values;
+    next_observations[i] = observations[i] + 0.5 marks the stored next state apart.
+    """
+    size = sum(lengths)
+    rng = np.random.default_rng(seed)
+    observations = np.repeat(np.arange(size, dtype=np.float32)[:, None], observation_dim, axis=1)
+    terminals = np.zeros(size, bool)
+    timeouts = np.zeros(size, bool)
+    position = 0
+    for length, end in zip(lengths, ends):
+        position += length
+        (terminals if end == "terminal" else timeouts)[position - 1] = True
+    return {
+        "observations": observations,
+        "next_observations": observations + 0.5,
+        "actions": rng.uniform(-1, 1, (size, action_dim)).astype(np.float32),
+        "rewards": rng.uniform(0, 1, size).astype(np.float32),
+        "terminals": terminals,
+        "timeouts": timeouts,
+    }
+
+
+@pytest.fixture
+def small_dataset() -> EpisodeDataset:
+    """Episodes of 4 (terminal), 1 (timeout), 6 (timeout), 3 (terminal) steps."""
+    return EpisodeDataset.from_arrays(make_arrays([4, 1, 6, 3], ["terminal", "timeout", "timeout", "terminal"]))

@@ -1,0 +1,72 @@
+import numpy as np
+import torch
+from scipy.stats import chisquare
+
+from trajdiff.data import TrajectorySampler
+
+
+def test_history_windows_padding_and_boundaries(small_dataset):
+    sampler = TrajectorySampler(small_dataset, history_len=3, n_step=1, discount=0.9)
+    batch = sampler.windows(np.arange(small_dataset.num_transitions))
+    # observation row i holds the value i: episodes are [0..3], [4], [5..10], [11..13]
+    expected_first_column = [0, 0, 0, 1, 0, 0, 0, 5, 6, 7, 8, 0, 0, 11]
+    expected_mask = [[False, False, True], [False, True, True], [True, True, True], [True, True, True],
+                     [False, False, True], [False, False, True], [False, True, True]]
+    np.testing.assert_array_equal(batch.history[:, 0, 0].numpy(), expected_first_column)
+    np.testing.assert_array_equal(batch.history_mask[:7].numpy(), expected_mask)
+    np.testing.assert_array_equal(batch.history[:, -1, 0].numpy(), np.arange(14))
+    # padded entries are zeros, real entries never come from another episode
+    episode = small_dataset.episode_index
+    for row, t in enumerate(range(small_dataset.num_transitions)):
+        values = batch.history[row, :, 0][batch.history_mask[row]].numpy().astype(int)
+        assert (episode[values] == episode[t]).all()
+        assert (batch.history[row][~batch.history_mask[row]] == 0).all()
+
+
+def test_bootstrap_window_ends_at_stored_next_observation(small_dataset):
+    sampler = TrajectorySampler(small_dataset, history_len=2, n_step=3, discount=0.5)
+    batch = sampler.windows(np.arange(small_dataset.num_transitions))
+    # t=0: k=3 -> next_obs[2] = 2.5, preceded by obs 2; terminal episode end at 3 (k=3 < 4)
+    # t=2: k=2 -> window ends on the terminal step 3: discount 0
+    # t=5: episode [5..10] timeout: k=3 -> next_obs[7]; t=9: k=2 -> next_obs[10] and discount .25
+    last = batch.bootstrap_history[:, -1, 0].numpy()
+    previous = batch.bootstrap_history[:, 0, 0].numpy()
+    assert last[0] == 2.5 and previous[0] == 2
+    assert batch.bootstrap_discount[2] == 0 and batch.bootstrap_discount[0] == 0.125
+    assert last[5] == 7.5 and batch.bootstrap_discount[5] == 0.125
+    assert last[9] == 10.5 and previous[9] == 10 and batch.bootstrap_discount[9] == 0.25
+    # the one-step episode 4 (timeout): bootstraps from its stored next obs, preceded by s_4 itself
+    assert last[4] == 4.5 and previous[4] == 4 and batch.bootstrap_discount[4] == 0.5
+    # episode 2 starts at 5: the window after t=5 with n=1 would be [5, 5.5]; with n=3 at t=5 it is
+    # [7, 7.5]; the window of the first step of the last episode (11) has no padding either
+    assert batch.bootstrap_mask.all()
+    short = TrajectorySampler(small_dataset, history_len=4, n_step=1, discount=0.5).windows(np.array([5]))
+    np.testing.assert_array_equal(short.bootstrap_history[0, :, 0].numpy(), [0, 0, 5, 5.5])
+    np.testing.assert_array_equal(short.bootstrap_mask[0].numpy(), [False, False, True, True])
+
+
+def test_one_step_one_history_is_plain_transition_sampling(small_dataset):
+    sampler = TrajectorySampler(small_dataset, history_len=1, n_step=1, discount=0.99, seed=3)
+    batch = sampler.sample(64)
+    index = batch.indices.numpy()
+    np.testing.assert_array_equal(batch.observations.numpy(), small_dataset.observations[index])
+    np.testing.assert_array_equal(batch.actions.numpy(), small_dataset.actions[index])
+    np.testing.assert_array_equal(batch.n_step_return.numpy(), small_dataset.rewards[index])
+    np.testing.assert_array_equal(batch.bootstrap_observations.numpy(), small_dataset.next_observations[index])
+    np.testing.assert_allclose(batch.bootstrap_discount.numpy(), 0.99 * ~small_dataset.terminals[index])
+    assert batch.history_mask.all() and batch.bootstrap_mask.all()
+
+
+def test_every_step_reachable_and_uniform(small_dataset):
+    sampler = TrajectorySampler(small_dataset, history_len=4, n_step=5, discount=0.9, seed=0)
+    counts = np.zeros(small_dataset.num_transitions)
+    for _ in range(50):
+        np.add.at(counts, sampler.sample(1000).indices.numpy(), 1)
+    assert (counts > 0).all()
+    assert chisquare(counts).pvalue > 0.01
+
+
+def test_same_seed_same_batches(small_dataset):
+    first = TrajectorySampler(small_dataset, 2, 2, 0.9, seed=7).sample(32)
+    second = TrajectorySampler(small_dataset, 2, 2, 0.9, seed=7).sample(32)
+    assert torch.equal(first.indices, second.indices)

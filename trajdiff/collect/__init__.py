@@ -1,0 +1,1 @@
+"""Behaviour-policy training (stable-baselines3 SAC) and D4RL-protocol dataset generation."""

@@ -1,0 +1,9 @@
+"""The one exception type the CLI turns into a one-line error message."""
+
+
+class TrajdiffError(Exception):
+    """A user-facing error: bad input, a missing file, an incompatible config.
+
+    The CLI prints ``trajdiff: error: <message>`` and exits with status 2; the message must
+    say what is wrong and, where possible, what to do about it.
+    """

@@ -1,0 +1,72 @@
+"""Small shared helpers: seeding, devices, atomic writes, library versions."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trajdiff.errors import TrajdiffError
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (the global generators libraries fall back on)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA when present, else CPU; an unavailable device is a clear error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise TrajdiffError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise TrajdiffError(f"device {device!r} asked for, but this PyTorch build sees no CUDA GPU")
+    return resolved
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a temporary file in the same folder, then rename it into place.
+
+    A kill at any moment leaves either the old file or the new one, never a torn file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, payload: Any) -> None:
+    """Atomically write ``payload`` as indented JSON."""
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n"))
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that decide results, recorded beside every run."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import trajdiff
+
+    versions = {"trajdiff": trajdiff.__version__}
+    for name in ("torch", "numpy", "gymnasium", "mujoco", "h5py", "stable-baselines3", "minari"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
