@@ -11,31 +11,48 @@ import tyro
 from trajdiff.errors import TrajdiffError
 
 
-def _commands() -> dict[tuple[str, ...], tuple[type, Callable[[Any], None], str]]:
-    """(words) -> (config class, runner, one-line help). Imports stay local to keep --help fast."""
+Command = tuple[type, Callable[[Any], Any], str, Callable[[list[str]], Any] | None]
+
+
+def _commands() -> dict[tuple[str, ...], Command]:
+    """(words) -> (config class, runner, one-line help, defaults from argv or None).
+
+    Imports stay local so that a typo answers fast.
+    """
     from trajdiff.collect.behavior import TrainBehaviorConfig, train_behavior
+    from trajdiff.collect.datasets import CollectDatasetConfig, CollectSuiteConfig, collect_dataset, collect_suite
     from trajdiff.data.info import DataInfoConfig, run_data_info
+    from trajdiff.evaluate_run import EvalConfig, run_eval
+    from trajdiff.train import TrainConfig, default_config, train
 
     return {
-        ("data", "info"): (DataInfoConfig, run_data_info, "summarise a dataset"),
+        ("train",): (TrainConfig, train, "train an agent on an offline dataset", default_config),
+        ("eval",): (EvalConfig, run_eval, "evaluate a run or checkpoint", None),
+        ("data", "info"): (DataInfoConfig, run_data_info, "summarise a dataset", None),
         ("collect", "train-behavior"): (TrainBehaviorConfig, train_behavior,
-                                        "train a SAC behaviour policy (stable-baselines3)"),
+                                        "train a SAC behaviour policy (stable-baselines3)", None),
+        ("collect", "dataset"): (CollectDatasetConfig, collect_dataset, "build one D4RL-protocol dataset", None),
+        ("collect", "suite"): (CollectSuiteConfig, collect_suite,
+                               "build random/medium/medium-replay/expert/medium-expert", None),
     }
 
 
 def _usage(commands: dict) -> str:
     lines = ["usage: trajdiff COMMAND [options]   (trajdiff COMMAND --help for its options)", "", "commands:"]
-    lines += [f"  {' '.join(words):24} {help_text}" for words, (_, _, help_text) in commands.items()]
+    lines += [f"  {' '.join(words):24} {command[2]}" for words, command in commands.items()]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _commands()
-    for words, (config_class, runner, _) in sorted(commands.items(), key=lambda item: -len(item[0])):
+    for words, (config_class, runner, _, defaults) in sorted(commands.items(), key=lambda item: -len(item[0])):
         if tuple(argv[: len(words)]) == words:
-            config = tyro.cli(config_class, args=argv[len(words):], prog=f"trajdiff {' '.join(words)}")
+            arguments = argv[len(words):]
             try:
+                default = defaults(arguments) if defaults is not None else None
+                config = tyro.cli(config_class, args=arguments, prog=f"trajdiff {' '.join(words)}",
+                                  default=default, config=(tyro.conf.OmitArgPrefixes,))
                 runner(config)
             except TrajdiffError as error:
                 print(f"trajdiff: error: {error}", file=sys.stderr)

@@ -1,0 +1,229 @@
+"""D4RL-protocol datasets from a behaviour-policy run folder (see :mod:`trajdiff.collect.behavior`).
+
+Kinds, per environment, as D4RL defines them:
+- random: uniformly random actions;
+- medium: the checkpoint whose evaluated return is closest to one third of the best checkpoint's
+  (ties: the earlier one), acting stochastically;
+- expert: the checkpoint with the best evaluated return, acting stochastically;
+- medium-replay: every transition SAC collected up to the medium checkpoint's step, in order;
+- medium-expert: the medium and expert datasets concatenated, each episode labelled
+  (``metadata/episode_source``: 0 = medium, 1 = expert).
+Episodes are complete: rollouts stop once ``size`` transitions are reached at an episode's end, so
+a dataset holds between ``size`` and ``size`` + one episode of rows. The 1000-step time limit
+ends an episode as a timeout, never a terminal (D4RL: terminal = done and not timeout).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import gymnasium as gym
+import numpy as np
+import tyro
+from tqdm import tqdm
+
+import trajdiff
+from trajdiff.collect.behavior import checkpoint_path
+from trajdiff.data.episodes import EpisodeDataset
+from trajdiff.data.formats import write_d4rl_hdf5
+from trajdiff.data.registry import default_environment, environment_family
+from trajdiff.errors import TrajdiffError
+
+Kind = Literal["random", "medium", "expert", "medium-replay", "medium-expert"]
+KINDS: tuple[Kind, ...] = ("random", "medium", "medium-replay", "expert", "medium-expert")
+
+
+@dataclass(frozen=True)
+class BehaviorRun:
+    """A behaviour run folder: its environment, checkpoint log and the two chosen checkpoints."""
+
+    directory: Path
+    env_id: str
+    log: list[dict[str, float]]
+
+    @classmethod
+    def open(cls, directory: Path, env_id: str | None = None) -> BehaviorRun:
+        log_path = directory / "log.json"
+        if not log_path.is_file():
+            raise TrajdiffError(f"{directory} is not a behaviour run: no log.json (made by trajdiff collect train-behavior)")
+        try:
+            log = json.loads(log_path.read_text())
+        except json.JSONDecodeError as error:
+            raise TrajdiffError(f"{log_path} is not valid JSON ({error})") from None
+        log = [entry for entry in log if checkpoint_path(directory, int(entry["step"])).is_file()]
+        if not log:
+            raise TrajdiffError(f"{directory} holds no checkpoints (sac_<step>.zip) listed in its log.json")
+        run_file = directory / "run.json"
+        if env_id is None and run_file.is_file():
+            env_id = json.loads(run_file.read_text()).get("env")
+        if env_id is None:
+            env_id = default_environment(directory.name)
+        if env_id is None:
+            raise TrajdiffError(f"cannot tell the environment of {directory}; pass --env (e.g. Hopper-v5)")
+        return cls(directory, env_id, log)
+
+    @property
+    def expert(self) -> dict[str, float]:
+        return max(self.log, key=lambda entry: entry["ret_mean"])
+
+    @property
+    def medium(self) -> dict[str, float]:
+        target = self.expert["ret_mean"] / 3
+        return min(self.log, key=lambda entry: (abs(entry["ret_mean"] - target), entry["step"]))
+
+
+def rollouts(env_id: str, policy, size: int, seed: int, num_envs: int = 8, label: str = "") -> tuple[dict, np.ndarray]:  # noqa: ANN001
+    """Run ``policy`` (a batched SB3 model or None for uniform random actions) until ``size`` rows.
+
+    Returns D4RL arrays (with infos qpos/qvel) in episode order, and the per-episode returns.
+    """
+    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
+                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    envs.action_space.seed(seed)
+    observations, _ = envs.reset(seed=[seed + index for index in range(num_envs)])
+    keys = ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations", "qpos", "qvel")
+    running: list[dict[str, list]] = [{key: [] for key in keys} for _ in range(num_envs)]
+    episodes: list[dict[str, np.ndarray]] = []
+    total = 0
+    bar = tqdm(total=size, desc=f"collect {label or env_id}", unit="step")
+    while total < size:
+        if policy is None:
+            actions = envs.action_space.sample()
+        else:
+            actions, _ = policy.predict(observations, deterministic=False)
+        states = [(env.unwrapped.data.qpos.copy(), env.unwrapped.data.qvel.copy()) for env in envs.envs]
+        next_observations, rewards, terminated, truncated, infos = envs.step(actions)
+        for index in range(num_envs):
+            done = terminated[index] or truncated[index]
+            episode = running[index]
+            episode["observations"].append(observations[index])
+            episode["actions"].append(actions[index])
+            episode["rewards"].append(rewards[index])
+            # D4RL: the time limit makes a timeout even if the step also terminated
+            episode["timeouts"].append(bool(truncated[index]))
+            episode["terminals"].append(bool(terminated[index] and not truncated[index]))
+            episode["next_observations"].append(infos["final_obs"][index] if done else next_observations[index])
+            episode["qpos"].append(states[index][0])
+            episode["qvel"].append(states[index][1])
+            if done and total < size:
+                episodes.append({key: np.asarray(values) for key, values in episode.items()})
+                total += len(episode["rewards"])
+                bar.update(len(episode["rewards"]))
+                running[index] = {key: [] for key in keys}
+            elif done:
+                running[index] = {key: [] for key in keys}
+        observations = next_observations
+    bar.close()
+    envs.close()
+    arrays = {key: np.concatenate([episode[key] for episode in episodes]) for key in keys}
+    returns = np.array([episode["rewards"].sum() for episode in episodes])
+    return arrays, returns
+
+
+def build_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int) -> tuple[EpisodeDataset, dict[str, np.ndarray]]:
+    """One dataset of ``kind`` and its infos (qpos, qvel where recorded)."""
+    metadata: dict[str, object] = {"env_id": run.env_id, "kind": kind, "seed": seed,
+                                   "trajdiff_version": trajdiff.__version__,
+                                   "gymnasium_version": gym.__version__,
+                                   "behavior_run": str(run.directory)}
+    if kind == "medium-expert":
+        medium, medium_infos = build_dataset(run, "medium", size, seed)
+        expert, expert_infos = build_dataset(run, "expert", size, seed + 1)
+        arrays = {key: np.concatenate([getattr(medium, key), getattr(expert, key)])
+                  for key in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")}
+        source = np.concatenate([np.zeros(medium.num_episodes, np.int64), np.ones(expert.num_episodes, np.int64)])
+        metadata.update(policy=f"{medium.metadata['policy']} + {expert.metadata['policy']}",
+                        policy_return=f"{medium.metadata['policy_return']} + {expert.metadata['policy_return']}")
+        infos = {key: np.concatenate([medium_infos[key], expert_infos[key]]) for key in medium_infos}
+        return _labelled(arrays, kind, metadata, {"episode_source": source}), infos
+    if kind == "medium-replay":
+        replay_path = run.directory / "replay.npz"
+        if not replay_path.is_file():
+            raise TrajdiffError(f"{run.directory} has no replay.npz: medium-replay needs the run's transitions")
+        replay = np.load(replay_path)
+        steps = int(run.medium["step"])
+        arrays = {key: replay[key][:steps] for key in ("observations", "next_observations", "actions", "rewards")}
+        arrays["timeouts"] = replay["timeouts"][:steps]
+        arrays["terminals"] = replay["dones"][:steps] & ~arrays["timeouts"]
+        metadata.update(policy=f"replay up to step {steps}", policy_return=float(run.medium["ret_mean"]))
+        return _labelled(arrays, kind, metadata), {}
+    if kind == "random":
+        policy, entry = None, {"step": 0, "ret_mean": float("nan")}
+    elif kind in ("medium", "expert"):
+        from stable_baselines3 import SAC
+
+        entry = run.medium if kind == "medium" else run.expert
+        policy = SAC.load(checkpoint_path(run.directory, int(entry["step"])), device="cpu")
+    else:
+        raise TrajdiffError(f"unknown dataset kind {kind!r} ({', '.join(KINDS)})")
+    arrays, _ = rollouts(run.env_id, policy, size, seed, label=kind)
+    infos = {"qpos": arrays.pop("qpos"), "qvel": arrays.pop("qvel")}
+    metadata.update(policy=checkpoint_path(run.directory, int(entry["step"])).name if policy else "uniform random",
+                    policy_return=float(entry["ret_mean"]))
+    return _labelled(arrays, kind, metadata), infos
+
+
+def _labelled(arrays: dict[str, np.ndarray], kind: str, metadata: dict[str, object],
+              episode_metadata: dict[str, np.ndarray] | None = None) -> EpisodeDataset:
+    """The dataset with each episode's undiscounted return recorded, as the shared datasets do."""
+    dataset = EpisodeDataset.from_arrays(arrays, name=kind, metadata=metadata, episode_metadata=episode_metadata)
+    return dataclasses.replace(dataset, episode_metadata={**dataset.episode_metadata,
+                                                          "episode_returns": dataset.episode_returns})
+
+
+@dataclass(frozen=True)
+class CollectDatasetConfig:
+    """Build one D4RL-protocol dataset from a behaviour run folder."""
+
+    from_: Annotated[Path, tyro.conf.arg(name="from")]
+    """Behaviour run folder (log.json, sac_<step>.zip, replay.npz)."""
+    kind: Kind
+    """random, medium, medium-replay, expert or medium-expert."""
+    out: Path
+    """hdf5 file to write (D4RL layout)."""
+    size: int = 200_000
+    """Transitions per rollout dataset (at least; episodes are kept whole)."""
+    seed: int = 0
+    """Seed of the environments and of the policy's action noise."""
+    env: str | None = None
+    """Environment id, when the run folder does not record it."""
+
+
+@dataclass(frozen=True)
+class CollectSuiteConfig:
+    """Build all five D4RL-protocol datasets of a behaviour run into OUT/<env>-<kind>.hdf5."""
+
+    from_: Annotated[Path, tyro.conf.arg(name="from")]
+    """Behaviour run folder (log.json, sac_<step>.zip, replay.npz)."""
+    out: Path = Path("datasets")
+    """Folder for the five files."""
+    size: int = 200_000
+    """Transitions per rollout dataset (at least; episodes are kept whole)."""
+    seed: int = 0
+    """Seed of the environments and of the policy's action noise."""
+    env: str | None = None
+    """Environment id, when the run folder does not record it."""
+
+
+def collect_dataset(config: CollectDatasetConfig) -> None:
+    run = BehaviorRun.open(config.from_, config.env)
+    _write(run, config.kind, config.size, config.seed, config.out)
+
+
+def collect_suite(config: CollectSuiteConfig) -> None:
+    run = BehaviorRun.open(config.from_, config.env)
+    family = environment_family(run.env_id) or run.env_id.lower()
+    for kind in KINDS:
+        _write(run, kind, config.size, config.seed, config.out / f"{family}-{kind}.hdf5")
+
+
+def _write(run: BehaviorRun, kind: Kind, size: int, seed: int, out: Path) -> None:
+    dataset, infos = build_dataset(run, kind, size, seed)
+    write_d4rl_hdf5(out, dataset, infos=infos)
+    returns = dataset.episode_returns
+    print(f"{out}: {dataset.num_transitions:,} transitions, {dataset.num_episodes} episodes, "
+          f"return mean {returns.mean():.1f} (policy {dataset.metadata['policy']})")

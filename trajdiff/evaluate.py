@@ -1,0 +1,150 @@
+"""Batched evaluation rollouts in vectorised Gymnasium environments, with per-env histories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from trajdiff.data.registry import environment_family, normalized_score
+from trajdiff.errors import TrajdiffError
+
+
+class HistoryBuffer:
+    """The last H observations of each of E environments, left-padded exactly like training windows.
+
+    Shapes: history (E, H, Do) float32 (zeros where padded), mask (E, H) bool.
+    """
+
+    def __init__(self, num_envs: int, history_len: int, observation_dim: int, device: torch.device) -> None:
+        self.history = torch.zeros(num_envs, history_len, observation_dim, device=device)
+        self.mask = torch.zeros(num_envs, history_len, dtype=torch.bool, device=device)
+
+    def reset(self, envs: np.ndarray, observations: torch.Tensor) -> None:
+        """Start new episodes in the environments where ``envs`` (E,) bool is True."""
+        selected = torch.as_tensor(envs, device=self.history.device)
+        self.history[selected] = 0.0
+        self.mask[selected] = False
+        self.history[selected, -1] = observations[selected]
+        self.mask[selected, -1] = True
+
+    def push(self, observations: torch.Tensor) -> None:
+        """Append one step for every environment. observations (E, Do)."""
+        self.history = torch.cat([self.history[:, 1:], observations[:, None]], dim=1)
+        self.mask = torch.cat([self.mask[:, 1:], torch.ones_like(self.mask[:, :1])], dim=1)
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    returns: np.ndarray
+    lengths: np.ndarray
+    env_id: str
+
+    @property
+    def normalized_scores(self) -> np.ndarray:
+        if environment_family(self.env_id) is None:
+            return np.full(len(self.returns), np.nan)
+        return np.array([normalized_score(self.env_id, value) for value in self.returns])
+
+    def summary(self) -> dict[str, object]:
+        scores = self.normalized_scores
+        return {
+            "env_id": self.env_id,
+            "episodes": len(self.returns),
+            "return_mean": float(self.returns.mean()),
+            "return_std": float(self.returns.std()),
+            "normalized_score_mean": float(scores.mean()),
+            "normalized_score_std": float(scores.std()),
+            "length_mean": float(self.lengths.mean()),
+            "episode_returns": [float(value) for value in self.returns],
+            "episode_normalized_scores": [float(value) for value in scores],
+        }
+
+
+def make_environment(env_id: str, **kwargs: object) -> gym.Env:
+    """``gym.make`` with a one-line error for unknown ids."""
+    try:
+        return gym.make(env_id, **kwargs)
+    except gym.error.Error as error:
+        raise TrajdiffError(f"cannot make environment {env_id!r}: {error}") from None
+
+
+def evaluate(agent, env_id: str, history_len: int, episodes: int, seed: int,  # noqa: ANN001
+             deterministic: bool = False, max_envs: int = 10) -> EvaluationResult:
+    """Run ``episodes`` episodes, up to ``max_envs`` at once, each environment seeded ``seed + i``.
+
+    Environments reset themselves in the same step as they end (Gymnasium's SAME_STEP autoreset),
+    and each environment's history is reset to the new episode's first observation right then.
+    Action noise comes from a generator seeded by ``seed``, so evaluation never disturbs training
+    randomness and the same checkpoint gives the same returns.
+    """
+    num_envs = min(episodes, max_envs)
+    try:
+        envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
+                            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    except gym.error.Error as error:
+        raise TrajdiffError(f"cannot make environment {env_id!r}: {error}") from None
+    device = agent.device
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    observations, _ = envs.reset(seed=[seed + index for index in range(num_envs)])
+    buffer = HistoryBuffer(num_envs, history_len, observations.shape[1], device)
+    buffer.reset(np.ones(num_envs, bool), torch.as_tensor(observations, dtype=torch.float32, device=device))
+    running_return = np.zeros(num_envs)
+    running_length = np.zeros(num_envs, dtype=np.int64)
+    started = np.arange(num_envs)  # episode number each env is running; extra episodes beyond
+    returns, lengths = np.full(episodes, np.nan), np.zeros(episodes, dtype=np.int64)  # `episodes` are dropped
+    while np.isnan(returns).any():
+        actions = agent.act(buffer.history, buffer.mask, generator, deterministic).cpu().numpy()
+        observations, rewards, terminated, truncated, _ = envs.step(actions)
+        running_return += rewards
+        running_length += 1
+        done = terminated | truncated
+        for env_index in np.flatnonzero(done):
+            if started[env_index] < episodes:
+                returns[started[env_index]] = running_return[env_index]
+                lengths[started[env_index]] = running_length[env_index]
+            started[env_index] = started.max() + 1
+        running_return[done] = 0.0
+        running_length[done] = 0
+        observations_tensor = torch.as_tensor(observations, dtype=torch.float32, device=device)
+        buffer.push(observations_tensor)
+        buffer.reset(done, observations_tensor)  # SAME_STEP: these are new episodes' first observations
+    envs.close()
+    return EvaluationResult(returns, lengths, env_id)
+
+
+def record_video(agent, env_id: str, history_len: int, path: Path, seed: int) -> None:  # noqa: ANN001
+    """Render one episode to ``path`` (mp4/gif) through MuJoCo's offscreen renderer.
+
+    Needs an OpenGL backend: ``MUJOCO_GL=egl`` on a GPU machine, ``MUJOCO_GL=osmesa`` (Debian's
+    libosmesa6) on a CPU one, and the ``video`` extra (imageio).
+    """
+    try:
+        import imageio.v2 as imageio
+    except ImportError:
+        raise TrajdiffError("videos need imageio: pip install 'trajdiff[video]'") from None
+    env = make_environment(env_id, render_mode="rgb_array")
+    try:
+        observation, _ = env.reset(seed=seed)
+        frames = [env.render()]
+    except Exception as error:  # MuJoCo raises various errors when no GL backend loads
+        raise TrajdiffError(f"offscreen rendering failed ({error}); set MUJOCO_GL=egl (GPU) or "
+                            "MUJOCO_GL=osmesa with libosmesa6 installed (CPU)") from None
+    device = agent.device
+    buffer = HistoryBuffer(1, history_len, observation.shape[0], device)
+    buffer.reset(np.ones(1, bool), torch.as_tensor(observation[None], dtype=torch.float32, device=device))
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    done = False
+    while not done:
+        action = agent.act(buffer.history, buffer.mask, generator)[0].cpu().numpy()
+        observation, _, terminated, truncated, _ = env.step(action)
+        frames.append(env.render())
+        buffer.push(torch.as_tensor(observation[None], dtype=torch.float32, device=device))
+        done = terminated or truncated
+    env.close()
+    imageio.mimsave(path, frames, fps=env.metadata.get("render_fps", 30))

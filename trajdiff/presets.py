@@ -1,0 +1,33 @@
+"""Diffusion-QL's published per-dataset hyperparameters for the gym-locomotion datasets.
+
+From the authors' code (Zhendong-Wang/Diffusion-Policies-for-Offline-RL, main.py): every
+locomotion dataset uses lr 3e-4, eta 1.0, no max-Q backup, no reward tuning and 2000 epochs of
+1000 updates; they differ in the gradient-norm clip. (The published offline model selection,
+``top_k`` over BC loss, is not reproduced: trajdiff reports the final policy.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trajdiff.errors import TrajdiffError
+
+_GRAD_NORM = {
+    "halfcheetah-medium-v2": 9.0, "hopper-medium-v2": 9.0, "walker2d-medium-v2": 1.0,
+    "halfcheetah-medium-replay-v2": 2.0, "hopper-medium-replay-v2": 4.0, "walker2d-medium-replay-v2": 4.0,
+    "halfcheetah-medium-expert-v2": 7.0, "hopper-medium-expert-v2": 5.0, "walker2d-medium-expert-v2": 5.0,
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    name: {"actor_lr": 3e-4, "eta": 1.0, "max_q_backup": False, "grad_norm": grad_norm, "updates": 2_000_000}
+    for name, grad_norm in _GRAD_NORM.items()
+}
+"""Preset name -> overrides of TrainConfig / AgentConfig fields."""
+
+
+def preset_overrides(name: str) -> dict[str, Any]:
+    """The overrides of a preset; a D4RL-style name without version (``hopper-medium``) means -v2."""
+    key = name if name in PRESETS else f"{name}-v2"
+    if key not in PRESETS:
+        raise TrajdiffError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return PRESETS[key]
