@@ -38,3 +38,16 @@ def make_arrays(lengths: list[int], ends: list[str], observation_dim: int = 3, a
 def small_dataset() -> EpisodeDataset:
     """Episodes of 4 (terminal), 1 (timeout), 6 (timeout), 3 (terminal) steps."""
     return EpisodeDataset.from_arrays(make_arrays([4, 1, 6, 3], ["terminal", "timeout", "timeout", "terminal"]))
+
+
+@pytest.fixture(scope="session")
+def hopper_file(tmp_path_factory):
+    """A real Hopper-v5 dataset of about 600 uniformly random steps, in the D4RL layout."""
+    from trajdiff.collect.datasets import rollouts
+    from trajdiff.data import write_d4rl_hdf5
+
+    arrays, _ = rollouts("Hopper-v5", None, 600, seed=0, num_envs=4)
+    arrays.pop("qpos"), arrays.pop("qvel")
+    path = tmp_path_factory.mktemp("data") / "hopper-random.hdf5"
+    write_d4rl_hdf5(path, EpisodeDataset.from_arrays(arrays, metadata={"env_id": "Hopper-v5"}))
+    return path

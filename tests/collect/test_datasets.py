@@ -1,0 +1,105 @@
+"""trajdiff collect: D4RL protocol on tiny sizes (a few thousand steps)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from trajdiff.cli import main
+from trajdiff.collect.behavior import TrainBehaviorConfig, train_behavior
+from trajdiff.collect.datasets import BehaviorRun, build_dataset, rollouts
+from trajdiff.data import EpisodeDataset, load_dataset, read_minari, write_minari
+from trajdiff.errors import TrajdiffError
+
+
+@pytest.fixture(scope="module")
+def behavior_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("behavior") / "hopper"
+    train_behavior(TrainBehaviorConfig(out=out, env="Hopper-v5", steps=900, checkpoint_every=300,
+                                       learning_starts=300, eval_episodes=2))
+    return out
+
+
+def test_behavior_run_layout(behavior_run):
+    log = json.loads((behavior_run / "log.json").read_text())
+    assert [entry["step"] for entry in log] == [300, 600, 900]
+    replay = np.load(behavior_run / "replay.npz")
+    assert len(replay["rewards"]) == 900  # the final transition is stored too
+    assert replay["dones"].sum() >= replay["timeouts"].sum()
+
+
+def test_suite_writes_five_loadable_files(behavior_run, tmp_path):
+    main(["collect", "suite", "--from", str(behavior_run), "--size", "1500", "--out", str(tmp_path)])
+    run = BehaviorRun.open(behavior_run)
+    for kind in ("random", "medium", "medium-replay", "expert", "medium-expert"):
+        dataset = load_dataset(tmp_path / f"hopper-{kind}.hdf5")
+        assert dataset.env_id == "Hopper-v5"
+        # recorded per-episode returns equal the sums of the rewards
+        np.testing.assert_allclose(dataset.episode_metadata["episode_returns"], dataset.episode_returns, rtol=1e-5)
+        if kind != "medium-replay":
+            assert 1500 <= dataset.num_transitions < 1500 + 1000 * (2 if kind == "medium-expert" else 1)
+    replay = load_dataset(tmp_path / "hopper-medium-replay.hdf5")
+    assert replay.num_transitions == run.medium["step"]
+    mixed = load_dataset(tmp_path / "hopper-medium-expert.hdf5")
+    medium = load_dataset(tmp_path / "hopper-medium.hdf5")
+    source = mixed.episode_metadata["episode_source"]
+    assert (source[: medium.num_episodes] == 0).all() and (source[medium.num_episodes:] == 1).all()
+    np.testing.assert_array_equal(mixed.observations[: medium.num_transitions], medium.observations)
+
+
+def test_medium_and_expert_rules(behavior_run):
+    run = BehaviorRun.open(behavior_run)
+    returns = {entry["step"]: entry["ret_mean"] for entry in run.log}
+    assert run.expert["ret_mean"] == max(returns.values())
+    target = run.expert["ret_mean"] / 3
+    assert abs(run.medium["ret_mean"] - target) == min(abs(value - target) for value in returns.values())
+
+
+def test_collected_returns_match_the_policy(behavior_run):
+    """The collected episodes' returns match SB3's own stochastic evaluation of the same checkpoint."""
+    import gymnasium as gym
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.monitor import Monitor
+
+    from trajdiff.collect.behavior import checkpoint_path
+
+    run = BehaviorRun.open(behavior_run)
+    dataset, _ = build_dataset(run, "expert", 3000, seed=3)
+    returns = dataset.episode_returns
+    model = SAC.load(checkpoint_path(behavior_run, int(run.expert["step"])), device="cpu")
+    evaluated, _ = evaluate_policy(model, Monitor(gym.make("Hopper-v5")), n_eval_episodes=60,
+                                   deterministic=False, return_episode_rewards=True)
+    standard_error = np.sqrt(returns.var() / len(returns) + np.var(evaluated) / len(evaluated))
+    assert abs(returns.mean() - np.mean(evaluated)) < 4 * standard_error
+
+
+def test_terminals_only_on_falls_and_timeouts_at_step_1000():
+    arrays, _ = rollouts("Hopper-v5", None, 800, seed=0, num_envs=4)
+    dataset = EpisodeDataset.from_arrays(arrays)
+    fallen = dataset.next_observations[dataset.terminals]
+    height, angle = fallen[:, 0], fallen[:, 1]
+    unhealthy = (height <= 0.7) | (np.abs(angle) >= 0.2) | (np.abs(fallen[:, 1:]) >= 100).any(axis=1)
+    assert dataset.terminals.sum() > 0 and unhealthy.all()
+    # Swimmer never falls: every episode is a 1000-step timeout
+    arrays, _ = rollouts("Swimmer-v5", None, 2000, seed=0, num_envs=2)
+    swimmer = EpisodeDataset.from_arrays(arrays)
+    assert not swimmer.terminals.any()
+    assert (swimmer.episode_lengths == 1000).all() and swimmer.timeouts[swimmer.episode_ends - 1].all()
+
+
+def test_round_trip_through_both_loaders(behavior_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    dataset, _ = build_dataset(BehaviorRun.open(behavior_run), "medium", 1000, seed=0)
+    write_minari(dataset, "trajdiff/hopper/medium-v0", "Hopper-v5")
+    loaded = read_minari("trajdiff/hopper/medium-v0", download=False)
+    for key in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations", "episode_ends"):
+        np.testing.assert_allclose(getattr(loaded, key), getattr(dataset, key))
+
+
+def test_run_dir_without_checkpoints(tmp_path):
+    with pytest.raises(TrajdiffError, match="no log.json"):
+        BehaviorRun.open(tmp_path)
+    (tmp_path / "log.json").write_text(json.dumps([{"step": 100, "ret_mean": 1.0, "ret_std": 0.0, "wall_s": 1}]))
+    with pytest.raises(TrajdiffError, match="holds no checkpoints"):
+        BehaviorRun.open(tmp_path)

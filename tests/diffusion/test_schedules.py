@@ -1,0 +1,74 @@
+import math
+
+import pytest
+import torch
+
+from trajdiff.diffusion import NoiseSchedule, beta_schedule, ddpm_sample, denoising_loss
+
+
+def test_vp_schedule_matches_closed_form():
+    steps = 5
+    betas = beta_schedule("vp", steps)
+    for t in range(1, steps + 1):
+        alpha = math.exp(-0.1 / steps - 0.5 * (10 - 0.1) * (2 * t - 1) / steps**2)
+        assert betas[t - 1].item() == pytest.approx(1 - alpha, rel=1e-6)
+    # the VP-SDE's marginal: abar_T = exp(-(beta_min + (beta_max - beta_min) / 2)) when discretised this way
+    assert torch.prod(1 - betas).item() == pytest.approx(math.exp(-0.1 - 0.5 * 9.9), rel=1e-5)
+
+
+@pytest.mark.parametrize("name", ["vp", "linear", "cosine"])
+def test_schedules_are_valid(name):
+    betas = beta_schedule(name, 20)
+    assert betas.shape == (20,) and (betas > 0).all() and (betas < 1).all()
+
+
+def test_linear_endpoints():
+    betas = beta_schedule("linear", 10)
+    assert betas[0].item() == pytest.approx(1e-4) and betas[-1].item() == pytest.approx(2e-2)
+
+
+def test_q_sample_and_inverse():
+    schedule = NoiseSchedule("vp", 5)
+    x0, noise = torch.randn(8, 3), torch.randn(8, 3)
+    t = torch.arange(8) % 5
+    x_t = schedule.q_sample(x0, t, noise)
+    torch.testing.assert_close(schedule.predict_start_from_noise(x_t, t, noise), x0, rtol=1e-4, atol=1e-4)
+
+
+def test_sampled_actions_within_bounds():
+    schedule = NoiseSchedule("vp", 5)
+
+    def wild_denoiser(x, t, context):
+        return 100 * torch.randn_like(x)
+
+    actions = ddpm_sample(wild_denoiser, schedule, torch.zeros(256, 4), action_dim=3, max_action=0.7)
+    assert actions.shape == (256, 3)
+    assert actions.abs().max() <= 0.7
+
+
+def test_perfect_denoiser_recovers_the_action():
+    """A denoiser that knows x_0 gives back x_0: the reverse process is the exact posterior chain."""
+    schedule = NoiseSchedule("vp", 5)
+    target = torch.tensor([[0.3, -0.5]])
+
+    def oracle(x, t, context):
+        abar = schedule.alphas_cumprod[t, None]
+        return (x - abar.sqrt() * target) / (1 - abar).sqrt()
+
+    torch.testing.assert_close(ddpm_sample(oracle, schedule, torch.zeros(1, 1), 2, 1.0), target)
+
+
+def test_weighted_loss_reduces_to_plain_loss_with_unit_weights():
+    schedule = NoiseSchedule("vp", 5)
+    net = torch.nn.Linear(3 + 1 + 2, 3)
+
+    def denoiser(x, t, context):
+        return net(torch.cat([x, t[:, None].float(), context], dim=-1))
+
+    actions, context = torch.rand(16, 3), torch.rand(16, 2)
+    generator = torch.Generator().manual_seed(0)
+    plain = denoising_loss(denoiser, schedule, actions, context, None, generator)
+    generator.manual_seed(0)
+    weighted = denoising_loss(denoiser, schedule, actions, context, torch.ones(16), generator)
+    assert plain.shape == ()
+    torch.testing.assert_close(plain, weighted)  # same draws; only the order of summation differs

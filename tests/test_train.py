@@ -1,0 +1,99 @@
+"""End-to-end: training writes its logs and checkpoint, resumes exactly, evaluates from a checkpoint."""
+
+import csv
+import json
+
+import pytest
+import torch
+
+from trajdiff.checkpoint import load_checkpoint
+from trajdiff.cli import main
+from trajdiff.errors import TrajdiffError
+from trajdiff.train import TrainConfig, default_config, train
+
+COMMON = ["--device", "cpu", "--batch-size", "32", "--no-tensorboard"]
+
+
+def rows(run_dir):
+    with (run_dir / "progress.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_short_run_learns_and_writes_everything(tmp_path, hopper_file, capsys):
+    out = tmp_path / "run"
+    main(["train", "--dataset", str(hopper_file), "--updates", "300", "--eval-every", "150",
+          "--eval-episodes", "2", "--out", str(out), "--history-len", "3", "--n-step", "2", *COMMON])
+    progress = rows(out)
+    assert [int(row["step"]) for row in progress] == [150, 300]
+    for column in ("step", "return_mean", "normalized_score", "critic_loss", "bc_loss", "q_loss"):
+        assert column in progress[0]
+    assert float(progress[1]["bc_loss"]) < float(progress[0]["bc_loss"])
+    config = json.loads((out / "config.json").read_text())
+    assert config["history_len"] == 3 and config["env_id"] == "Hopper-v5" and "torch" in config["versions"]
+    assert load_checkpoint(out)["step"] == 300
+    capsys.readouterr()
+    main(["eval", str(out), "--episodes", "3", "--json", "--device", "cpu"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["episodes"] == 3 and len(report["episode_returns"]) == 3
+    for key in ("return_mean", "return_std", "normalized_score_mean"):
+        assert isinstance(report[key], float)
+
+
+def test_resume_equals_uninterrupted(tmp_path, hopper_file):
+    base = ["--dataset", str(hopper_file), "--eval-every", "0", "--checkpoint-every", "20",
+            "--history-len", "2", "--n-step", "3", *COMMON]
+    main(["train", *base, "--updates", "40", "--out", str(tmp_path / "straight")])
+    main(["train", *base, "--updates", "20", "--out", str(tmp_path / "split")])
+    main(["train", "--resume", str(tmp_path / "split"), "--updates", "40"])
+    straight = load_checkpoint(tmp_path / "straight")
+    split = load_checkpoint(tmp_path / "split")
+    assert split["step"] == 40
+    for name in ("actor", "ema_actor", "critic", "critic_target"):
+        for key, value in straight["agent"][name].items():
+            assert torch.equal(value, split["agent"][name][key]), f"{name}.{key}"
+    assert rows(tmp_path / "straight") == [
+        {**row, "updates_per_s": rows(tmp_path / "straight")[i]["updates_per_s"]}
+        for i, row in enumerate(rows(tmp_path / "split"))
+    ]
+
+
+def test_same_seed_is_bitwise_reproducible(tmp_path, hopper_file):
+    for name in ("a", "b"):
+        train(TrainConfig(dataset=str(hopper_file), updates=15, eval_every=0, checkpoint_every=15,
+                          batch_size=16, device="cpu", tensorboard=False, out=tmp_path / name))
+    first, second = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
+    for key, value in first["agent"]["actor"].items():
+        assert torch.equal(value, second["agent"]["actor"][key])
+
+
+def test_clear_errors(tmp_path, hopper_file, capsys):
+    def error_of(arguments):
+        with pytest.raises(SystemExit) as exit_info:
+            main(arguments)
+        assert exit_info.value.code == 2
+        message = capsys.readouterr().err.strip()
+        assert message.startswith("trajdiff: error:") and "\n" not in message
+        return message
+
+    assert "no dataset at" in error_of(["train", "--dataset", "nowhere.hdf5", *COMMON])
+    assert "Walker2d-v5 has 17 and 6" in error_of(
+        ["train", "--dataset", str(hopper_file), "--env", "Walker2d-v5", "--out", str(tmp_path / "x"), *COMMON])
+    assert "cannot make environment" in error_of(
+        ["train", "--dataset", str(hopper_file), "--env", "NoSuchEnv-v0", "--out", str(tmp_path / "y"), *COMMON])
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    assert "not a readable trajdiff checkpoint" in error_of(["eval", str(broken)])
+    assert "no checkpoint at" in error_of(["eval", str(tmp_path)])
+    run = tmp_path / "run"
+    main(["train", "--dataset", str(hopper_file), "--updates", "4", "--eval-every", "0", "--checkpoint-every", "4",
+          "--out", str(run), *COMMON])
+    capsys.readouterr()
+    assert "incompatible config (history_len" in error_of(["train", "--resume", str(run), "--updates", "8",
+                                                           "--history-len", "4"])
+    assert "unknown preset" in error_of(["train", "--preset", "pendulum-medium"])
+
+
+def test_preset_sets_published_hyperparameters():
+    config = default_config(["--preset", "walker2d-medium-v2"])
+    assert config.agent.grad_norm == 1.0 and config.agent.eta == 1.0 and config.updates == 2_000_000
+    assert default_config(["--preset", "hopper-medium-replay"]).agent.grad_norm == 4.0
