@@ -97,3 +97,21 @@ def test_preset_sets_published_hyperparameters():
     config = default_config(["--preset", "walker2d-medium-v2"])
     assert config.agent.grad_norm == 1.0 and config.agent.eta == 1.0 and config.updates == 2_000_000
     assert default_config(["--preset", "hopper-medium-replay"]).agent.grad_norm == 4.0
+
+
+def test_expertise_weighted_training_logs_weights(tmp_path, hopper_file):
+    out = tmp_path / "weighted"
+    main(["train", "--dataset", str(hopper_file), "--updates", "20", "--eval-every", "0", "--checkpoint-every", "10",
+          "--out", str(out), "--expertise-weighting", "--expertise-floor", "0.2", *COMMON])
+    progress = rows(out)
+    assert {"weight_std", "weight_min", "weight_max"} <= set(progress[0])
+    assert float(progress[0]["weight_min"]) > 0
+    summary = json.loads((out / "expertise.json").read_text())
+    assert summary["components"] >= 1 and (out / "expertise.png").stat().st_size > 0
+
+
+def test_data_info_expertise_json(tmp_path, hopper_file, capsys):
+    main(["data", "info", str(hopper_file), "--expertise", "--json", "--plot", str(tmp_path / "p.png")])
+    report = json.loads(capsys.readouterr().out)
+    assert report["components"] >= 1 and len(report["episode_expertise"]) == report["episodes"]
+    assert (tmp_path / "p.png").stat().st_size > 0

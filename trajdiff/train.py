@@ -17,6 +17,7 @@ from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_global
 from trajdiff.data import EpisodeDataset, TrajectorySampler, default_environment, load_dataset
 from trajdiff.errors import TrajdiffError
 from trajdiff.evaluate import evaluate, make_environment
+from trajdiff.expertise import expertise_weights, fit_expertise, plot_expertise
 from trajdiff.logging import RunLogger
 from trajdiff.utils import atomic_write_json, library_versions, resolve_device, seed_everything
 
@@ -58,6 +59,12 @@ class TrainConfig:
     """auto, cpu, cuda or cuda:N."""
     tensorboard: bool = True
     """Also write TensorBoard event files."""
+    expertise_weighting: bool = False
+    """Weight the BC loss by each window's p(expert | episode) (see trajdiff.expertise)."""
+    expertise_floor: float = 0.1
+    """Weight of a surely non-expert window relative to a surely expert one."""
+    expertise_components: int = 3
+    """Most mixture components the expertise model may select (by BIC)."""
     agent: AgentConfig = field(default_factory=AgentConfig)
     """Algorithm hyperparameters."""
 
@@ -158,6 +165,14 @@ def train(config: TrainConfig) -> Path:
     sampler = TrajectorySampler(dataset, config.history_len, config.n_step, config.agent.discount, device, config.seed)
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
+    episode_expertise = None
+    if config.expertise_weighting:
+        if not 0.0 < config.expertise_floor <= 1.0:
+            raise TrajdiffError("--expertise-floor must be in (0, 1]")
+        model = fit_expertise(dataset, config.expertise_components, config.seed)
+        atomic_write_json(out / "expertise.json", model.summary())
+        plot_expertise(model, out / "expertise.png", dataset.episode_metadata.get("episode_source"))
+        episode_expertise = torch.as_tensor(model.episode_expertise, dtype=torch.float32, device=device)
     metric_sums: dict[str, torch.Tensor] = {}
     metric_count = 0
     if checkpoint is not None:
@@ -175,7 +190,13 @@ def train(config: TrainConfig) -> Path:
                dynamic_ncols=True)
     started, started_step = time.time(), agent.step
     while agent.step < config.updates:
-        metrics = agent.update(sampler.sample(config.batch_size))
+        batch = sampler.sample(config.batch_size)
+        weights = None
+        if episode_expertise is not None:
+            weights = expertise_weights(episode_expertise[batch.episode_index], config.expertise_floor)
+        metrics = agent.update(batch, weights)
+        if weights is not None:
+            metrics.update({"weight/std": weights.std(), "weight/min": weights.min(), "weight/max": weights.max()})
         for key, value in metrics.items():
             metric_sums[key] = metric_sums[key] + value if key in metric_sums else value.clone()
         metric_count += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -12,6 +13,7 @@ import tyro
 from trajdiff.data.episodes import EpisodeDataset
 from trajdiff.data.load import load_dataset
 from trajdiff.data.registry import environment_family, normalized_score
+from trajdiff.expertise import fit_expertise, plot_expertise
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,10 @@ class DataInfoConfig:
     """A D4RL-layout hdf5 file, a D4RL name, a Minari id, or 'default' (the embedded dataset)."""
     json: bool = False
     """Print one JSON object instead of the table."""
+    expertise: bool = False
+    """Fit the expertise model: print it and write a histogram of p(expert) per episode."""
+    plot: Path | None = None
+    """Where to write the histogram (default: <dataset name>-expertise.png here)."""
 
 
 def dataset_summary(dataset: EpisodeDataset) -> dict[str, Any]:
@@ -57,6 +63,17 @@ def _spread(values: np.ndarray) -> dict[str, float]:
 def run_data_info(config: DataInfoConfig) -> None:
     dataset = load_dataset(config.dataset)
     summary = dataset_summary(dataset)
+    if config.expertise:
+        model = fit_expertise(dataset)
+        summary.update(model.summary())
+        plot = config.plot or Path(f"{Path(dataset.name).stem.replace('/', '_')}-expertise.png")
+        plot_expertise(model, plot, dataset.episode_metadata.get("episode_source"))
+        summary["expertise_plot"] = str(plot)
+        if "episode_source" in dataset.episode_metadata and model.components > 1:
+            from sklearn.metrics import roc_auc_score
+
+            summary["expertise_auroc_vs_source"] = float(
+                roc_auc_score(dataset.episode_metadata["episode_source"], model.episode_expertise))
     if config.json:
         print(json.dumps(summary))
         return
@@ -73,3 +90,13 @@ def run_data_info(config: DataInfoConfig) -> None:
             print(f"{label:15}" + "".join(f"{values[s]:>10{spec}}" for s in ("min", "median", "max", "mean")))
     if "episode_source_counts" in summary:
         print(f"episode source {summary['episode_source_counts']}  (0 = medium, 1 = expert)")
+    if config.expertise:
+        bic = ", ".join(f"{k}: {v:.1f}" for k, v in summary["bic"].items())
+        print(f"expertise      {summary['components']} component(s) by BIC ({bic})")
+        for weight, mean in zip(summary["component_weights"], summary["component_mean_returns"]):
+            print(f"  component    weight {weight:.2f}, mean return {mean:.1f}")
+        expertise = np.array(summary["episode_expertise"])
+        print(f"  p(expert)    mean {expertise.mean():.2f}, episodes above 0.5: {(expertise > 0.5).sum()}")
+        if "expertise_auroc_vs_source" in summary:
+            print(f"  AUROC of p(expert) against the source labels: {summary['expertise_auroc_vs_source']:.3f}")
+        print(f"  histogram    {summary['expertise_plot']}")

@@ -1,0 +1,73 @@
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from tests.conftest import make_arrays
+from trajdiff.agent import AgentConfig, DiffusionQLAgent
+from trajdiff.data import EpisodeDataset, TrajectorySampler
+from trajdiff.expertise import expertise_weights, fit_expertise
+
+
+def synthetic(qualities: list[float], episodes_each: int, seed: int = 0) -> tuple[EpisodeDataset, np.ndarray]:
+    """Episodes whose per-step reward is drawn around each quality level; lengths 50..200."""
+    rng = np.random.default_rng(seed)
+    lengths, labels = [], []
+    for label, _ in enumerate(qualities):
+        lengths += list(rng.integers(50, 200, episodes_each))
+        labels += [label] * episodes_each
+    arrays = make_arrays(lengths, ["timeout"] * len(lengths))
+    position = 0
+    for length, label in zip(lengths, labels):
+        episode_rate = qualities[label] + 0.1 * rng.standard_normal()
+        arrays["rewards"][position:position + length] = episode_rate + 0.2 * rng.standard_normal(length)
+        position += length
+    return EpisodeDataset.from_arrays(arrays), np.array(labels)
+
+
+def test_two_qualities_are_recovered():
+    dataset, labels = synthetic([1.0, 3.0], 40)
+    model = fit_expertise(dataset)
+    assert model.components == 2
+    assert roc_auc_score(labels, model.episode_expertise) > 0.99
+    assert ((model.episode_expertise > 0.5) == labels.astype(bool)).mean() > 0.95
+
+
+def test_single_quality_selects_one_component():
+    dataset, _ = synthetic([2.0], 80)
+    model = fit_expertise(dataset)
+    assert model.components == 1
+    assert (model.episode_expertise == 1).all()
+
+
+def test_weights_have_mean_one_and_respect_the_floor():
+    expertise = torch.tensor([0.0, 0.2, 0.9, 1.0, 1.0, 0.0])
+    weights = expertise_weights(expertise, floor=0.25)
+    torch.testing.assert_close(weights.mean(), torch.tensor(1.0))
+    assert weights.min() / weights.max() >= 0.25 - 1e-6
+    torch.testing.assert_close(weights[0] / weights[3], torch.tensor(0.25))
+
+
+def test_unweighted_update_is_unchanged_when_weighting_is_off():
+    """No weights and weights switched off are the same code path: identical losses and parameters."""
+    dataset = EpisodeDataset.from_arrays(make_arrays([30, 20], ["terminal", "timeout"], 11, 3))
+    results = []
+    for weights in (None, "off"):
+        torch.manual_seed(0)
+        sampler = TrajectorySampler(dataset, 1, 1, 0.99, seed=0)
+        agent = DiffusionQLAgent(11, 3, 1.0, 1, AgentConfig(), 10, torch.device("cpu"), seed=0)
+        batch = sampler.sample(32)
+        metrics = agent.update(batch, None if weights == "off" else weights)
+        results.append((metrics["loss/bc"], agent.actor.denoiser.body[0].weight.clone()))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
+def test_uniform_weights_match_the_unweighted_loss():
+    dataset = EpisodeDataset.from_arrays(make_arrays([30, 20], ["terminal", "timeout"], 11, 3))
+    losses = []
+    for weights in (None, torch.ones(32)):
+        sampler = TrajectorySampler(dataset, 1, 1, 0.99, seed=0)
+        agent = DiffusionQLAgent(11, 3, 1.0, 1, AgentConfig(), 10, torch.device("cpu"), seed=0)
+        torch.manual_seed(0)
+        agent.__init__(11, 3, 1.0, 1, AgentConfig(), 10, torch.device("cpu"), seed=0)
+        losses.append(agent.update(sampler.sample(32), weights)["loss/bc"])
+    torch.testing.assert_close(losses[0], losses[1])
