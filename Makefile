@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+DEMO := runs/demo
 demo: $(STAMP)
-	$(VENV)/bin/trajdiff data info default
+	$(VENV)/bin/trajdiff data info default --expertise --plot $(DEMO)-expertise.png
+	rm -rf $(DEMO)
+	$(VENV)/bin/trajdiff train --dataset default --out $(DEMO) --updates 2000 --eval-every 1000 \
+		--eval-episodes 5 --history-len 4 --n-step 3 --expertise-weighting --device auto
+	$(VENV)/bin/trajdiff eval $(DEMO) --episodes 10
 
 test: $(STAMP)
 	$(PYTHON) -m pytest

@@ -8,7 +8,6 @@ import torch
 
 from trajdiff.checkpoint import load_checkpoint
 from trajdiff.cli import main
-from trajdiff.errors import TrajdiffError
 from trajdiff.train import TrainConfig, default_config, train
 
 COMMON = ["--device", "cpu", "--batch-size", "32", "--no-tensorboard"]

@@ -74,7 +74,9 @@ class Actor(nn.Module):
         self.schedule = NoiseSchedule(config.beta_schedule, config.diffusion_steps)
         self.action_dim = action_dim
 
-    def sample(self, context: torch.Tensor, max_action: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, context: torch.Tensor, max_action: float, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """(B, C) -> (B, Da) actions by the reverse process."""
         return ddpm_sample(self.denoiser, self.schedule, context, self.action_dim, max_action, generator)
 
@@ -136,7 +138,8 @@ class DiffusionQLAgent:
             if config.max_q_backup:
                 target_q1 = target_q1.view(-1, repeats).max(dim=1, keepdim=True).values
                 target_q2 = target_q2.view(-1, repeats).max(dim=1, keepdim=True).values
-            target = batch.n_step_return[:, None] + batch.bootstrap_discount[:, None] * torch.minimum(target_q1, target_q2)
+            target_q = torch.minimum(target_q1, target_q2)
+            target = batch.n_step_return[:, None] + batch.bootstrap_discount[:, None] * target_q
         current_q1, current_q2 = self.critic(state, actions)
         critic_loss = F.mse_loss(current_q1, target) + F.mse_loss(current_q2, target)
         self.critic_optimizer.zero_grad(set_to_none=True)

@@ -10,7 +10,6 @@ import tyro
 
 from trajdiff.errors import TrajdiffError
 
-
 Command = tuple[type, Callable[[Any], Any], str, Callable[[list[str]], Any] | None]
 
 
@@ -19,6 +18,7 @@ def _commands() -> dict[tuple[str, ...], Command]:
 
     Imports stay local so that a typo answers fast.
     """
+    from trajdiff.bench.suite import BenchConfig, run_bench
     from trajdiff.collect.behavior import TrainBehaviorConfig, train_behavior
     from trajdiff.collect.datasets import CollectDatasetConfig, CollectSuiteConfig, collect_dataset, collect_suite
     from trajdiff.data.info import DataInfoConfig, run_data_info
@@ -29,6 +29,7 @@ def _commands() -> dict[tuple[str, ...], Command]:
         ("train",): (TrainConfig, train, "train an agent on an offline dataset", default_config),
         ("eval",): (EvalConfig, run_eval, "evaluate a run or checkpoint", None),
         ("data", "info"): (DataInfoConfig, run_data_info, "summarise a dataset", None),
+        ("bench",): (BenchConfig, run_bench, "methods x datasets x seeds, with aggregates and plots", None),
         ("collect", "train-behavior"): (TrainBehaviorConfig, train_behavior,
                                         "train a SAC behaviour policy (stable-baselines3)", None),
         ("collect", "dataset"): (CollectDatasetConfig, collect_dataset, "build one D4RL-protocol dataset", None),

@@ -6,14 +6,16 @@ one policy, from falls and time limits, is far from Gaussian, so BIC split singl
 several components; return per step kept one component on single-quality data and still separated
 medium from expert, see README "Data expertise".) A 1-D Gaussian mixture (scikit-learn) is fitted
 with 1..max_components components and the number chosen by BIC, so data of a single quality stays
-one component instead of being split arbitrarily. p(expert | episode) is the posterior of the component with the highest mean return;
-with one component there is nothing to tell apart and every episode gets p = 1 (uniform weights).
+one component instead of being split arbitrarily. p(expert | episode) is the posterior of the
+component with the highest return per step; with one component there is nothing to tell apart and
+every episode gets p = 1 (uniform weights).
 Every window inherits its episode's p.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -91,6 +93,7 @@ def plot_expertise(model: ExpertiseModel, path, sources: np.ndarray | None = Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     figure, axis = plt.subplots(figsize=(6, 3.5))
     bins = np.linspace(0, 1, 21)
     if sources is None:

@@ -153,7 +153,12 @@ def train(config: TrainConfig) -> Path:
         check_resumable(config_from_dict(checkpoint["config"]), config)
         config = dataclasses.replace(config, out=config.resume)
         if checkpoint["step"] >= config.updates:
-            raise TrajdiffError(f"{config.resume} already has {checkpoint['step']} updates; ask for more with --updates")
+            raise TrajdiffError(
+                f"{config.resume} already has {checkpoint['step']} updates; ask for more with --updates"
+            )
+    elif (config.out / CHECKPOINT_NAME).exists():
+        raise TrajdiffError(f"{config.out} already holds a run; continue it with --resume {config.out} "
+                            "or choose another --out")
     for name in ("updates", "batch_size", "history_len", "n_step", "eval_episodes", "checkpoint_every"):
         if getattr(config, name) < 1:
             raise TrajdiffError(f"--{name.replace('_', '-')} must be at least 1")
@@ -162,7 +167,9 @@ def train(config: TrainConfig) -> Path:
     dataset = load_dataset(config.dataset)
     env_id = environment_for(dataset, config.env)
     agent = build_agent(config, dataset, env_id, device)
-    sampler = TrajectorySampler(dataset, config.history_len, config.n_step, config.agent.discount, device, config.seed)
+    sampler = TrajectorySampler(
+        dataset, config.history_len, config.n_step, config.agent.discount, device, config.seed
+    )
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     episode_expertise = None

@@ -8,6 +8,10 @@ A run folder holds, exactly like ``../shared/behavior/<env>/``:
 - ``replay.npz``: every transition SAC collected, in collection order, with SB3's semantics
   (``dones`` true at every episode end, ``timeouts`` at the time-limit ones). medium-replay is
   cut from it.
+
+Running the command again on the same folder with a larger ``--steps`` continues from the last
+checkpoint (policy, optimiser, entropy coefficient and replay buffer), so a killed run loses at
+most ``checkpoint_every`` steps.
 """
 
 from __future__ import annotations
@@ -60,14 +64,18 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
         raise TrajdiffError("--steps must be at least --checkpoint-every (no checkpoint otherwise)")
     config.out.mkdir(parents=True, exist_ok=True)
     log_path = config.out / "log.json"
-    log: list[dict[str, float]] = []
+    log: list[dict[str, float]] = json.loads(log_path.read_text()) if log_path.is_file() else []
+    log = [entry for entry in log if checkpoint_path(config.out, int(entry["step"])).is_file()]
+    done_steps = int(log[-1]["step"]) if log else 0
+    if done_steps >= config.steps:
+        raise TrajdiffError(f"{config.out} already holds {done_steps} steps; ask for more with --steps")
     eval_env = Monitor(gym.make(config.env))
-    start = time.time()
+    start = time.time() - (log[-1]["wall_s"] if log else 0.0)
 
     class CheckpointCallback(BaseCallback):
         def __init__(self) -> None:
             super().__init__()
-            self.bar = tqdm(total=config.steps, desc=f"SAC {config.env}", unit="step")
+            self.bar = tqdm(total=config.steps, initial=done_steps, desc=f"SAC {config.env}", unit="step")
 
         def _on_step(self) -> bool:
             self.bar.update(1)
@@ -86,17 +94,39 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
             return True
 
     torch.set_num_threads(1)  # SB3 SAC at batch 256 runs fastest single-threaded on small CPUs
-    model = SAC("MlpPolicy", gym.make(config.env), buffer_size=config.steps,
-                learning_starts=config.learning_starts, seed=config.seed, device="cpu", verbose=0)
-    eval_env.reset(seed=config.seed + 10_000)
+    if done_steps:  # continue a run that was stopped, from its last checkpoint and replay
+        model = SAC.load(checkpoint_path(config.out, done_steps), env=gym.make(config.env), device="cpu",
+                         custom_objects={"buffer_size": config.steps})
+        load_replay(model.replay_buffer, config.out / "replay.npz", done_steps)
+    else:
+        model = SAC("MlpPolicy", gym.make(config.env), buffer_size=config.steps,
+                    learning_starts=config.learning_starts, seed=config.seed, device="cpu", verbose=0)
+    eval_env.reset(seed=config.seed + 10_000 + done_steps)
     callback = CheckpointCallback()
-    model.learn(total_timesteps=config.steps, callback=callback)
+    model.learn(total_timesteps=config.steps - done_steps, callback=callback, reset_num_timesteps=not done_steps)
     callback.bar.close()
     # SB3 calls the callback before storing the step's transition: save the complete replay now.
     save_replay(model.replay_buffer, config.out / "replay.npz")
     atomic_write_json(config.out / "run.json", {"env": config.env, "steps": config.steps,
                                                 "seed": config.seed, "versions": library_versions()})
     print(json.dumps(log[-1]))
+
+
+def load_replay(buffer, path: Path, steps: int) -> None:  # noqa: ANN001 - an SB3 ReplayBuffer
+    """Refill a fresh SB3 buffer with the first ``steps`` saved transitions.
+
+    The episode running at the checkpoint is cut there (training restarts from a reset), so its
+    last stored step is marked a time-limit end: a truncation, as it really was.
+    """
+    replay = np.load(path)
+    size = min(steps, len(replay["rewards"]))
+    for key in ("observations", "next_observations", "actions", "rewards"):
+        getattr(buffer, key)[:size, 0] = replay[key][:size]
+    buffer.dones[:size, 0] = replay["dones"][:size]
+    buffer.timeouts[:size, 0] = replay["timeouts"][:size]
+    if size and not replay["dones"][size - 1]:
+        buffer.dones[size - 1, 0] = buffer.timeouts[size - 1, 0] = True
+    buffer.pos = size
 
 
 def save_replay(buffer, path: Path) -> None:  # noqa: ANN001 - an SB3 ReplayBuffer

@@ -49,7 +49,9 @@ class BehaviorRun:
     def open(cls, directory: Path, env_id: str | None = None) -> BehaviorRun:
         log_path = directory / "log.json"
         if not log_path.is_file():
-            raise TrajdiffError(f"{directory} is not a behaviour run: no log.json (made by trajdiff collect train-behavior)")
+            raise TrajdiffError(
+                f"{directory} is not a behaviour run: no log.json (made by trajdiff collect train-behavior)"
+            )
         try:
             log = json.loads(log_path.read_text())
         except json.JSONDecodeError as error:
@@ -191,6 +193,8 @@ class CollectDatasetConfig:
     """Seed of the environments and of the policy's action noise."""
     env: str | None = None
     """Environment id, when the run folder does not record it."""
+    infos: bool = True
+    """Also store infos/qpos and infos/qvel (float64; about half the file)."""
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,7 @@ class CollectSuiteConfig:
 
 def collect_dataset(config: CollectDatasetConfig) -> None:
     run = BehaviorRun.open(config.from_, config.env)
-    _write(run, config.kind, config.size, config.seed, config.out)
+    _write(run, config.kind, config.size, config.seed, config.out, config.infos)
 
 
 def collect_suite(config: CollectSuiteConfig) -> None:
@@ -221,9 +225,9 @@ def collect_suite(config: CollectSuiteConfig) -> None:
         _write(run, kind, config.size, config.seed, config.out / f"{family}-{kind}.hdf5")
 
 
-def _write(run: BehaviorRun, kind: Kind, size: int, seed: int, out: Path) -> None:
+def _write(run: BehaviorRun, kind: Kind, size: int, seed: int, out: Path, with_infos: bool = True) -> None:
     dataset, infos = build_dataset(run, kind, size, seed)
-    write_d4rl_hdf5(out, dataset, infos=infos)
+    write_d4rl_hdf5(out, dataset, infos=infos if with_infos else None)
     returns = dataset.episode_returns
     print(f"{out}: {dataset.num_transitions:,} transitions, {dataset.num_episodes} episodes, "
           f"return mean {returns.mean():.1f} (policy {dataset.metadata['policy']})")

@@ -1,0 +1,1 @@
+"""Benchmark suites: methods x datasets x seeds, aggregated with rliable, with learning curves."""

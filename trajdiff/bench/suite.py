@@ -1,0 +1,117 @@
+"""``trajdiff bench``: trajdiff against its ablations and Diffusion-QL on the same data and budget."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from trajdiff.bench.report import write_report
+from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from trajdiff.errors import TrajdiffError
+from trajdiff.train import TrainConfig, train
+
+TRAJDIFF = {"history_len": 4, "n_step": 3, "expertise_weighting": True}
+"""The full method's settings in the suites (see README "Results" for how they were set)."""
+
+METHODS: dict[str, dict[str, Any]] = {
+    "trajdiff": TRAJDIFF,
+    "no-history": {**TRAJDIFF, "history_len": 1},
+    "one-step": {**TRAJDIFF, "n_step": 1},
+    "no-expertise": {**TRAJDIFF, "expertise_weighting": False},
+    "diffusion-ql": {"history_len": 1, "n_step": 1, "expertise_weighting": False},
+}
+"""Method -> TrainConfig overrides: the full method, one ablation per part, and exact Diffusion-QL."""
+
+BUDGETS: dict[str, dict[str, int]] = {
+    # asserts the pipeline end to end in CI (scores at 40 updates mean nothing)
+    "smoke": {"updates": 40, "eval_every": 20, "eval_episodes": 2, "seeds": 1},
+    # about an hour per dataset on a 2-core CPU: 5 methods x 2 seeds x 10k updates
+    "cpu": {"updates": 10_000, "eval_every": 2_500, "eval_episodes": 10, "seeds": 2},
+    # Diffusion-QL's protocol: 2000 epochs of 1000 updates, 10 evaluation episodes, 5 seeds (a GPU)
+    "paper": {"updates": 2_000_000, "eval_every": 50_000, "eval_episodes": 10, "seeds": 5},
+}
+
+SUITES: dict[str, list[str]] = {
+    "smoke": ["default"],
+    "hopper": [f"hopper-{kind}.hdf5" for kind in ("random", "medium", "medium-replay", "expert", "medium-expert")],
+    "hopper-medium-expert": ["hopper-medium-expert.hdf5"],
+    "hopper-medium-replay": ["hopper-medium-replay.hdf5"],
+}
+"""Suite -> datasets: 'default' is the embedded dataset, file names are read from --data-dir."""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Run methods x datasets x seeds with one budget, resuming unfinished runs, then aggregate."""
+
+    suite: str = "smoke"
+    """smoke, hopper, hopper-medium-expert or hopper-medium-replay."""
+    budget: Literal["smoke", "cpu", "paper"] = "smoke"
+    """Updates, evaluation cadence and default seeds (see README "Results")."""
+    out: Path = Path("runs/bench")
+    """Folder for the runs, results.csv, results.md and learning-curves.png."""
+    seeds: int | None = None
+    """Seeds per method and dataset (default: the budget's)."""
+    methods: tuple[str, ...] = tuple(METHODS)
+    """Subset of methods to run."""
+    data_dir: Path = Path("datasets")
+    """Where the suite's hdf5 files are (as written by trajdiff collect suite)."""
+    device: str = "auto"
+    """auto, cpu, cuda or cuda:N."""
+
+
+def run_bench(config: BenchConfig) -> None:
+    if config.suite not in SUITES:
+        raise TrajdiffError(f"unknown suite {config.suite!r} ({', '.join(SUITES)})")
+    unknown = [method for method in config.methods if method not in METHODS]
+    if unknown:
+        raise TrajdiffError(f"unknown method(s) {', '.join(unknown)} ({', '.join(METHODS)})")
+    budget = BUDGETS[config.budget]
+    seeds = config.seeds or budget["seeds"]
+    datasets = [name if name == "default" else str(config.data_dir / name) for name in SUITES[config.suite]]
+    missing = [name for name in datasets if name != "default" and not Path(name).is_file()]
+    if missing:
+        raise TrajdiffError(f"missing dataset(s) {', '.join(missing)}: build them with "
+                            f"trajdiff collect suite --from RUN_DIR --out {config.data_dir}")
+    rows = []
+    for dataset in datasets:
+        dataset_name = Path(dataset).stem
+        for method in config.methods:
+            for seed in range(seeds):
+                run_dir = config.out / "runs" / dataset_name / method / f"seed{seed}"
+                started = time.time()
+                run_once(dataset, method, seed, run_dir, budget, config.device)
+                final = last_row(run_dir)
+                rows.append({"method": method, "dataset": dataset_name, "seed": seed, "updates": int(final["step"]),
+                             "normalized_score": float(final["normalized_score"]),
+                             "return_mean": float(final["return_mean"]), "wall_s": round(time.time() - started, 1),
+                             "run_dir": str(run_dir)})
+    with (config.out / "results.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    write_report(rows, config.out, f"suite {config.suite}, budget {config.budget} ({budget['updates']:,} updates, "
+                                   f"{seeds} seed(s), {budget['eval_episodes']} evaluation episodes)")
+    print((config.out / "results.md").read_text())
+
+
+def run_once(dataset: str, method: str, seed: int, run_dir: Path, budget: dict[str, int], device: str) -> None:
+    """Train one method on one dataset with one seed; resume or skip what an earlier call did."""
+    base = TrainConfig(dataset=dataset, out=run_dir, seed=seed, device=device, updates=budget["updates"],
+                       eval_every=budget["eval_every"], eval_episodes=budget["eval_episodes"],
+                       checkpoint_every=budget["eval_every"], tensorboard=False)
+    config = dataclasses.replace(base, **METHODS[method])
+    if (run_dir / CHECKPOINT_NAME).is_file():
+        if load_checkpoint(run_dir)["step"] >= config.updates:
+            return
+        config = dataclasses.replace(config, resume=run_dir)
+    train(config)
+
+
+def last_row(run_dir: Path) -> dict[str, str]:
+    with (run_dir / "progress.csv").open() as handle:
+        return list(csv.DictReader(handle))[-1]
