@@ -44,7 +44,9 @@ def test_suite_writes_five_loadable_files(behavior_run, tmp_path):
     medium = load_dataset(tmp_path / "hopper-medium.hdf5")
     source = mixed.episode_metadata["episode_source"]
     assert (source[: medium.num_episodes] == 0).all() and (source[medium.num_episodes:] == 1).all()
+    expert = load_dataset(tmp_path / "hopper-expert.hdf5")
     np.testing.assert_array_equal(mixed.observations[: medium.num_transitions], medium.observations)
+    np.testing.assert_array_equal(mixed.observations[medium.num_transitions:], expert.observations)
 
 
 def test_medium_and_expert_rules(behavior_run):

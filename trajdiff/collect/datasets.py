@@ -35,6 +35,7 @@ from trajdiff.errors import TrajdiffError
 
 Kind = Literal["random", "medium", "expert", "medium-replay", "medium-expert"]
 KINDS: tuple[Kind, ...] = ("random", "medium", "medium-replay", "expert", "medium-expert")
+"""In build order: medium-expert last, from the medium and expert already built."""
 
 
 @dataclass(frozen=True)
@@ -126,15 +127,23 @@ def rollouts(env_id: str, policy, size: int, seed: int, num_envs: int = 8, label
     return arrays, returns
 
 
-def build_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int) -> tuple[EpisodeDataset, dict[str, np.ndarray]]:
-    """One dataset of ``kind`` and its infos (qpos, qvel where recorded)."""
+Built = tuple[EpisodeDataset, dict[str, np.ndarray]]
+
+
+def build_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int, built: dict[str, Built] | None = None) -> Built:
+    """One dataset of ``kind`` and its infos (qpos, qvel where recorded).
+
+    medium rolls out with ``seed`` and expert with ``seed + 1``, so medium-expert is exactly the
+    two concatenated; ``built`` lends medium-expert the ones a suite has already made.
+    """
     metadata: dict[str, object] = {"env_id": run.env_id, "kind": kind, "seed": seed,
                                    "trajdiff_version": trajdiff.__version__,
                                    "gymnasium_version": gym.__version__,
                                    "behavior_run": str(run.directory)}
     if kind == "medium-expert":
-        medium, medium_infos = build_dataset(run, "medium", size, seed)
-        expert, expert_infos = build_dataset(run, "expert", size, seed + 1)
+        built = built or {}
+        medium, medium_infos = built.get("medium") or build_dataset(run, "medium", size, seed)
+        expert, expert_infos = built.get("expert") or build_dataset(run, "expert", size, seed)
         arrays = {key: np.concatenate([getattr(medium, key), getattr(expert, key)])
                   for key in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")}
         source = np.concatenate([np.zeros(medium.num_episodes, np.int64), np.ones(expert.num_episodes, np.int64)])
@@ -162,7 +171,7 @@ def build_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int) -> tuple[E
         policy = SAC.load(checkpoint_path(run.directory, int(entry["step"])), device="cpu")
     else:
         raise TrajdiffError(f"unknown dataset kind {kind!r} ({', '.join(KINDS)})")
-    arrays, _ = rollouts(run.env_id, policy, size, seed, label=kind)
+    arrays, _ = rollouts(run.env_id, policy, size, seed + (kind == "expert"), label=kind)
     infos = {"qpos": arrays.pop("qpos"), "qvel": arrays.pop("qvel")}
     metadata.update(policy=checkpoint_path(run.directory, int(entry["step"])).name if policy else "uniform random",
                     policy_return=float(entry["ret_mean"]))
@@ -221,13 +230,16 @@ def collect_dataset(config: CollectDatasetConfig) -> None:
 def collect_suite(config: CollectSuiteConfig) -> None:
     run = BehaviorRun.open(config.from_, config.env)
     family = environment_family(run.env_id) or run.env_id.lower()
+    built: dict[str, Built] = {}
     for kind in KINDS:
-        _write(run, kind, config.size, config.seed, config.out / f"{family}-{kind}.hdf5")
+        built[kind] = _write(run, kind, config.size, config.seed, config.out / f"{family}-{kind}.hdf5", built=built)
 
 
-def _write(run: BehaviorRun, kind: Kind, size: int, seed: int, out: Path, with_infos: bool = True) -> None:
-    dataset, infos = build_dataset(run, kind, size, seed)
+def _write(run: BehaviorRun, kind: Kind, size: int, seed: int, out: Path, with_infos: bool = True,
+           built: dict[str, Built] | None = None) -> Built:
+    dataset, infos = build_dataset(run, kind, size, seed, built)
     write_d4rl_hdf5(out, dataset, infos=infos if with_infos else None)
     returns = dataset.episode_returns
     print(f"{out}: {dataset.num_transitions:,} transitions, {dataset.num_episodes} episodes, "
           f"return mean {returns.mean():.1f} (policy {dataset.metadata['policy']})")
+    return dataset, infos
