@@ -116,3 +116,15 @@ def test_actions_respect_bounds_and_shapes():
     assert actions.shape == (5, 3) and actions.abs().max() <= 0.4
     greedy = agent.act(history, mask, torch.Generator().manual_seed(0), deterministic=True)
     assert greedy.shape == (5, 3)
+
+
+def test_critic_can_take_the_history_context():
+    dataset = EpisodeDataset.from_arrays(make_arrays([30, 20], ["terminal", "timeout"], 11, 3))
+    sampler = TrajectorySampler(dataset, history_len=4, n_step=2, discount=0.99)
+    config = AgentConfig(critic_uses_history=True, history_hidden_dim=8)
+    agent = DiffusionQLAgent(11, 3, 1.0, 4, config, 10, torch.device("cpu"))
+    assert agent.critic.q1[0].in_features == 11 + 8 + 3
+    metrics = agent.update(sampler.sample(16))
+    assert torch.isfinite(metrics["loss/critic"])
+    batch = sampler.sample(2)
+    assert agent.act(batch.history, batch.history_mask).shape == (2, 3)

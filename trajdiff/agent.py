@@ -61,6 +61,8 @@ class AgentConfig:
     """...from this update on; before, the EMA actor stays at its initial weights (as published)."""
     action_candidates: int = 50
     """Actions sampled per state at evaluation; one is picked by softmax (or argmax) over Q."""
+    critic_uses_history: bool = False
+    """Feed the critic the policy's history context instead of the Markov state alone."""
 
 
 class Actor(nn.Module):
@@ -100,7 +102,8 @@ class DiffusionQLAgent:
         self.device = device
         self.actor = Actor(observation_dim, action_dim, history_len, config).to(device)
         self.ema_actor = copy.deepcopy(self.actor).requires_grad_(False)
-        self.critic = TwinCritic(observation_dim, action_dim, config.hidden_dim).to(device)
+        critic_input_dim = self.actor.encoder.output_dim if config.critic_uses_history else observation_dim
+        self.critic = TwinCritic(critic_input_dim, action_dim, config.hidden_dim).to(device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
@@ -122,13 +125,15 @@ class DiffusionQLAgent:
         Shapes: batch of B windows; sample_weights (B,) or None (Diffusion-QL's unweighted loss).
         """
         config = self.config
-        state = batch.observations  # (B, Do): the Markov state for the critic
         actions = batch.actions
+        context = self.actor.encoder(batch.history, batch.history_mask)  # encoded once per update
+        # the critic's input: the Markov state, or the (detached) history context when asked for
+        state = context.detach() if config.critic_uses_history else batch.observations
 
         # Critic: y = R^(n) + gamma^k [not terminal] * min_j Q'_j(s_{t+k}, a'), a' ~ EMA actor
         with torch.no_grad():
-            bootstrap_state = batch.bootstrap_observations
             bootstrap_context = self.ema_actor.encoder(batch.bootstrap_history, batch.bootstrap_mask)
+            bootstrap_state = bootstrap_context if config.critic_uses_history else batch.bootstrap_observations
             if config.max_q_backup:
                 repeats = 10
                 bootstrap_context = bootstrap_context.repeat_interleave(repeats, dim=0)
@@ -148,8 +153,7 @@ class DiffusionQLAgent:
             nn.utils.clip_grad_norm_(self.critic.parameters(), config.grad_norm)
         self.critic_optimizer.step()
 
-        # Actor: L_bc + eta * L_q, the history encoded once for both terms
-        context = self.actor.encoder(batch.history, batch.history_mask)
+        # Actor: L_bc + eta * L_q, both from the one encoding of the history
         bc_loss = denoising_loss(self.actor.denoiser, self.actor.schedule, actions, context, sample_weights,
                                  self.generator)
         new_action = self.actor.sample(context, self.max_action, self.generator)
@@ -193,7 +197,7 @@ class DiffusionQLAgent:
         """
         candidates = self.config.action_candidates
         context = self.actor.encoder(history, mask).repeat_interleave(candidates, dim=0)
-        state = history[:, -1].repeat_interleave(candidates, dim=0)
+        state = context if self.config.critic_uses_history else history[:, -1].repeat_interleave(candidates, dim=0)
         actions = self.actor.sample(context, self.max_action, generator)
         q = self.critic_target.q_min(state, actions).view(-1, candidates)  # (E, candidates)
         if deterministic:
