@@ -105,3 +105,13 @@ def test_run_dir_without_checkpoints(tmp_path):
     (tmp_path / "log.json").write_text(json.dumps([{"step": 100, "ret_mean": 1.0, "ret_std": 0.0, "wall_s": 1}]))
     with pytest.raises(TrajdiffError, match="holds no checkpoints"):
         BehaviorRun.open(tmp_path)
+
+
+def test_collect_dataset_also_as_minari(behavior_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    out = tmp_path / "random.hdf5"
+    main(["collect", "dataset", "--from", str(behavior_run), "--kind", "random", "--size", "300",
+          "--out", str(out), "--minari-id", "trajdiff/hopper/random-v0"])
+    from_hdf5, from_minari = load_dataset(out), load_dataset("trajdiff/hopper/random-v0")
+    for key in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations"):
+        np.testing.assert_allclose(getattr(from_minari, key), getattr(from_hdf5, key))

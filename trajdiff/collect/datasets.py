@@ -29,7 +29,7 @@ from tqdm import tqdm
 import trajdiff
 from trajdiff.collect.behavior import checkpoint_path
 from trajdiff.data.episodes import EpisodeDataset
-from trajdiff.data.formats import write_d4rl_hdf5
+from trajdiff.data.formats import write_d4rl_hdf5, write_minari
 from trajdiff.data.registry import default_environment, environment_family
 from trajdiff.errors import TrajdiffError
 
@@ -204,6 +204,8 @@ class CollectDatasetConfig:
     """Environment id, when the run folder does not record it."""
     infos: bool = True
     """Also store infos/qpos and infos/qvel (float64; about half the file)."""
+    minari_id: str | None = None
+    """Also write the dataset as a local Minari dataset with this id (e.g. trajdiff/hopper/medium-v0)."""
 
 
 @dataclass(frozen=True)
@@ -224,7 +226,10 @@ class CollectSuiteConfig:
 
 def collect_dataset(config: CollectDatasetConfig) -> None:
     run = BehaviorRun.open(config.from_, config.env)
-    _write(run, config.kind, config.size, config.seed, config.out, config.infos)
+    dataset, _ = _write(run, config.kind, config.size, config.seed, config.out, config.infos)
+    if config.minari_id is not None:
+        write_minari(dataset, config.minari_id, run.env_id)
+        print(f"also written as Minari dataset {config.minari_id}")
 
 
 def collect_suite(config: CollectSuiteConfig) -> None:
