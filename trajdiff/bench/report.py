@@ -28,7 +28,11 @@ def write_report(rows: list[dict], out: Path, title: str) -> None:
     for row in rows:
         by_method[row["method"]][row["dataset"]].append(row["normalized_score"])
     datasets = list(dict.fromkeys(row["dataset"] for row in rows))
-    lines = [f"# Results: {title}", "", "Normalised score of the final policy (D4RL reference returns).", "",
+    from trajdiff.utils import library_versions
+
+    versions = ", ".join(f"{name} {version}" for name, version in library_versions().items())
+    lines = [f"# Results: {title}", "", "Normalised score of the final policy (D4RL reference returns).",
+             f"Libraries: {versions}.", "",
              "| method | dataset | seeds | mean | std | IQM [95% CI] |", "|---|---|---|---|---|---|"]
     for method, per_dataset in by_method.items():
         for dataset in datasets:
