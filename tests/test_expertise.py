@@ -9,11 +9,11 @@ from trajdiff.expertise import expertise_weights, fit_expertise
 
 
 def synthetic(qualities: list[float], episodes_each: int, seed: int = 0) -> tuple[EpisodeDataset, np.ndarray]:
-    """Episodes whose per-step reward is drawn around each quality level; lengths 50..200."""
+    """Episodes whose per-step reward is drawn around each quality level; lengths 90..110."""
     rng = np.random.default_rng(seed)
     lengths, labels = [], []
     for label, _ in enumerate(qualities):
-        lengths += list(rng.integers(50, 200, episodes_each))
+        lengths += list(rng.integers(90, 110, episodes_each))
         labels += [label] * episodes_each
     arrays = make_arrays(lengths, ["timeout"] * len(lengths))
     position = 0

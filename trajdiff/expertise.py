@@ -1,15 +1,17 @@
 """A probabilistic model of how expert each trajectory is, and the BC weights it yields.
 
-Each episode's evidence of quality is its return per step: how much reward the behaviour earns
-per step, whatever the episode's length. (Return, and length, were tried too: their spread within
-one policy, from falls and time limits, is far from Gaussian, so BIC split single-policy data into
-several components; return per step kept one component on single-quality data and still separated
-medium from expert, see README "Data expertise".) A 1-D Gaussian mixture (scikit-learn) is fitted
-with 1..max_components components and the number chosen by BIC, so data of a single quality stays
-one component instead of being split arbitrarily. p(expert | episode) is the posterior of the
-component with the highest return per step; with one component there is nothing to tell apart and
-every episode gets p = 1 (uniform weights).
-Every window inherits its episode's p.
+Each episode's evidence of quality is its undiscounted return, the quantity normalised scores are
+made of. (Return per step was tried and rejected: in hopper an expert that stays up longer earns
+less per step than a medium policy that falls early, so it ranked the sources backwards.)
+A 1-D Gaussian mixture (scikit-learn) is fitted with 1..max_components components, and the number
+is chosen by BIC among the fits whose neighbouring components are clearly apart, by Ashman's
+D = sqrt(2) |mu_1 - mu_2| / sqrt(s_1^2 + s_2^2) >= 3. BIC alone splits the skewed return distribution
+of a single policy into overlapping Gaussians once there are hundreds of episodes (the embedded
+medium dataset: two components at D = 2.3), while real quality splits lie far apart (the two-quality
+data of tests/test_expertise.py: D = 13.9; medium vs expert: README "Data expertise").
+p(expert | episode) is the posterior of the component with the highest mean return; with one
+component there is nothing to tell apart and every episode gets p = 1 (uniform weights). Every
+window inherits its episode's p.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class ExpertiseModel:
     bic: dict[int, float]
     """BIC of each candidate number of components (lower is better)."""
     component_weights: np.ndarray = field(default_factory=lambda: np.ones(1))
-    """(K,) mixture weights, ordered by increasing return per step."""
+    """(K,) mixture weights, ordered by increasing mean return."""
     component_mean_returns: np.ndarray = field(default_factory=lambda: np.zeros(1))
     """(K,) mean return of the episodes each component claims, in the same order."""
 
@@ -49,12 +51,21 @@ class ExpertiseModel:
 
 
 def episode_evidence(dataset: EpisodeDataset) -> np.ndarray:
-    """(E, 1) per-episode evidence: return per step."""
-    return (dataset.episode_returns / dataset.episode_lengths)[:, None]
+    """(E, 1) per-episode evidence: the undiscounted return."""
+    return dataset.episode_returns[:, None]
 
 
-def fit_expertise(dataset: EpisodeDataset, max_components: int = 3, seed: int = 0) -> ExpertiseModel:
-    """Fit mixtures of 1..max_components Gaussians to the evidence and keep the lowest BIC."""
+def ashman_separation(means: np.ndarray, variances: np.ndarray) -> float:
+    """The smallest Ashman's D between neighbouring 1-D components (inf for one component)."""
+    order = np.argsort(means)
+    means, variances = means[order], variances[order]
+    gaps = np.sqrt(2) * np.diff(means) / np.sqrt(variances[1:] + variances[:-1])
+    return float(gaps.min()) if len(gaps) else float("inf")
+
+
+def fit_expertise(dataset: EpisodeDataset, max_components: int = 3, seed: int = 0,
+                  min_separation: float = 3.0) -> ExpertiseModel:
+    """Fit mixtures of 1..max_components Gaussians; keep the lowest BIC among well-separated fits."""
     from sklearn.mixture import GaussianMixture
 
     evidence = episode_evidence(dataset)
@@ -66,10 +77,12 @@ def fit_expertise(dataset: EpisodeDataset, max_components: int = 3, seed: int = 
         model = GaussianMixture(count, covariance_type="full", n_init=3, reg_covar=1e-3, random_state=seed)
         model.fit(features)
         models[count], bic[count] = model, float(model.bic(features))
-    best = min(bic, key=bic.get)
+    separated = [count for count in bic if ashman_separation(
+        models[count].means_[:, 0], models[count].covariances_.reshape(count)) >= min_separation]
+    best = min(separated, key=bic.get)
     model = models[best]
     posterior = model.predict_proba(features)  # (E, K)
-    order = np.argsort(model.means_[:, 0])  # components by increasing return per step
+    order = np.argsort(model.means_[:, 0])  # components by increasing mean return
     hard = posterior.argmax(axis=1)
     returns = dataset.episode_returns
     mean_returns = np.array([returns[hard == k].mean() if (hard == k).any() else np.nan for k in order])
