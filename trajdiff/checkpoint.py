@@ -22,15 +22,19 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     atomic_write(path, lambda temporary: torch.save(payload, temporary))
 
 
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read a checkpoint file, or the one inside a run folder; one-line errors for bad paths/files."""
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint file, or the one inside a run folder, onto the CPU.
+
+    Modules and optimisers copy the tensors to their own device when they load them; generator
+    states must stay CPU tensors. One-line errors for bad paths and files.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.is_file():
         raise TrajdiffError(f"no checkpoint at {path}")
     try:
-        payload = torch.load(path, map_location=device, weights_only=False)
+        payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # torch raises many types for truncated or foreign files
         raise TrajdiffError(f"{path} is not a readable trajdiff checkpoint ({type(error).__name__})") from None
     if not isinstance(payload, dict) or "agent" not in payload or "config" not in payload:

@@ -38,7 +38,7 @@ class EvalConfig:
 
 def run_eval(config: EvalConfig) -> None:
     device = resolve_device(config.device)
-    checkpoint = load_checkpoint(config.run, device)
+    checkpoint = load_checkpoint(config.run)  # on CPU: generator states must stay CPU tensors
     train_config = config_from_dict(checkpoint["config"])
     env_id = checkpoint["env_id"]
     dataset = load_dataset(train_config.dataset)

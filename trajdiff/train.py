@@ -184,8 +184,7 @@ def train(config: TrainConfig) -> Path:
     metric_count = 0
     if checkpoint is not None:
         agent.load_state_dict(checkpoint["agent"])
-        sampler.generator.set_state(checkpoint["sampler_generator"].to(sampler.generator.device)
-                                    if device.type != "cpu" else checkpoint["sampler_generator"])
+        sampler.generator.set_state(checkpoint["sampler_generator"])  # generator states are CPU tensors
         restore_global_rng(checkpoint)
         metric_sums = {key: value.to(device) for key, value in checkpoint["metric_sums"].items()}
         metric_count = checkpoint["metric_count"]
