@@ -33,7 +33,8 @@ def test_interquartile_mean_known_answer():
 def test_bench_errors(tmp_path, capsys):
     for arguments, message in ((["--suite", "nope"], "unknown suite"),
                                (["--suite", "hopper", "--data-dir", str(tmp_path)], "missing dataset(s)"),
-                               (["--methods", "magic"], "unknown method(s) magic")):
+                               (["--methods", "magic"], "unknown method(s) magic"),
+                               (["--seeds", "0"], "--seeds must be at least 1")):
         with pytest.raises(SystemExit):
             main(["bench", *arguments, "--out", str(tmp_path / "b")])
         assert message in capsys.readouterr().err

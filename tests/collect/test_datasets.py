@@ -115,3 +115,8 @@ def test_collect_dataset_also_as_minari(behavior_run, tmp_path, monkeypatch):
     from_hdf5, from_minari = load_dataset(out), load_dataset("trajdiff/hopper/random-v0")
     for key in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations"):
         np.testing.assert_allclose(getattr(from_minari, key), getattr(from_hdf5, key))
+
+
+def test_size_must_be_positive(behavior_run):
+    with pytest.raises(TrajdiffError, match="--size must be at least 1"):
+        build_dataset(BehaviorRun.open(behavior_run), "random", 0, seed=0)

@@ -71,7 +71,9 @@ def run_bench(config: BenchConfig) -> None:
     if unknown:
         raise TrajdiffError(f"unknown method(s) {', '.join(unknown)} ({', '.join(METHODS)})")
     budget = BUDGETS[config.budget]
-    seeds = config.seeds or budget["seeds"]
+    seeds = budget["seeds"] if config.seeds is None else config.seeds
+    if seeds < 1 or not config.methods:
+        raise TrajdiffError("--seeds must be at least 1 and --methods must name at least one method")
     datasets = [name if name == "default" else str(config.data_dir / name) for name in SUITES[config.suite]]
     missing = [name for name in datasets if name != "default" and not Path(name).is_file()]
     if missing:

@@ -136,6 +136,8 @@ def build_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int, built: dic
     medium rolls out with ``seed`` and expert with ``seed + 1``, so medium-expert is exactly the
     two concatenated; ``built`` lends medium-expert the ones a suite has already made.
     """
+    if size < 1:
+        raise TrajdiffError("--size must be at least 1")
     metadata: dict[str, object] = {"env_id": run.env_id, "kind": kind, "seed": seed,
                                    "trajdiff_version": trajdiff.__version__,
                                    "gymnasium_version": gym.__version__,
