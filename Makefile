@@ -5,7 +5,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench baselines-env clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,5 +32,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PYTHON) benchmarks/sampler.py
 
+# d3rlpy 2.8.1 pins gymnasium 1.0.0: the baselines train in a virtualenv of their own
+baselines-env:
+	python3 -m venv .venv-baselines
+	.venv-baselines/bin/python -m pip install --quiet "torch==2.13.0" "d3rlpy==2.8.1" h5py
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-baselines
