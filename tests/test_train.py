@@ -114,3 +114,15 @@ def test_data_info_expertise_json(tmp_path, hopper_file, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["components"] >= 1 and len(report["episode_expertise"]) == report["episodes"]
     assert (tmp_path / "p.png").stat().st_size > 0
+
+
+def test_eval_does_not_need_the_training_data(tmp_path, hopper_file, capsys):
+    data = tmp_path / "copy.hdf5"
+    data.write_bytes(hopper_file.read_bytes())
+    run = tmp_path / "run"
+    main(["train", "--dataset", str(data), "--updates", "4", "--eval-every", "0", "--checkpoint-every", "4",
+          "--out", str(run), *COMMON])
+    data.unlink()
+    capsys.readouterr()
+    main(["eval", str(run), "--episodes", "1", "--json", "--device", "cpu"])
+    assert json.loads(capsys.readouterr().out)["episodes"] == 1

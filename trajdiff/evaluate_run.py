@@ -10,7 +10,6 @@ from typing import Annotated
 import tyro
 
 from trajdiff.checkpoint import load_checkpoint
-from trajdiff.data import load_dataset
 from trajdiff.evaluate import evaluate, record_video
 from trajdiff.train import build_agent, config_from_dict
 from trajdiff.utils import resolve_device
@@ -41,8 +40,8 @@ def run_eval(config: EvalConfig) -> None:
     checkpoint = load_checkpoint(config.run)  # on CPU: generator states must stay CPU tensors
     train_config = config_from_dict(checkpoint["config"])
     env_id = checkpoint["env_id"]
-    dataset = load_dataset(train_config.dataset)
-    agent = build_agent(train_config, dataset, env_id, device)
+    # no dataset: the checkpoint was trained for env_id's spaces, and the data may live elsewhere now
+    agent = build_agent(train_config, env_id, device)
     agent.load_state_dict(checkpoint["agent"])
     result = evaluate(agent, env_id, train_config.history_len, config.episodes, config.seed,
                       deterministic=config.deterministic)

@@ -134,13 +134,15 @@ def environment_for(dataset: EpisodeDataset, env: str | None) -> str:
     return env_id
 
 
-def build_agent(config: TrainConfig, dataset: EpisodeDataset, env_id: str, device: torch.device) -> DiffusionQLAgent:
-    """The agent for a dataset, after checking that the data fits the environment."""
+def build_agent(config: TrainConfig, env_id: str, device: torch.device,
+                dataset: EpisodeDataset | None = None) -> DiffusionQLAgent:
+    """The agent for ``env_id``'s spaces; given a dataset, first check that the data fits them."""
     probe = make_environment(env_id)
     observation_dim, action_dim = probe.observation_space.shape[0], probe.action_space.shape[0]
     max_action = float(probe.action_space.high[0])
     probe.close()
-    dataset.check_environment(observation_dim, action_dim, env_id)
+    if dataset is not None:
+        dataset.check_environment(observation_dim, action_dim, env_id)
     return DiffusionQLAgent(observation_dim, action_dim, max_action, config.history_len, config.agent,
                             config.updates, device, config.seed)
 
@@ -162,11 +164,13 @@ def train(config: TrainConfig) -> Path:
     for name in ("updates", "batch_size", "history_len", "n_step", "eval_episodes", "checkpoint_every"):
         if getattr(config, name) < 1:
             raise TrajdiffError(f"--{name.replace('_', '-')} must be at least 1")
+    if config.expertise_weighting and not 0.0 < config.expertise_floor <= 1.0:
+        raise TrajdiffError("--expertise-floor must be in (0, 1]")
     device = resolve_device(config.device)
     seed_everything(config.seed)
     dataset = load_dataset(config.dataset)
     env_id = environment_for(dataset, config.env)
-    agent = build_agent(config, dataset, env_id, device)
+    agent = build_agent(config, env_id, device, dataset)
     sampler = TrajectorySampler(
         dataset, config.history_len, config.n_step, config.agent.discount, device, config.seed
     )
@@ -174,8 +178,6 @@ def train(config: TrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     episode_expertise = None
     if config.expertise_weighting:
-        if not 0.0 < config.expertise_floor <= 1.0:
-            raise TrajdiffError("--expertise-floor must be in (0, 1]")
         model = fit_expertise(dataset, config.expertise_components, config.seed)
         atomic_write_json(out / "expertise.json", model.summary())
         plot_expertise(model, out / "expertise.png", dataset.episode_metadata.get("episode_source"))

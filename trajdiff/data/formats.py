@@ -96,7 +96,7 @@ def read_minari(dataset_id: str, download: bool = True) -> EpisodeDataset:
     except Exception as error:  # minari raises several types for unknown / unreachable ids
         raise TrajdiffError(
             f"Minari dataset {dataset_id!r} is not available locally "
-            f"({minari.storage.get_dataset_path(dataset_id) if hasattr(minari, 'storage') else '~/.minari/datasets'}) "
+            f"({minari.storage.get_dataset_path(dataset_id)}) "
             f"and could not be downloaded: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
         ) from None
     columns: dict[str, list[np.ndarray]] = {key: [] for key in (*REQUIRED_KEYS, "next_observations")}
