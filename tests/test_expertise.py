@@ -5,23 +5,39 @@ from sklearn.metrics import roc_auc_score
 from tests.conftest import make_arrays
 from trajdiff.agent import AgentConfig, DiffusionQLAgent
 from trajdiff.data import EpisodeDataset, TrajectorySampler
-from trajdiff.expertise import expertise_weights, fit_expertise
+from trajdiff.expertise import episode_evidence, expertise_weights, fit_expertise
 
 
-def synthetic(qualities: list[float], episodes_each: int, seed: int = 0) -> tuple[EpisodeDataset, np.ndarray]:
-    """Episodes whose per-step reward is drawn around each quality level; lengths 90..110."""
+def synthetic(qualities: list[float], episodes_each: int, seed: int = 0,
+              fall_probability: list[float] | None = None) -> tuple[EpisodeDataset, np.ndarray]:
+    """Episodes whose per-step reward is drawn around each quality level; lengths 90..110.
+
+    With fall_probability, an episode of source k falls (terminates after 10..30 steps) with that
+    probability: the same policy, a much lower return.
+    """
     rng = np.random.default_rng(seed)
-    lengths, labels = [], []
+    lengths, ends, labels = [], [], []
     for label, _ in enumerate(qualities):
-        lengths += list(rng.integers(90, 110, episodes_each))
-        labels += [label] * episodes_each
-    arrays = make_arrays(lengths, ["timeout"] * len(lengths))
+        for _ in range(episodes_each):
+            falls = fall_probability is not None and rng.random() < fall_probability[label]
+            lengths.append(int(rng.integers(10, 30) if falls else rng.integers(90, 110)))
+            ends.append("terminal" if falls else "timeout")
+            labels.append(label)
+    arrays = make_arrays(lengths, ends)
     position = 0
     for length, label in zip(lengths, labels):
         episode_rate = qualities[label] + 0.1 * rng.standard_normal()
         arrays["rewards"][position:position + length] = episode_rate + 0.2 * rng.standard_normal(length)
         position += length
     return EpisodeDataset.from_arrays(arrays), np.array(labels)
+
+
+def test_early_reward_evidence_is_the_mean_over_the_first_steps():
+    arrays = make_arrays([3, 6], ["terminal", "timeout"])
+    arrays["rewards"][:] = [1, 2, 3, 10, 20, 30, 40, 50, 60]
+    dataset = EpisodeDataset.from_arrays(arrays)
+    np.testing.assert_allclose(episode_evidence(dataset, "early-reward", early_steps=4), [2.0, 25.0])
+    np.testing.assert_allclose(episode_evidence(dataset, "return"), [6.0, 210.0])
 
 
 def test_two_qualities_are_recovered():
@@ -37,6 +53,23 @@ def test_single_quality_selects_one_component():
     model = fit_expertise(dataset)
     assert model.components == 1
     assert (model.episode_expertise == 1).all()
+
+
+def test_a_policy_that_sometimes_falls_is_one_component():
+    """Bimodal returns from one policy: the return mixture splits it, the early-reward one does not."""
+    dataset, _ = synthetic([2.0], 120, fall_probability=[0.4])
+    assert fit_expertise(dataset, evidence="return", early_steps=10).components == 2
+    model = fit_expertise(dataset, evidence="early-reward", early_steps=10)
+    assert model.components == 1 and (model.episode_expertise == 1).all()
+
+
+def test_expert_that_starts_slower_is_ranked_by_return():
+    """Source 1 earns less per early step but falls far less often: it is the expert component."""
+    dataset, labels = synthetic([2.0, 1.5], 80, fall_probability=[0.9, 0.1])
+    model = fit_expertise(dataset, evidence="early-reward", early_steps=10)
+    assert model.components == 2
+    assert model.component_mean_returns[-1] > model.component_mean_returns[0]
+    assert roc_auc_score(labels, model.episode_expertise) > 0.99
 
 
 def test_weights_have_mean_one_and_respect_the_floor():

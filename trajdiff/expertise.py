@@ -1,28 +1,37 @@
 """A probabilistic model of how expert each trajectory is, and the BC weights it yields.
 
-Each episode's evidence of quality is its undiscounted return, the quantity normalised scores are
-made of. (Return per step was tried and rejected: in hopper an expert that stays up longer earns
-less per step than a medium policy that falls early, so it ranked the sources backwards.)
-A 1-D Gaussian mixture (scikit-learn) is fitted with 1..max_components components, and the number
-is chosen by BIC among the fits whose neighbouring components are apart by Ashman's
+Evidence. A trajectory's return mixes the policy's quality with luck: a stochastic hopper expert
+that stumbles early earns a tenth of its usual return, so returns of a single policy are bimodal
+and a mixture over returns splits one policy in two. The default evidence is therefore the policy's
+*signature before outcomes diverge*: the mean reward per step over each episode's first
+``early_steps`` steps (the whole episode when shorter). Two policies of different skill move
+differently from the first steps; two episodes of one policy look alike until one of them falls.
+``evidence="return"`` fits the undiscounted return instead (the earlier model, kept as an option).
+README "Data expertise" shows both on collected data, and how early_steps was chosen.
+
+Model. A 1-D Gaussian mixture (scikit-learn) is fitted with 1..max_components components, and the
+number is chosen by BIC among the fits whose neighbouring components are apart by Ashman's
 D = sqrt(2) |mu_1 - mu_2| / sqrt(s_1^2 + s_2^2) >= 2, the usual criterion for a clean separation:
-it stops BIC from splitting a merely skewed return distribution (tests/test_expertise.py). A policy
-whose own returns are bimodal (a stochastic expert that falls in half its episodes) is still split;
-README "Data expertise" shows where that happens on collected data.
-p(expert | episode) is the posterior of the component with the highest mean return; with one
-component there is nothing to tell apart and every episode gets p = 1 (uniform weights). Every
-window inherits its episode's p.
+it stops BIC from splitting a merely skewed distribution (tests/test_expertise.py).
+Components are ranked by the mean return of the episodes they claim (an expert may well start
+more cautiously than a medium policy: early reward tells policies apart, return says which is
+better). p(expert | episode) is the posterior of the highest-return component; with one component
+there is nothing to tell apart and every episode gets p = 1 (uniform weights). Every window
+inherits its episode's p.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
 from trajdiff.data.episodes import EpisodeDataset
+
+Evidence = Literal["early-reward", "return"]
 
 
 @dataclass(frozen=True)
@@ -35,24 +44,32 @@ class ExpertiseModel:
     """K, selected by BIC."""
     bic: dict[int, float]
     """BIC of each candidate number of components (lower is better)."""
+    evidence: Evidence
+    """What the mixture was fitted to (see the module docstring)."""
     component_weights: np.ndarray = field(default_factory=lambda: np.ones(1))
     """(K,) mixture weights, ordered by increasing mean return."""
     component_mean_returns: np.ndarray = field(default_factory=lambda: np.zeros(1))
-    """(K,) mean return of the episodes each component claims, in the same order."""
+    """(K,) mean return of the episodes each component claims, in the same order (NaN: claims none)."""
 
     def summary(self) -> dict[str, object]:
         return {
             "components": self.components,
+            "evidence": self.evidence,
             "bic": {str(k): v for k, v in self.bic.items()},
             "component_weights": self.component_weights.tolist(),
-            "component_mean_returns": self.component_mean_returns.tolist(),
+            "component_mean_returns": [float(m) if np.isfinite(m) else None for m in self.component_mean_returns],
             "episode_expertise": self.episode_expertise.tolist(),
         }
 
 
-def episode_evidence(dataset: EpisodeDataset) -> np.ndarray:
-    """(E, 1) per-episode evidence: the undiscounted return."""
-    return dataset.episode_returns[:, None]
+def episode_evidence(dataset: EpisodeDataset, evidence: Evidence = "early-reward",
+                     early_steps: int = 50) -> np.ndarray:
+    """(E,) per-episode evidence: mean reward over the first early_steps steps, or the return."""
+    if evidence == "return":
+        return dataset.episode_returns
+    ends = np.minimum(dataset.episode_ends, dataset.episode_starts + early_steps)
+    prefix_sums = np.concatenate([[0.0], np.cumsum(dataset.rewards, dtype=np.float64)])
+    return (prefix_sums[ends] - prefix_sums[dataset.episode_starts]) / (ends - dataset.episode_starts)
 
 
 def ashman_separation(means: np.ndarray, variances: np.ndarray) -> float:
@@ -64,13 +81,14 @@ def ashman_separation(means: np.ndarray, variances: np.ndarray) -> float:
 
 
 def fit_expertise(dataset: EpisodeDataset, max_components: int = 3, seed: int = 0,
+                  evidence: Evidence = "early-reward", early_steps: int = 50,
                   min_separation: float = 2.0) -> ExpertiseModel:
     """Fit mixtures of 1..max_components Gaussians; keep the lowest BIC among well-separated fits."""
     from sklearn.mixture import GaussianMixture
 
-    evidence = episode_evidence(dataset)
-    scale = evidence.std(axis=0)
-    features = (evidence - evidence.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+    values = episode_evidence(dataset, evidence, early_steps)
+    scale = values.std()
+    features = ((values - values.mean()) / (scale if scale > 0 else 1.0))[:, None]  # (E, 1)
     candidates = range(1, min(max_components, len(features)) + 1)
     models, bic = {}, {}
     for count in candidates:
@@ -82,12 +100,13 @@ def fit_expertise(dataset: EpisodeDataset, max_components: int = 3, seed: int = 
     best = min(separated, key=bic.get)
     model = models[best]
     posterior = model.predict_proba(features)  # (E, K)
-    order = np.argsort(model.means_[:, 0])  # components by increasing mean return
     hard = posterior.argmax(axis=1)
     returns = dataset.episode_returns
-    mean_returns = np.array([returns[hard == k].mean() if (hard == k).any() else np.nan for k in order])
+    claimed_returns = np.array([returns[hard == k].mean() if (hard == k).any() else -np.inf for k in range(best)])
+    order = np.argsort(claimed_returns)  # components by increasing mean return of the episodes they claim
     expertise = posterior[:, order[-1]] if best > 1 else np.ones(len(features))
-    return ExpertiseModel(expertise, best, bic, model.weights_[order], mean_returns)
+    claimed_returns[~np.isfinite(claimed_returns)] = np.nan
+    return ExpertiseModel(expertise, best, bic, evidence, model.weights_[order], claimed_returns[order])
 
 
 def expertise_weights(expertise: torch.Tensor, floor: float) -> torch.Tensor:

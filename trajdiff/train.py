@@ -17,7 +17,7 @@ from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_global
 from trajdiff.data import EpisodeDataset, TrajectorySampler, default_environment, load_dataset
 from trajdiff.errors import TrajdiffError
 from trajdiff.evaluate import evaluate, make_environment
-from trajdiff.expertise import expertise_weights, fit_expertise, plot_expertise
+from trajdiff.expertise import Evidence, expertise_weights, fit_expertise, plot_expertise
 from trajdiff.logging import RunLogger
 from trajdiff.utils import atomic_write_json, library_versions, resolve_device, seed_everything
 
@@ -65,6 +65,10 @@ class TrainConfig:
     """Weight of a surely non-expert window relative to a surely expert one."""
     expertise_components: int = 3
     """Most mixture components the expertise model may select (by BIC)."""
+    expertise_evidence: Evidence = "early-reward"
+    """Per-episode evidence the expertise model fits: mean reward over the first steps, or the return."""
+    expertise_early_steps: int = 50
+    """Steps from each episode's start that the early-reward evidence averages over."""
     agent: AgentConfig = field(default_factory=AgentConfig)
     """Algorithm hyperparameters."""
 
@@ -161,7 +165,8 @@ def train(config: TrainConfig) -> Path:
     elif (config.out / CHECKPOINT_NAME).exists():
         raise TrajdiffError(f"{config.out} already holds a run; continue it with --resume {config.out} "
                             "or choose another --out")
-    for name in ("updates", "batch_size", "history_len", "n_step", "eval_episodes", "checkpoint_every"):
+    for name in ("updates", "batch_size", "history_len", "n_step", "eval_episodes", "checkpoint_every",
+                 "expertise_early_steps"):
         if getattr(config, name) < 1:
             raise TrajdiffError(f"--{name.replace('_', '-')} must be at least 1")
     if config.expertise_weighting and not 0.0 < config.expertise_floor <= 1.0:
@@ -178,7 +183,8 @@ def train(config: TrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     episode_expertise = None
     if config.expertise_weighting:
-        model = fit_expertise(dataset, config.expertise_components, config.seed)
+        model = fit_expertise(dataset, config.expertise_components, config.seed, config.expertise_evidence,
+                              config.expertise_early_steps)
         atomic_write_json(out / "expertise.json", model.summary())
         plot_expertise(model, out / "expertise.png", dataset.episode_metadata.get("episode_source"))
         episode_expertise = torch.as_tensor(model.episode_expertise, dtype=torch.float32, device=device)

@@ -13,7 +13,8 @@ import tyro
 from trajdiff.data.episodes import EpisodeDataset
 from trajdiff.data.load import load_dataset
 from trajdiff.data.registry import environment_family, normalized_score
-from trajdiff.expertise import fit_expertise, plot_expertise
+from trajdiff.errors import TrajdiffError
+from trajdiff.expertise import Evidence, fit_expertise, plot_expertise
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class DataInfoConfig:
     """Fit the expertise model: print it and write a histogram of p(expert) per episode."""
     plot: Path | None = None
     """Where to write the histogram (default: <dataset name>-expertise.png here)."""
+    evidence: Evidence = "early-reward"
+    """Per-episode evidence of quality: mean reward over the first steps, or the return."""
+    early_steps: int = 50
+    """Steps from each episode's start that the early-reward evidence averages over."""
 
 
 def dataset_summary(dataset: EpisodeDataset) -> dict[str, Any]:
@@ -61,10 +66,12 @@ def _spread(values: np.ndarray) -> dict[str, float]:
 
 
 def run_data_info(config: DataInfoConfig) -> None:
+    if config.early_steps < 1:
+        raise TrajdiffError("--early-steps must be at least 1")
     dataset = load_dataset(config.dataset)
     summary = dataset_summary(dataset)
     if config.expertise:
-        model = fit_expertise(dataset)
+        model = fit_expertise(dataset, evidence=config.evidence, early_steps=config.early_steps)
         summary.update(model.summary())
         plot = config.plot or Path(f"{Path(dataset.name).stem.replace('/', '_')}-expertise.png")
         plot_expertise(model, plot, dataset.episode_metadata.get("episode_source"))
@@ -92,9 +99,10 @@ def run_data_info(config: DataInfoConfig) -> None:
         print(f"episode source {summary['episode_source_counts']}  (0 = medium, 1 = expert)")
     if config.expertise:
         bic = ", ".join(f"{k}: {v:.1f}" for k, v in summary["bic"].items())
-        print(f"expertise      {summary['components']} component(s) by BIC ({bic})")
+        print(f"expertise      {summary['components']} component(s) by BIC ({bic}) on {summary['evidence']}")
         for weight, mean in zip(summary["component_weights"], summary["component_mean_returns"]):
-            print(f"  component    weight {weight:.2f}, mean return {mean:.1f}")
+            claimed = "no episodes" if mean is None else f"mean return {mean:.1f}"
+            print(f"  component    weight {weight:.2f}, {claimed}")
         expertise = np.array(summary["episode_expertise"])
         print(f"  p(expert)    mean {expertise.mean():.2f}, episodes above 0.5: {(expertise > 0.5).sum()}")
         if "expertise_auroc_vs_source" in summary:
