@@ -1,11 +1,33 @@
 import csv
-import time
+import sys
+import textwrap
 
 import numpy as np
 import pytest
+import torch
 
+from trajdiff.bench import baselines
 from trajdiff.bench.report import interquartile_mean
 from trajdiff.cli import main
+
+FAKE_TRAINER = textwrap.dedent("""
+    # Stands in for d3rlpy_train.py: saves a constant-action TorchScript policy at every save point.
+    import argparse, json, pathlib, torch
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dataset"); parser.add_argument("--algorithm"); parser.add_argument("--updates", type=int)
+    parser.add_argument("--save-every", type=int); parser.add_argument("--seed", type=int)
+    parser.add_argument("--out", type=pathlib.Path)
+    args = parser.parse_args()
+    if args.algorithm == "cql":
+        raise SystemExit("simulated failure")
+    class Constant(torch.nn.Module):
+        def forward(self, observations):
+            return torch.full((observations.shape[0], 3), 0.1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for step in range(args.save_every, args.updates + 1, args.save_every):
+        torch.jit.save(torch.jit.script(Constant()), str(args.out / f"policy-{step}.pt"))
+    (args.out / "d3rlpy.json").write_text(json.dumps({"train_s": 0.5, "versions": {"d3rlpy": "fake"}}))
+""")
 
 
 def test_smoke_suite_writes_results_and_resumes(tmp_path):
@@ -19,9 +41,11 @@ def test_smoke_suite_writes_results_and_resumes(tmp_path):
         assert np.isfinite(float(row["normalized_score"]))
     assert "| trajdiff | default |" in (out / "results.md").read_text()
     assert (out / "learning-curves.png").stat().st_size > 0
-    started = time.time()  # a second call finds every run finished and only re-aggregates
+    checkpoints = sorted(out.glob("runs/*/*/*/checkpoint.pt"))
+    written = [path.stat().st_mtime_ns for path in checkpoints]
     main(["bench", "--suite", "smoke", "--budget", "smoke", "--out", str(out), "--device", "cpu"])
-    assert time.time() - started < 10
+    assert [path.stat().st_mtime_ns for path in checkpoints] == written  # finished runs are not trained again
+    assert "| trajdiff | default |" in (out / "results.md").read_text()
 
 
 def test_interquartile_mean_known_answer():
@@ -37,4 +61,37 @@ def test_bench_errors(tmp_path, capsys):
                                (["--seeds", "0"], "--seeds must be at least 1")):
         with pytest.raises(SystemExit):
             main(["bench", *arguments, "--out", str(tmp_path / "b")])
+        assert message in capsys.readouterr().err
+
+
+def test_baselines_are_trained_out_of_process_and_evaluated_by_trajdiff(tmp_path, monkeypatch, capsys):
+    """Orchestration with a stand-in trainer: a row per saved policy, then finished runs are skipped."""
+    trainer = tmp_path / "fake_trainer.py"
+    trainer.write_text(FAKE_TRAINER)
+    monkeypatch.setattr(baselines, "TRAIN_SCRIPT", trainer)
+    out = tmp_path / "bench"
+    arguments = ["bench", "--suite", "smoke", "--budget", "smoke", "--methods", "bc", "--out", str(out),
+                 "--baselines-python", sys.executable]
+    main(arguments)
+    run_dir = out / "runs" / "default" / "bc" / "seed0"
+    with (run_dir / "progress.csv").open() as handle:
+        progress = list(csv.DictReader(handle))
+    assert [row["step"] for row in progress] == ["20", "40"]  # smoke budget: 40 updates, evaluation every 20
+    # the same constant policy, evaluated on the same seeds, twice
+    assert progress[0]["return_mean"] == progress[1]["return_mean"] and float(progress[1]["train_s"]) == 0.5
+    with (out / "results.csv").open() as handle:
+        assert [(row["method"], row["updates"]) for row in csv.DictReader(handle)] == [("bc", "40")]
+    assert "baselines in their own virtualenv: d3rlpy fake" in (out / "results.md").read_text()
+    written = (run_dir / "progress.csv").stat().st_mtime_ns
+    main(arguments)
+    assert (run_dir / "progress.csv").stat().st_mtime_ns == written
+    policy = baselines.ScriptedPolicy(run_dir / "policy-40.pt")
+    actions = policy.act(torch.zeros(4, 2, 11), torch.ones(4, 2, dtype=torch.bool))
+    assert torch.equal(actions, torch.full((4, 3), 0.1))
+
+    capsys.readouterr()
+    for extra, message in ((["--methods", "cql"], "d3rlpy training of cql failed (exit 1)"),
+                           (["--methods", "iql", "--baselines-python", str(tmp_path / "none")], "make baselines-env")):
+        with pytest.raises(SystemExit):
+            main([*arguments, *extra])
         assert message in capsys.readouterr().err

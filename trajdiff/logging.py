@@ -43,7 +43,8 @@ class RunLogger:
             self.columns = list(row)
             self._rewrite([])
         with self.path.open("a", newline="") as handle:
-            csv.DictWriter(handle, fieldnames=self.columns).writerow(row)
+            # extrasaction: a run resumed by a newer trajdiff keeps its file's columns
+            csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore").writerow(row)
         if self.writer is not None:
             for key, value in row.items():
                 if key != "step":

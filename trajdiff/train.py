@@ -203,6 +203,7 @@ def train(config: TrainConfig) -> Path:
     bar = tqdm(total=config.updates, initial=agent.step, desc=f"train {dataset.name}", unit="update",
                dynamic_ncols=True)
     started, started_step = time.time(), agent.step
+    earlier_wall_s = checkpoint.get("wall_s", 0.0) if checkpoint is not None else 0.0  # before a resume
     while agent.step < config.updates:
         batch = sampler.sample(config.batch_size)
         weights = None
@@ -230,6 +231,7 @@ def train(config: TrainConfig) -> Path:
                            normalized_score=summary["normalized_score_mean"])
                 bar.write(f"step {step}: return {summary['return_mean']:.1f} ± {summary['return_std']:.1f}, "
                           f"normalised {summary['normalized_score_mean']:.1f}")
+            row["wall_s"] = earlier_wall_s + time.time() - started  # training and evaluation so far
             logger.write(row)
             metric_sums, metric_count = {}, 0
         if step % config.checkpoint_every == 0 or step == config.updates:
@@ -237,6 +239,7 @@ def train(config: TrainConfig) -> Path:
                 "agent": agent.state_dict(), "step": step, "config": config_to_dict(config), "env_id": env_id,
                 "sampler_generator": sampler.generator.get_state(),
                 "metric_sums": metric_sums, "metric_count": metric_count,
+                "wall_s": earlier_wall_s + time.time() - started,
             })
     bar.close()
     logger.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -31,6 +32,12 @@ def write_report(rows: list[dict], out: Path, title: str) -> None:
     from trajdiff.utils import library_versions
 
     versions = ", ".join(f"{name} {version}" for name, version in library_versions().items())
+    baseline_records = [Path(row["run_dir"]) / "d3rlpy.json" for row in rows]
+    baseline_versions = sorted({", ".join(f"{name} {version}" for name, version in
+                                          json.loads(path.read_text())["versions"].items())
+                                for path in baseline_records if path.is_file()})
+    if baseline_versions:
+        versions += f"; baselines in their own virtualenv: {'; '.join(baseline_versions)}"
     lines = [f"# Results: {title}", "", "Normalised score of the final policy (D4RL reference returns).",
              f"Libraries: {versions}.", "",
              "| method | dataset | seeds | mean | std | IQM [95% CI] |", "|---|---|---|---|---|---|"]

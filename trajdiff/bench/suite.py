@@ -1,18 +1,19 @@
-"""``trajdiff bench``: trajdiff against its ablations and Diffusion-QL on the same data and budget."""
+"""``trajdiff bench``: trajdiff against its ablations, Diffusion-QL and d3rlpy baselines on the same data and budget."""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from trajdiff.bench.baselines import BASELINES, run_baseline
 from trajdiff.bench.report import write_report
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from trajdiff.data.load import EMBEDDED_DEFAULT, load_dataset
 from trajdiff.errors import TrajdiffError
-from trajdiff.train import TrainConfig, train
+from trajdiff.train import TrainConfig, environment_for, train
 
 TRAJDIFF = {"history_len": 4, "n_step": 3, "expertise_weighting": True}
 """The full method's settings in the suites (see README "Results" for how they were set)."""
@@ -24,7 +25,8 @@ METHODS: dict[str, dict[str, Any]] = {
     "no-expertise": {**TRAJDIFF, "expertise_weighting": False},
     "diffusion-ql": {"history_len": 1, "n_step": 1, "expertise_weighting": False},
 }
-"""Method -> TrainConfig overrides: the full method, one ablation per part, and exact Diffusion-QL."""
+"""Method -> TrainConfig overrides: the full method, one ablation per part, and exact Diffusion-QL.
+The d3rlpy baselines (trajdiff.bench.baselines.BASELINES) are methods too, named bc, td3+bc, iql, cql."""
 
 BUDGETS: dict[str, dict[str, int]] = {
     # asserts the pipeline end to end in CI (scores at 40 updates mean nothing)
@@ -57,19 +59,22 @@ class BenchConfig:
     seeds: int | None = None
     """Seeds per method and dataset (default: the budget's)."""
     methods: tuple[str, ...] = tuple(METHODS)
-    """Subset of methods to run."""
+    """Methods to run: trajdiff, its ablations and diffusion-ql (the default), and the d3rlpy baselines
+    bc, td3+bc, iql, cql (these need `make baselines-env`)."""
     data_dir: Path = Path("datasets")
     """Where the suite's hdf5 files are (as written by trajdiff collect suite)."""
     device: str = "auto"
     """auto, cpu, cuda or cuda:N."""
+    baselines_python: Path = Path(".venv-baselines/bin/python")
+    """The interpreter with d3rlpy 2.8.1 that trains the baselines (made by `make baselines-env`)."""
 
 
 def run_bench(config: BenchConfig) -> None:
     if config.suite not in SUITES:
         raise TrajdiffError(f"unknown suite {config.suite!r} ({', '.join(SUITES)})")
-    unknown = [method for method in config.methods if method not in METHODS]
+    unknown = [method for method in config.methods if method not in METHODS and method not in BASELINES]
     if unknown:
-        raise TrajdiffError(f"unknown method(s) {', '.join(unknown)} ({', '.join(METHODS)})")
+        raise TrajdiffError(f"unknown method(s) {', '.join(unknown)} ({', '.join([*METHODS, *BASELINES])})")
     budget = BUDGETS[config.budget]
     seeds = budget["seeds"] if config.seeds is None else config.seeds
     if seeds < 1 or not config.methods:
@@ -85,12 +90,17 @@ def run_bench(config: BenchConfig) -> None:
         for method in config.methods:
             for seed in range(seeds):
                 run_dir = config.out / "runs" / dataset_name / method / f"seed{seed}"
-                started = time.time()
-                run_once(dataset, method, seed, run_dir, budget, config.device)
+                if method in BASELINES:
+                    env_id = environment_for(load_dataset(dataset), None)
+                    data_file = EMBEDDED_DEFAULT if dataset == "default" else Path(dataset)
+                    run_baseline(data_file, method, seed, run_dir, budget, env_id, config.baselines_python)
+                else:
+                    run_once(dataset, method, seed, run_dir, budget, config.device)
                 final = last_row(run_dir)
                 rows.append({"method": method, "dataset": dataset_name, "seed": seed, "updates": int(final["step"]),
                              "normalized_score": float(final["normalized_score"]),
-                             "return_mean": float(final["return_mean"]), "wall_s": round(time.time() - started, 1),
+                             "return_mean": float(final["return_mean"]),
+                             "wall_s": round(float(final["wall_s"]), 1) if final.get("wall_s") else "",
                              "run_dir": str(run_dir)})
     with (config.out / "results.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
