@@ -105,8 +105,9 @@ class DiffusionQLAgent:
         critic_input_dim = self.actor.encoder.output_dim if config.critic_uses_history else observation_dim
         self.critic = TwinCritic(critic_input_dim, action_dim, config.hidden_dim).to(device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
-        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
+        # foreach: one kernel per step over all parameters (PyTorch picks it by default on CUDA only)
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr, foreach=True)
+        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, foreach=True)
         self.schedulers = [
             torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_updates, 1), eta_min=0.0)
             for optimizer in (self.actor_optimizer, self.critic_optimizer)
@@ -150,7 +151,7 @@ class DiffusionQLAgent:
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         if config.grad_norm > 0:
-            nn.utils.clip_grad_norm_(self.critic.parameters(), config.grad_norm)
+            nn.utils.clip_grad_norm_(self.critic.parameters(), config.grad_norm, foreach=True)
         self.critic_optimizer.step()
 
         # Actor: L_bc + eta * L_q, both from the one encoding of the history
@@ -167,7 +168,7 @@ class DiffusionQLAgent:
         actor_parameters = list(self.actor.parameters())
         actor_loss.backward(inputs=actor_parameters)  # the critic's gradients from L_q are not needed
         if config.grad_norm > 0:
-            nn.utils.clip_grad_norm_(actor_parameters, config.grad_norm)
+            nn.utils.clip_grad_norm_(actor_parameters, config.grad_norm, foreach=True)
         self.actor_optimizer.step()
 
         # Targets: EMA actor every ema_every steps once past ema_start; Polyak critic every step

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from trajdiff.nets.mlp import mish_mlp
+from trajdiff.nets.mlp import Mish, mish_mlp
 
 
 class SinusoidalEmbedding(nn.Module):
@@ -33,7 +33,7 @@ class Denoiser(nn.Module):
     def __init__(self, action_dim: int, context_dim: int, hidden_dim: int = 256, time_dim: int = 16) -> None:
         super().__init__()
         self.time_embedding = nn.Sequential(
-            SinusoidalEmbedding(time_dim), nn.Linear(time_dim, time_dim * 2), nn.Mish(),
+            SinusoidalEmbedding(time_dim), nn.Linear(time_dim, time_dim * 2), Mish(),
             nn.Linear(time_dim * 2, time_dim),
         )
         self.body = mish_mlp(action_dim + time_dim + context_dim, hidden_dim, 3, action_dim)

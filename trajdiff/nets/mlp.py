@@ -2,7 +2,41 @@
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+class _MishThroughExp(torch.autograd.Function):
+    """mish(x) = x tanh(softplus(x)) = x n / (n + 2) with n = e^x (e^x + 2): one exp, no tanh or log.
+
+    PyTorch's CPU mish kernel spends most of its time in tanh (about 60% of a 256 x 256 matmul
+    here); this form costs less than half of that, forward and backward, and agrees with F.mish
+    to float32 rounding (tests/nets/test_mlp.py). Inputs are clamped at 20 inside the exp, past
+    which tanh(softplus(x)) is 1 in float32, so e^x never overflows.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        exp_x = torch.clamp(x, max=20.0).exp_()
+        n = exp_x.add(2.0).mul_(exp_x)
+        tanh_softplus = n.div_(n + 2.0)  # in place: every temporary costs a pass over memory
+        ctx.save_for_backward(x, tanh_softplus, exp_x)
+        return x * tanh_softplus
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        x, tanh_softplus, exp_x = ctx.saved_tensors
+        sigmoid = exp_x / (exp_x + 1.0)  # d softplus / dx
+        derivative = tanh_softplus.square().neg_().add_(1.0).mul_(sigmoid).mul_(x).add_(tanh_softplus)
+        return derivative.mul_(grad)
+
+
+class Mish(nn.Module):
+    """Mish activation: the exp form on CPU, PyTorch's fused kernel elsewhere (one launch on a GPU)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _MishThroughExp.apply(x) if x.device.type == "cpu" else F.mish(x)
 
 
 def mish_mlp(input_dim: int, hidden_dim: int, hidden_layers: int, output_dim: int | None) -> nn.Sequential:
@@ -10,7 +44,7 @@ def mish_mlp(input_dim: int, hidden_dim: int, hidden_layers: int, output_dim: in
     layers: list[nn.Module] = []
     width = input_dim
     for _ in range(hidden_layers):
-        layers += [nn.Linear(width, hidden_dim), nn.Mish()]
+        layers += [nn.Linear(width, hidden_dim), Mish()]
         width = hidden_dim
     if output_dim is not None:
         layers.append(nn.Linear(width, output_dim))
