@@ -2,9 +2,13 @@
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
+from PIL import Image
 
 from trajdiff.checkpoint import load_checkpoint
 from trajdiff.cli import main
@@ -129,3 +133,37 @@ def test_eval_does_not_need_the_training_data(tmp_path, hopper_file, capsys):
     capsys.readouterr()
     main(["eval", str(run), "--episodes", "1", "--json", "--device", "cpu"])
     assert json.loads(capsys.readouterr().out)["episodes"] == 1
+
+
+def run_cli(arguments: list[str], **environment: str) -> subprocess.CompletedProcess:
+    """The CLI in a fresh process: MuJoCo picks its OpenGL backend once, at import."""
+    return subprocess.run([sys.executable, "-m", "trajdiff.cli", *arguments], capture_output=True, text=True,
+                          env={**os.environ, **environment}, timeout=600)
+
+
+def test_eval_renders_a_video_with_egl(tmp_path, hopper_file):
+    rendering = subprocess.run([sys.executable, "-c", "import gymnasium as gym; e = gym.make('Hopper-v5', "
+                                "render_mode='rgb_array'); e.reset(seed=0); e.render()"],
+                               capture_output=True, env={**os.environ, "MUJOCO_GL": "egl"})
+    if rendering.returncode != 0:
+        pytest.skip("no EGL (libegl-mesa0 or a GPU driver) on this machine")
+    run = tmp_path / "run"
+    main(["train", "--dataset", str(hopper_file), "--updates", "4", "--eval-every", "0", "--checkpoint-every", "4",
+          "--out", str(run), *COMMON])
+    video = tmp_path / "video" / "episode.gif"
+    result = run_cli(["eval", str(run), "--episodes", "1", "--video", str(video), "--json", "--device", "cpu"],
+                     MUJOCO_GL="egl")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["video"] == str(video)
+    with Image.open(video) as image:
+        assert image.n_frames >= 2 and image.size == (480, 480)  # the first frame and at least one step
+
+
+def test_unloadable_opengl_backend_is_a_one_line_error(tmp_path, hopper_file):
+    run = tmp_path / "run"
+    main(["train", "--dataset", str(hopper_file), "--updates", "4", "--eval-every", "0", "--checkpoint-every", "4",
+          "--out", str(run), *COMMON])
+    result = run_cli(["eval", str(run), "--episodes", "1"], MUJOCO_GL="no-such-backend")
+    assert result.returncode == 2
+    assert result.stderr.startswith("trajdiff: error: cannot make environment 'Hopper-v5'")
+    assert "MUJOCO_GL=no-such-backend" in result.stderr and "Traceback" not in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,8 +69,27 @@ def make_environment(env_id: str, **kwargs: object) -> gym.Env:
     """``gym.make`` with a one-line error for unknown ids."""
     try:
         return gym.make(env_id, **kwargs)
-    except gym.error.Error as error:
-        raise TrajdiffError(f"cannot make environment {env_id!r}: {error}") from None
+    except Exception as error:
+        raise environment_error(env_id, error) from None
+
+
+def make_vector_environment(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
+    """``num_envs`` synchronous copies that reset in the same step as an episode ends (SAME_STEP)."""
+    try:
+        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
+                            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    except Exception as error:
+        raise environment_error(env_id, error) from None
+
+
+def environment_error(env_id: str, error: Exception) -> TrajdiffError:
+    """One line for a failed ``gym.make``: an unknown id, or MuJoCo failing to load an OpenGL backend."""
+    if isinstance(error, gym.error.Error):
+        return TrajdiffError(f"cannot make environment {env_id!r}: {error}")
+    backend = os.environ.get("MUJOCO_GL")
+    hint = f"; MUJOCO_GL={backend} names an OpenGL backend that did not load (unset it, or install it)" \
+        if backend else ""
+    return TrajdiffError(f"cannot make environment {env_id!r} ({type(error).__name__}: {error}){hint}")
 
 
 def evaluate(agent, env_id: str, history_len: int, episodes: int, seed: int,  # noqa: ANN001
@@ -82,11 +102,7 @@ def evaluate(agent, env_id: str, history_len: int, episodes: int, seed: int,  # 
     randomness and the same checkpoint gives the same returns.
     """
     num_envs = min(episodes, max_envs)
-    try:
-        envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
-                            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
-    except gym.error.Error as error:
-        raise TrajdiffError(f"cannot make environment {env_id!r}: {error}") from None
+    envs = make_vector_environment(env_id, num_envs)
     device = agent.device
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
@@ -118,10 +134,11 @@ def evaluate(agent, env_id: str, history_len: int, episodes: int, seed: int,  # 
 
 
 def record_video(agent, env_id: str, history_len: int, path: Path, seed: int) -> None:  # noqa: ANN001
-    """Render one episode to ``path`` (mp4/gif) through MuJoCo's offscreen renderer.
+    """Render one episode to ``path`` (mp4 or gif) through MuJoCo's offscreen renderer.
 
-    Needs an OpenGL backend: ``MUJOCO_GL=egl`` on a GPU machine, ``MUJOCO_GL=osmesa`` (Debian's
-    libosmesa6) on a CPU one, and the ``video`` extra (imageio).
+    Needs an OpenGL backend: ``MUJOCO_GL=egl`` (NVIDIA's EGL on a GPU machine, or Mesa's
+    software EGL, libegl-mesa0, on a CPU one) or ``MUJOCO_GL=osmesa`` (libosmesa6), and the
+    ``video`` extra (imageio; imageio-ffmpeg for mp4). Frames are written as they are rendered.
     """
     try:
         import imageio.v2 as imageio
@@ -130,21 +147,30 @@ def record_video(agent, env_id: str, history_len: int, path: Path, seed: int) ->
     env = make_environment(env_id, render_mode="rgb_array")
     try:
         observation, _ = env.reset(seed=seed)
-        frames = [env.render()]
+        frame = env.render()
     except Exception as error:  # MuJoCo raises various errors when no GL backend loads
-        raise TrajdiffError(f"offscreen rendering failed ({error}); set MUJOCO_GL=egl (GPU) or "
-                            "MUJOCO_GL=osmesa with libosmesa6 installed (CPU)") from None
+        env.close()
+        raise TrajdiffError(f"offscreen rendering failed ({type(error).__name__}: {error}); set MUJOCO_GL=egl "
+                            "(GPU, or Mesa's libegl-mesa0 on a CPU) or MUJOCO_GL=osmesa with libosmesa6") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        writer = imageio.get_writer(path, fps=env.metadata.get("render_fps", 30))
+    except (ValueError, ImportError, OSError):
+        env.close()
+        raise TrajdiffError(f"no imageio backend writes {path.suffix or 'extension-less'} files here: "
+                            "pip install 'trajdiff[video]' (imageio-ffmpeg, for mp4) or ask for a .gif") from None
     device = agent.device
     buffer = HistoryBuffer(1, history_len, observation.shape[0], device)
     buffer.reset(np.ones(1, bool), torch.as_tensor(observation[None], dtype=torch.float32, device=device))
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
-    done = False
-    while not done:
-        action = agent.act(buffer.history, buffer.mask, generator)[0].cpu().numpy()
-        observation, _, terminated, truncated, _ = env.step(action)
-        frames.append(env.render())
-        buffer.push(torch.as_tensor(observation[None], dtype=torch.float32, device=device))
-        done = terminated or truncated
+    with writer:
+        writer.append_data(frame)
+        done = False
+        while not done:
+            action = agent.act(buffer.history, buffer.mask, generator)[0].cpu().numpy()
+            observation, _, terminated, truncated, _ = env.step(action)
+            writer.append_data(env.render())
+            buffer.push(torch.as_tensor(observation[None], dtype=torch.float32, device=device))
+            done = terminated or truncated
     env.close()
-    imageio.mimsave(path, frames, fps=env.metadata.get("render_fps", 30))

@@ -43,11 +43,12 @@ def run_eval(config: EvalConfig) -> None:
     # no dataset: the checkpoint was trained for env_id's spaces, and the data may live elsewhere now
     agent = build_agent(train_config, env_id, device)
     agent.load_state_dict(checkpoint["agent"])
+    if config.video is not None:  # first: a missing GL or video backend fails before the long part
+        record_video(agent, env_id, train_config.history_len, config.video, config.seed)
     result = evaluate(agent, env_id, train_config.history_len, config.episodes, config.seed,
                       deterministic=config.deterministic)
     summary = {"checkpoint_step": checkpoint["step"], **result.summary()}
     if config.video is not None:
-        record_video(agent, env_id, train_config.history_len, config.video, config.seed)
         summary["video"] = str(config.video)
     if config.json:
         print(json.dumps(summary))

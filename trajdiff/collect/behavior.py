@@ -21,12 +21,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from trajdiff.errors import TrajdiffError
+from trajdiff.evaluate import make_environment
 from trajdiff.utils import atomic_write, atomic_write_json, library_versions
 
 
@@ -69,7 +69,7 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
     done_steps = int(log[-1]["step"]) if log else 0
     if done_steps >= config.steps:
         raise TrajdiffError(f"{config.out} already holds {done_steps} steps; ask for more with --steps")
-    eval_env = Monitor(gym.make(config.env))
+    eval_env = Monitor(make_environment(config.env))
     start = time.time() - (log[-1]["wall_s"] if log else 0.0)
 
     class CheckpointCallback(BaseCallback):
@@ -95,11 +95,11 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
 
     torch.set_num_threads(1)  # SB3 SAC at batch 256 runs fastest single-threaded on small CPUs
     if done_steps:  # continue a run that was stopped, from its last checkpoint and replay
-        model = SAC.load(checkpoint_path(config.out, done_steps), env=gym.make(config.env), device="cpu",
+        model = SAC.load(checkpoint_path(config.out, done_steps), env=make_environment(config.env), device="cpu",
                          custom_objects={"buffer_size": config.steps})
         load_replay(model.replay_buffer, config.out / "replay.npz", done_steps)
     else:
-        model = SAC("MlpPolicy", gym.make(config.env), buffer_size=config.steps,
+        model = SAC("MlpPolicy", make_environment(config.env), buffer_size=config.steps,
                     learning_starts=config.learning_starts, seed=config.seed, device="cpu", verbose=0)
     eval_env.reset(seed=config.seed + 10_000 + done_steps)
     callback = CheckpointCallback()

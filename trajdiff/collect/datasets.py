@@ -32,6 +32,7 @@ from trajdiff.data.episodes import EpisodeDataset
 from trajdiff.data.formats import write_d4rl_hdf5, write_minari
 from trajdiff.data.registry import default_environment, environment_family
 from trajdiff.errors import TrajdiffError
+from trajdiff.evaluate import make_vector_environment
 
 Kind = Literal["random", "medium", "expert", "medium-replay", "medium-expert"]
 KINDS: tuple[Kind, ...] = ("random", "medium", "medium-replay", "expert", "medium-expert")
@@ -84,8 +85,7 @@ def rollouts(env_id: str, policy, size: int, seed: int, num_envs: int = 8, label
 
     Returns D4RL arrays (with infos qpos/qvel) in episode order, and the per-episode returns.
     """
-    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
-                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    envs = make_vector_environment(env_id, num_envs)
     envs.action_space.seed(seed)
     observations, _ = envs.reset(seed=[seed + index for index in range(num_envs)])
     keys = ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations", "qpos", "qvel")
