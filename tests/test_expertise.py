@@ -99,8 +99,7 @@ def test_uniform_weights_match_the_unweighted_loss():
     losses = []
     for weights in (None, torch.ones(32)):
         sampler = TrajectorySampler(dataset, 1, 1, 0.99, seed=0)
+        torch.manual_seed(0)  # the same initial weights for both agents
         agent = DiffusionQLAgent(11, 3, 1.0, 1, AgentConfig(), 10, torch.device("cpu"), seed=0)
-        torch.manual_seed(0)
-        agent.__init__(11, 3, 1.0, 1, AgentConfig(), 10, torch.device("cpu"), seed=0)
         losses.append(agent.update(sampler.sample(32), weights)["loss/bc"])
     torch.testing.assert_close(losses[0], losses[1])
