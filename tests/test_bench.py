@@ -95,3 +95,20 @@ def test_baselines_are_trained_out_of_process_and_evaluated_by_trajdiff(tmp_path
         with pytest.raises(SystemExit):
             main([*arguments, *extra])
         assert message in capsys.readouterr().err
+
+
+def test_parallel_workers_run_every_job_and_report_errors(tmp_path, capsys):
+    out = tmp_path / "bench"
+    arguments = ["bench", "--suite", "smoke", "--budget", "smoke", "--seeds", "2", "--methods", "trajdiff",
+                 "diffusion-ql", "--out", str(out), "--device", "cpu", "--workers", "2"]
+    main(arguments)
+    with (out / "results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["method"], row["seed"], row["updates"]) for row in rows] == [
+        ("trajdiff", "0", "40"), ("trajdiff", "1", "40"), ("diffusion-ql", "0", "40"), ("diffusion-ql", "1", "40")]
+    for row in rows:  # each worker's progress bar went to its own run folder
+        assert "train default" in (tmp_path / row["run_dir"] / "bench.log").read_text()
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main([*arguments, "--methods", "bc", "--baselines-python", str(tmp_path / "none")])
+    assert "make baselines-env" in capsys.readouterr().err

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import multiprocessing
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import torch
+from tqdm import tqdm
 
 from trajdiff.bench.baselines import BASELINES, run_baseline
 from trajdiff.bench.report import write_report
@@ -67,6 +73,8 @@ class BenchConfig:
     """auto, cpu, cuda or cuda:N."""
     baselines_python: Path = Path(".venv-baselines/bin/python")
     """The interpreter with d3rlpy 2.8.1 that trains the baselines (made by `make baselines-env`)."""
+    workers: int = 1
+    """Runs at once, in separate processes sharing the CPU threads (or one GPU) between them."""
 
 
 def run_bench(config: BenchConfig) -> None:
@@ -77,6 +85,8 @@ def run_bench(config: BenchConfig) -> None:
         raise TrajdiffError(f"unknown method(s) {', '.join(unknown)} ({', '.join([*METHODS, *BASELINES])})")
     budget = BUDGETS[config.budget]
     seeds = budget["seeds"] if config.seeds is None else config.seeds
+    if config.workers < 1:
+        raise TrajdiffError("--workers must be at least 1")
     if seeds < 1 or not config.methods:
         raise TrajdiffError("--seeds must be at least 1 and --methods must name at least one method")
     datasets = [name if name == "default" else str(config.data_dir / name) for name in SUITES[config.suite]]
@@ -84,24 +94,21 @@ def run_bench(config: BenchConfig) -> None:
     if missing:
         raise TrajdiffError(f"missing dataset(s) {', '.join(missing)}: build them with "
                             f"trajdiff collect suite --from RUN_DIR --out {config.data_dir}")
+    jobs = [Job(dataset, method, seed, config.out / "runs" / Path(dataset).stem / method / f"seed{seed}")
+            for dataset in datasets for method in config.methods for seed in range(seeds)]
+    if config.workers <= 1:
+        for job in jobs:
+            run_job(job, budget, config)
+    else:
+        run_in_parallel(jobs, budget, config)
     rows = []
-    for dataset in datasets:
-        dataset_name = Path(dataset).stem
-        for method in config.methods:
-            for seed in range(seeds):
-                run_dir = config.out / "runs" / dataset_name / method / f"seed{seed}"
-                if method in BASELINES:
-                    env_id = environment_for(load_dataset(dataset), None)
-                    data_file = EMBEDDED_DEFAULT if dataset == "default" else Path(dataset)
-                    run_baseline(data_file, method, seed, run_dir, budget, env_id, config.baselines_python)
-                else:
-                    run_once(dataset, method, seed, run_dir, budget, config.device)
-                final = last_row(run_dir)
-                rows.append({"method": method, "dataset": dataset_name, "seed": seed, "updates": int(final["step"]),
-                             "normalized_score": float(final["normalized_score"]),
-                             "return_mean": float(final["return_mean"]),
-                             "wall_s": round(float(final["wall_s"]), 1) if final.get("wall_s") else "",
-                             "run_dir": str(run_dir)})
+    for job in jobs:
+        final = last_row(job.run_dir)
+        rows.append({"method": job.method, "dataset": Path(job.dataset).stem, "seed": job.seed,
+                     "updates": int(final["step"]), "normalized_score": float(final["normalized_score"]),
+                     "return_mean": float(final["return_mean"]),
+                     "wall_s": round(float(final["wall_s"]), 1) if final.get("wall_s") else "",
+                     "run_dir": str(job.run_dir)})
     with (config.out / "results.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -111,8 +118,52 @@ def run_bench(config: BenchConfig) -> None:
     print((config.out / "results.md").read_text())
 
 
+@dataclass(frozen=True)
+class Job:
+    """One run of the suite: a method on a dataset with a seed, in its own folder."""
+
+    dataset: str
+    method: str
+    seed: int
+    run_dir: Path
+
+
+def run_job(job: Job, budget: dict[str, int], config: BenchConfig) -> None:
+    """Run one job to completion, resuming or skipping what an earlier call did."""
+    if job.method in BASELINES:
+        data_file = EMBEDDED_DEFAULT if job.dataset == "default" else Path(job.dataset)
+        env_id = environment_for(load_dataset(job.dataset), None)
+        run_baseline(data_file, job.method, job.seed, job.run_dir, budget, env_id, config.baselines_python)
+    else:
+        run_once(job.dataset, job.method, job.seed, job.run_dir, budget, config.device)
+
+
+def run_in_parallel(jobs: list[Job], budget: dict[str, int], config: BenchConfig) -> None:
+    """Run jobs in ``config.workers`` processes, each with its share of the CPU threads.
+
+    Every job's progress bar and messages go to its run folder's bench.log; one bar here counts jobs.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // config.workers)
+    context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools and CUDA state
+    with ProcessPoolExecutor(config.workers, mp_context=context) as pool:
+        futures = [pool.submit(_run_job_logged, job, budget, config, threads) for job in jobs]
+        for future in tqdm(as_completed(futures), total=len(futures), desc=f"bench ({config.workers} workers)",
+                           unit="run"):
+            future.result()  # re-raises a job's error here, with its one-line message
+
+
+def _run_job_logged(job: Job, budget: dict[str, int], config: BenchConfig, threads: int) -> None:
+    torch.set_num_threads(threads)
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    with (job.run_dir / "bench.log").open("a") as log, contextlib.redirect_stdout(log), \
+            contextlib.redirect_stderr(log):
+        run_job(job, budget, config)
+
+
 def run_once(dataset: str, method: str, seed: int, run_dir: Path, budget: dict[str, int], device: str) -> None:
-    """Train one method on one dataset with one seed; resume or skip what an earlier call did."""
+    """Train one trajdiff method on one dataset with one seed; resume or skip what an earlier call did."""
     base = TrainConfig(dataset=dataset, out=run_dir, seed=seed, device=device, updates=budget["updates"],
                        eval_every=budget["eval_every"], eval_episodes=budget["eval_episodes"],
                        checkpoint_every=budget["eval_every"], tensorboard=False)
