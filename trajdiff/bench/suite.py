@@ -135,7 +135,7 @@ def run_job(job: Job, budget: dict[str, int], config: BenchConfig) -> None:
         env_id = environment_for(load_dataset(job.dataset), None)
         run_baseline(data_file, job.method, job.seed, job.run_dir, budget, env_id, config.baselines_python)
     else:
-        run_once(job.dataset, job.method, job.seed, job.run_dir, budget, config.device)
+        run_trajdiff_method(job.dataset, job.method, job.seed, job.run_dir, budget, config.device)
 
 
 def run_in_parallel(jobs: list[Job], budget: dict[str, int], config: BenchConfig) -> None:
@@ -162,7 +162,8 @@ def _run_job_logged(job: Job, budget: dict[str, int], config: BenchConfig, threa
         run_job(job, budget, config)
 
 
-def run_once(dataset: str, method: str, seed: int, run_dir: Path, budget: dict[str, int], device: str) -> None:
+def run_trajdiff_method(dataset: str, method: str, seed: int, run_dir: Path, budget: dict[str, int],
+                        device: str) -> None:
     """Train one trajdiff method on one dataset with one seed; resume or skip what an earlier call did."""
     base = TrainConfig(dataset=dataset, out=run_dir, seed=seed, device=device, updates=budget["updates"],
                        eval_every=budget["eval_every"], eval_episodes=budget["eval_episodes"],
