@@ -44,13 +44,14 @@ BUDGETS: dict[str, dict[str, int]] = {
     "paper": {"updates": 2_000_000, "eval_every": 50_000, "eval_episodes": 10, "seeds": 5},
 }
 
+HOPPER_KINDS = ("random", "medium", "medium-replay", "expert", "medium-expert")
 SUITES: dict[str, list[str]] = {
     "smoke": ["default"],
-    "hopper": [f"hopper-{kind}.hdf5" for kind in ("random", "medium", "medium-replay", "expert", "medium-expert")],
-    "hopper-medium-expert": ["hopper-medium-expert.hdf5"],
-    "hopper-medium-replay": ["hopper-medium-replay.hdf5"],
+    "hopper": [f"hopper-{kind}.hdf5" for kind in HOPPER_KINDS],
+    **{f"hopper-{kind}": [f"hopper-{kind}.hdf5"] for kind in HOPPER_KINDS},
 }
-"""Suite -> datasets: 'default' is the embedded dataset, file names are read from --data-dir."""
+"""Suite -> datasets: 'default' is the embedded dataset, file names are read from --data-dir.
+'hopper' is all five kinds; 'hopper-KIND' is one (a dataset at a time fits the cpu budget's hour)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class BenchConfig:
     """Run methods x datasets x seeds with one budget, resuming unfinished runs, then aggregate."""
 
     suite: str = "smoke"
-    """smoke, hopper, hopper-medium-expert or hopper-medium-replay."""
+    """smoke, hopper (all five datasets), or one of them: hopper-random, hopper-medium, hopper-medium-replay,
+    hopper-expert, hopper-medium-expert."""
     budget: Literal["smoke", "cpu", "paper"] = "smoke"
     """Updates, evaluation cadence and default seeds (see README "Results")."""
     out: Path = Path("runs/bench")
