@@ -72,7 +72,7 @@ class Actor(nn.Module):
         super().__init__()
         self.encoder = HistoryEncoder(observation_dim, history_len, config.history_hidden_dim,
                                       config.history_layers)
-        self.denoiser = Denoiser(action_dim, self.encoder.output_dim, config.hidden_dim)
+        self.denoiser = Denoiser(action_dim, self.encoder.output_dim, config.diffusion_steps, config.hidden_dim)
         self.schedule = NoiseSchedule(config.beta_schedule, config.diffusion_steps)
         self.action_dim = action_dim
 
@@ -80,7 +80,8 @@ class Actor(nn.Module):
         self, context: torch.Tensor, max_action: float, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """(B, C) -> (B, Da) actions by the reverse process."""
-        return ddpm_sample(self.denoiser, self.schedule, context, self.action_dim, max_action, generator)
+        return ddpm_sample(self.denoiser.condition(context), self.schedule, (context.shape[0], self.action_dim),
+                           max_action, generator, context.device)
 
 
 class DiffusionQLAgent:
@@ -154,10 +155,11 @@ class DiffusionQLAgent:
             nn.utils.clip_grad_norm_(self.critic.parameters(), config.grad_norm, foreach=True)
         self.critic_optimizer.step()
 
-        # Actor: L_bc + eta * L_q, both from the one encoding of the history
-        bc_loss = denoising_loss(self.actor.denoiser, self.actor.schedule, actions, context, sample_weights,
-                                 self.generator)
-        new_action = self.actor.sample(context, self.max_action, self.generator)
+        # Actor: L_bc + eta * L_q, both from the one encoding of the history and one conditioning on it
+        policy = self.actor.denoiser.condition(context)
+        bc_loss = denoising_loss(policy, self.actor.schedule, actions, sample_weights, self.generator)
+        new_action = ddpm_sample(policy, self.actor.schedule, actions.shape, self.max_action, self.generator,
+                                 actions.device)
         q1_new, q2_new = self.critic(state, new_action)
         if torch.rand((), generator=self.coin) > 0.5:
             q_loss = -q1_new.mean() / q2_new.abs().mean().detach()

@@ -38,10 +38,10 @@ def test_q_sample_and_inverse():
 def test_sampled_actions_within_bounds():
     schedule = NoiseSchedule("vp", 5)
 
-    def wild_denoiser(x, t, context):
+    def wild_denoiser(x, t):
         return 100 * torch.randn_like(x)
 
-    actions = ddpm_sample(wild_denoiser, schedule, torch.zeros(256, 4), action_dim=3, max_action=0.7)
+    actions = ddpm_sample(wild_denoiser, schedule, (256, 3), max_action=0.7)
     assert actions.shape == (256, 3)
     assert actions.abs().max() <= 0.7
 
@@ -51,24 +51,25 @@ def test_perfect_denoiser_recovers_the_action():
     schedule = NoiseSchedule("vp", 5)
     target = torch.tensor([[0.3, -0.5]])
 
-    def oracle(x, t, context):
-        abar = schedule.alphas_cumprod[t, None]
+    def oracle(x, t):
+        abar = schedule.alphas_cumprod[t]
         return (x - abar.sqrt() * target) / (1 - abar).sqrt()
 
-    torch.testing.assert_close(ddpm_sample(oracle, schedule, torch.zeros(1, 1), 2, 1.0), target)
+    torch.testing.assert_close(ddpm_sample(oracle, schedule, (1, 2), 1.0), target)
 
 
 def test_weighted_loss_reduces_to_plain_loss_with_unit_weights():
     schedule = NoiseSchedule("vp", 5)
     net = torch.nn.Linear(3 + 1 + 2, 3)
 
-    def denoiser(x, t, context):
+    actions, context = torch.rand(16, 3), torch.rand(16, 2)
+
+    def denoiser(x, t):
         return net(torch.cat([x, t[:, None].float(), context], dim=-1))
 
-    actions, context = torch.rand(16, 3), torch.rand(16, 2)
     generator = torch.Generator().manual_seed(0)
-    plain = denoising_loss(denoiser, schedule, actions, context, None, generator)
+    plain = denoising_loss(denoiser, schedule, actions, None, generator)
     generator.manual_seed(0)
-    weighted = denoising_loss(denoiser, schedule, actions, context, torch.ones(16), generator)
+    weighted = denoising_loss(denoiser, schedule, actions, torch.ones(16), generator)
     assert plain.shape == ()
     torch.testing.assert_close(plain, weighted)  # same draws; only the order of summation differs

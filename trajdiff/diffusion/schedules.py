@@ -41,7 +41,7 @@ class NoiseSchedule(nn.Module):
     """The forward process q(x_t | x_0) and posterior q(x_{t-1} | x_t, x_0) of a beta schedule.
 
     A module only so that its constant buffers follow ``.to(device)`` and checkpoints; it has no
-    parameters. Shapes: x (B, Da), t (B,) int64 in [0, T).
+    parameters. Shapes: x (B, Da), t (B,) int64 in [0, T), or one int for every row.
     """
 
     def __init__(self, name: ScheduleName = "vp", steps: int = 5) -> None:
@@ -67,15 +67,17 @@ class NoiseSchedule(nn.Module):
         for key, value in buffers.items():
             self.register_buffer(key, value, persistent=False)
 
-    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor | int, noise: torch.Tensor) -> torch.Tensor:
         """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise."""
         return self.sqrt_alphas_cumprod[t, None] * x0 + self.sqrt_one_minus_alphas_cumprod[t, None] * noise
 
-    def predict_start_from_noise(self, x_t: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def predict_start_from_noise(self, x_t: torch.Tensor, t: torch.Tensor | int, noise: torch.Tensor) -> torch.Tensor:
         """x_0 = x_t / sqrt(abar_t) - sqrt(1 / abar_t - 1) noise."""
         return self.sqrt_recip_alphas_cumprod[t, None] * x_t - self.sqrt_recipm1_alphas_cumprod[t, None] * noise
 
-    def posterior(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(
+        self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor | int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(x_{t-1} | x_t, x_0)."""
         mean = self.posterior_mean_x0[t, None] * x0 + self.posterior_mean_xt[t, None] * x_t
         return mean, self.posterior_log_variance[t, None]

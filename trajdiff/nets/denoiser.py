@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from trajdiff.nets.mlp import Mish, mish_mlp
@@ -27,16 +29,41 @@ class SinusoidalEmbedding(nn.Module):
 class Denoiser(nn.Module):
     """eps_theta(x_t, t, context): 3 x 256 Mish layers, time embedding 16 -> 32 -> 16 (Diffusion-QL).
 
-    Shapes: noisy_action (B, Da), t (B,) int64, context (B, C) -> (B, Da).
+    Shapes: noisy_action (B, Da), t (B,) int64 in [0, steps) or one int for the whole batch,
+    context (B, C) -> (B, Da).
     """
 
-    def __init__(self, action_dim: int, context_dim: int, hidden_dim: int = 256, time_dim: int = 16) -> None:
+    def __init__(self, action_dim: int, context_dim: int, steps: int, hidden_dim: int = 256,
+                 time_dim: int = 16) -> None:
         super().__init__()
+        self.action_dim, self.time_dim = action_dim, time_dim
         self.time_embedding = nn.Sequential(
             SinusoidalEmbedding(time_dim), nn.Linear(time_dim, time_dim * 2), Mish(),
             nn.Linear(time_dim * 2, time_dim),
         )
         self.body = mish_mlp(action_dim + time_dim + context_dim, hidden_dim, 3, action_dim)
+        self.register_buffer("all_steps", torch.arange(steps), persistent=False)
 
-    def forward(self, noisy_action: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        return self.body(torch.cat([noisy_action, self.time_embedding(t), context], dim=-1))
+    def forward(self, noisy_action: torch.Tensor, t: torch.Tensor | int, context: torch.Tensor) -> torch.Tensor:
+        return self.condition(context)(noisy_action, t)
+
+    def condition(self, context: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor | int], torch.Tensor]:
+        """eps_theta(., ., context) for one batch of contexts: (noisy_action, t) -> predicted noise.
+
+        The first layer is linear in the concatenation [noisy action, time embedding, context], so it
+        is a sum of three products. The context's is the same at every step of the reverse chain and
+        the time embedding takes only T values, so both are computed here once, as (B, hidden) and
+        (T, hidden), and each denoising step costs the noisy action's product and the hidden layers.
+        Equal to the concatenated layer up to float rounding (tests/nets/test_denoiser.py).
+        """
+        first, rest = self.body[0], self.body[1:]
+        action_end, time_end = self.action_dim, self.action_dim + self.time_dim
+        context_term = F.linear(context, first.weight[:, time_end:], first.bias)  # (B, hidden)
+        time_term = F.linear(self.time_embedding(self.all_steps), first.weight[:, action_end:time_end])  # (T, hidden)
+        action_weight = first.weight[:, :action_end]
+
+        def denoise(noisy_action: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
+            # an int t selects one (hidden,) row that broadcasts over the batch, a (B,) t gathers rows
+            return rest(F.linear(noisy_action, action_weight) + time_term[t] + context_term)
+
+        return denoise
