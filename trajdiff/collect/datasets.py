@@ -188,42 +188,40 @@ def _labelled(arrays: dict[str, np.ndarray], kind: str, metadata: dict[str, obje
                                                           "episode_returns": dataset.episode_returns})
 
 
-@dataclass(frozen=True)
-class CollectDatasetConfig:
-    """Build one D4RL-protocol dataset from a behaviour run folder."""
+@dataclass(frozen=True, kw_only=True)
+class CollectSource:
+    """What both collect commands read: the behaviour run, and how much to roll out with which seed."""
 
     from_: Annotated[Path, tyro.conf.arg(name="from")]
     """Behaviour run folder (log.json, sac_<step>.zip, replay.npz)."""
-    kind: Kind
-    """random, medium, medium-replay, expert or medium-expert."""
-    out: Path
-    """hdf5 file to write (D4RL layout)."""
     size: int = 200_000
     """Transitions per rollout dataset (at least; episodes are kept whole)."""
     seed: int = 0
     """Seed of the environments and of the policy's action noise."""
     env: str | None = None
     """Environment id, when the run folder does not record it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CollectDatasetConfig(CollectSource):
+    """Build one D4RL-protocol dataset from a behaviour run folder."""
+
+    kind: Kind
+    """random, medium, medium-replay, expert or medium-expert."""
+    out: Path
+    """hdf5 file to write (D4RL layout)."""
     infos: bool = True
     """Also store infos/qpos and infos/qvel (float64; about half the file)."""
     minari_id: str | None = None
     """Also write the dataset as a local Minari dataset with this id (e.g. trajdiff/hopper/medium-v0)."""
 
 
-@dataclass(frozen=True)
-class CollectSuiteConfig:
+@dataclass(frozen=True, kw_only=True)
+class CollectSuiteConfig(CollectSource):
     """Build all five D4RL-protocol datasets of a behaviour run into OUT/<env>-<kind>.hdf5."""
 
-    from_: Annotated[Path, tyro.conf.arg(name="from")]
-    """Behaviour run folder (log.json, sac_<step>.zip, replay.npz)."""
     out: Path = Path("datasets")
     """Folder for the five files."""
-    size: int = 200_000
-    """Transitions per rollout dataset (at least; episodes are kept whole)."""
-    seed: int = 0
-    """Seed of the environments and of the policy's action noise."""
-    env: str | None = None
-    """Environment id, when the run folder does not record it."""
 
 
 def collect_dataset(config: CollectDatasetConfig) -> None:
