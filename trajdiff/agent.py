@@ -81,7 +81,7 @@ class Actor(nn.Module):
     ) -> torch.Tensor:
         """(B, C) -> (B, Da) actions by the reverse process."""
         return ddpm_sample(self.denoiser.condition(context), self.schedule, (context.shape[0], self.action_dim),
-                           max_action, generator, context.device)
+                           max_action, context.device, generator)
 
 
 class DiffusionQLAgent:
@@ -158,8 +158,8 @@ class DiffusionQLAgent:
         # Actor: L_bc + eta * L_q, both from the one encoding of the history and one conditioning on it
         policy = self.actor.denoiser.condition(context)
         bc_loss = denoising_loss(policy, self.actor.schedule, actions, sample_weights, self.generator)
-        new_action = ddpm_sample(policy, self.actor.schedule, actions.shape, self.max_action, self.generator,
-                                 actions.device)
+        new_action = ddpm_sample(policy, self.actor.schedule, actions.shape, self.max_action, actions.device,
+                                 self.generator)
         q1_new, q2_new = self.critic(state, new_action)
         if torch.rand((), generator=self.coin) > 0.5:
             q_loss = -q1_new.mean() / q2_new.abs().mean().detach()

@@ -41,7 +41,7 @@ def test_sampled_actions_within_bounds():
     def wild_denoiser(x, t):
         return 100 * torch.randn_like(x)
 
-    actions = ddpm_sample(wild_denoiser, schedule, (256, 3), max_action=0.7)
+    actions = ddpm_sample(wild_denoiser, schedule, (256, 3), max_action=0.7, device="cpu")
     assert actions.shape == (256, 3)
     assert actions.abs().max() <= 0.7
 
@@ -55,7 +55,7 @@ def test_perfect_denoiser_recovers_the_action():
         abar = schedule.alphas_cumprod[t]
         return (x - abar.sqrt() * target) / (1 - abar).sqrt()
 
-    torch.testing.assert_close(ddpm_sample(oracle, schedule, (1, 2), 1.0), target)
+    torch.testing.assert_close(ddpm_sample(oracle, schedule, (1, 2), 1.0, "cpu"), target)
 
 
 def test_weighted_loss_reduces_to_plain_loss_with_unit_weights():

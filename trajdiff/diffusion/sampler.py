@@ -18,8 +18,8 @@ def ddpm_sample(
     schedule: NoiseSchedule,
     shape: tuple[int, int],
     max_action: float,
+    device: torch.device | str,
     generator: torch.Generator | None = None,
-    device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """Draw actions of ``shape`` (B, Da) by the reverse process, as Diffusion-QL does.
 
