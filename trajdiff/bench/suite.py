@@ -44,14 +44,16 @@ BUDGETS: dict[str, dict[str, int]] = {
     "paper": {"updates": 2_000_000, "eval_every": 50_000, "eval_episodes": 10, "seeds": 5},
 }
 
-HOPPER_KINDS = ("random", "medium", "medium-replay", "expert", "medium-expert")
+FAMILIES = ("hopper", "halfcheetah", "walker2d")
+KINDS = ("random", "medium", "medium-replay", "expert", "medium-expert")
 SUITES: dict[str, list[str]] = {
     "smoke": ["default"],
-    "hopper": [f"hopper-{kind}.hdf5" for kind in HOPPER_KINDS],
-    **{f"hopper-{kind}": [f"hopper-{kind}.hdf5"] for kind in HOPPER_KINDS},
+    **{family: [f"{family}-{kind}.hdf5" for kind in KINDS] for family in FAMILIES},
+    **{f"{family}-{kind}": [f"{family}-{kind}.hdf5"] for family in FAMILIES for kind in KINDS},
 }
-"""Suite -> datasets: 'default' is the embedded dataset, file names are read from --data-dir.
-'hopper' is all five kinds; 'hopper-KIND' is one (a dataset at a time fits the cpu budget's hour)."""
+"""Suite -> datasets: 'default' is the embedded dataset, file names are read from --data-dir, named as
+`trajdiff collect suite` writes them. 'hopper' is all five kinds; 'hopper-KIND' is one (a dataset at a
+time fits the cpu budget's hour); likewise for halfcheetah and walker2d."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,8 @@ class BenchConfig:
     """Run methods x datasets x seeds with one budget, resuming unfinished runs, then aggregate."""
 
     suite: str = "smoke"
-    """smoke, hopper (all five datasets), or one of them: hopper-random, hopper-medium, hopper-medium-replay,
-    hopper-expert, hopper-medium-expert."""
+    """smoke; hopper, halfcheetah or walker2d (all five datasets of the family); or one of them, FAMILY-KIND
+    with KIND one of random, medium, medium-replay, expert, medium-expert."""
     budget: Literal["smoke", "cpu", "paper"] = "smoke"
     """Updates, evaluation cadence and default seeds (see README "Results")."""
     out: Path = Path("runs/bench")
