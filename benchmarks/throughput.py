@@ -1,8 +1,10 @@
 """Agent updates per second and peak memory at batch 256, on CPU and (when present) CUDA.
 
-Usage: python benchmarks/throughput.py [--devices cpu cuda] [--seconds 10]
+Usage: python benchmarks/throughput.py [--devices cpu cuda] [--seconds 10] [--matmul-floor]
 Configurations: (history_len 1, n_step 1) = Diffusion-QL, and (history_len 8, n_step 5).
-Prints a table, then one JSON line with every figure.
+Prints a table, then one JSON line with every figure. With --matmul-floor it also counts the FLOPs of
+an update's matrix products (torch.profiler, from their shapes) and divides them by the rate of a bare
+256-cube float32 matmul on the CPU: the time no rewrite that keeps the maths can go below.
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ from trajdiff.agent import AgentConfig, DiffusionQLAgent  # noqa: E402
 from trajdiff.data import TrajectorySampler  # noqa: E402
 
 
-def measure(dataset, device: torch.device, history_len: int, n_step: int, batch_size: int,  # noqa: ANN001
-            seconds: float) -> dict[str, float]:
+def build(dataset, device: torch.device, history_len: int,  # noqa: ANN001
+          n_step: int) -> tuple[DiffusionQLAgent, TrajectorySampler]:
     sampler = TrajectorySampler(dataset, history_len, n_step, 0.99, device=device)
     agent = DiffusionQLAgent(dataset.observation_dim, dataset.action_dim, 1.0, history_len, AgentConfig(),
                              10**6, device)
+    return agent, sampler
+
+
+def measure(dataset, device: torch.device, history_len: int, n_step: int, batch_size: int,  # noqa: ANN001
+            seconds: float) -> dict[str, float]:
+    agent, sampler = build(dataset, device, history_len, n_step)
     for _ in range(20):  # warm-up: allocator, kernels, the EMA phase does not change the cost
         agent.update(sampler.sample(batch_size))
     if device.type == "cuda":
@@ -47,12 +55,39 @@ def measure(dataset, device: torch.device, history_len: int, n_step: int, batch_
     return {"updates_per_s": round(updates / elapsed, 1), "peak_memory_mib": round(peak, 1)}
 
 
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm")
+
+
+def matmul_gflop_per_update(dataset, history_len: int, n_step: int, batch_size: int) -> float:  # noqa: ANN001
+    """FLOPs of one CPU update's matrix products, as torch.profiler derives them from the operands' shapes."""
+    agent, sampler = build(dataset, torch.device("cpu"), history_len, n_step)
+    agent.update(sampler.sample(batch_size))
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], with_flops=True) as profiler:
+        agent.update(sampler.sample(batch_size))
+    return sum(event.flops for event in profiler.key_averages() if event.key in MATMUL_OPS) / 1e9
+
+
+def bare_matmul_gflop_per_s(size: int = 256, seconds: float = 3.0) -> float:
+    """GFLOP/s of back-to-back (size x size) @ (size x size) float32 products on the CPU."""
+    left, right = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(50):
+        torch.mm(left, right)
+    products, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(100):
+            torch.mm(left, right)
+        products += 100
+    return 2 * size**3 * products / (time.perf_counter() - start) / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--transitions", type=int, default=100_000)
+    parser.add_argument("--matmul-floor", action="store_true",
+                        help="also bound the CPU update from below by its matmul FLOPs at the bare matmul rate")
     args = parser.parse_args()
     devices = [d for d in args.devices if d != "cuda" or torch.cuda.is_available()]
     dataset = synthetic_dataset(args.transitions)
@@ -66,8 +101,21 @@ def main() -> None:
             rows.append({"device": device_name, "history_len": history_len, "n_step": n_step, **result})
             print(f"{device_name:>6} {history_len:>11} {n_step:>6} {result['updates_per_s']:>10.1f} "
                   f"{result['peak_memory_mib']:>9.1f}")
-    print(json.dumps({"benchmark": "throughput", "batch_size": args.batch_size, "hardware": hardware(),
-                      "results": rows}))
+    summary = {"benchmark": "throughput", "batch_size": args.batch_size, "hardware": hardware(), "results": rows}
+    if args.matmul_floor:  # after the timings, so that the profiler does not touch the peak memory figures
+        rate = bare_matmul_gflop_per_s(seconds=min(3.0, args.seconds))
+        summary["bare_matmul_gflop_per_s"] = round(rate, 1)
+        print(f"matmul floor (CPU, {torch.get_num_threads()} thread(s); a bare 256-cube matmul: {rate:.1f} GFLOP/s)")
+        for row in rows:
+            if row["device"] != "cpu":
+                continue
+            gflop = matmul_gflop_per_update(dataset, row["history_len"], row["n_step"], args.batch_size)
+            floor_ms, update_ms = 1000 * gflop / rate, 1000 / row["updates_per_s"]
+            row |= {"matmul_gflop_per_update": round(gflop, 3), "matmul_floor_ms": round(floor_ms, 1)}
+            print(f"  history {row['history_len']}, n-step {row['n_step']}: {gflop:.2f} GFLOP of matmuls per update "
+                  f"= {floor_ms:.1f} ms at that rate, {100 * floor_ms / update_ms:.0f}% of the measured "
+                  f"{update_ms:.1f} ms (at most {1000 / floor_ms:.0f} updates/s if nothing else took time)")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
