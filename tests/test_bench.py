@@ -57,6 +57,8 @@ def test_interquartile_mean_known_answer():
 def test_bench_errors(tmp_path, capsys):
     for arguments, message in ((["--suite", "nope"], "unknown suite"),
                                (["--suite", "hopper", "--data-dir", str(tmp_path)], "missing dataset(s)"),
+                               (["--suite", "walker2d-medium-expert", "--data-dir", str(tmp_path)],
+                                f"missing dataset(s) {tmp_path / 'walker2d-medium-expert.hdf5'}:"),
                                (["--methods", "magic"], "unknown method(s) magic"),
                                (["--seeds", "0"], "--seeds must be at least 1")):
         with pytest.raises(SystemExit):
