@@ -17,6 +17,7 @@ from tqdm import tqdm
 from trajdiff.bench.baselines import BASELINES, run_baseline
 from trajdiff.bench.report import write_report
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from trajdiff.collect.datasets import KINDS, suite_file_name
 from trajdiff.data.load import EMBEDDED_DEFAULT, load_dataset
 from trajdiff.errors import TrajdiffError
 from trajdiff.train import TrainConfig, environment_for, train
@@ -45,11 +46,10 @@ BUDGETS: dict[str, dict[str, int]] = {
 }
 
 FAMILIES = ("hopper", "halfcheetah", "walker2d")
-KINDS = ("random", "medium", "medium-replay", "expert", "medium-expert")
 SUITES: dict[str, list[str]] = {
     "smoke": ["default"],
-    **{family: [f"{family}-{kind}.hdf5" for kind in KINDS] for family in FAMILIES},
-    **{f"{family}-{kind}": [f"{family}-{kind}.hdf5"] for family in FAMILIES for kind in KINDS},
+    **{family: [suite_file_name(family, kind) for kind in KINDS] for family in FAMILIES},
+    **{f"{family}-{kind}": [suite_file_name(family, kind)] for family in FAMILIES for kind in KINDS},
 }
 """Suite -> datasets: 'default' is the embedded dataset, file names are read from --data-dir, named as
 `trajdiff collect suite` writes them. 'hopper' is all five kinds; 'hopper-KIND' is one (a dataset at a

@@ -232,12 +232,18 @@ def collect_dataset(config: CollectDatasetConfig) -> None:
         print(f"also written as Minari dataset {config.minari_id}")
 
 
+def suite_file_name(family: str, kind: Kind) -> str:
+    """File name `collect suite` gives a dataset, and `trajdiff bench` looks for: ``hopper-medium.hdf5``."""
+    return f"{family}-{kind}.hdf5"
+
+
 def collect_suite(config: CollectSuiteConfig) -> None:
     run = BehaviorRun.open(config.from_, config.env)
     family = environment_family(run.env_id) or run.env_id.lower()
     built: dict[str, Built] = {}
     for kind in KINDS:
-        built[kind] = _write(run, kind, config.size, config.seed, config.out / f"{family}-{kind}.hdf5", built=built)
+        built[kind] = _write(run, kind, config.size, config.seed, config.out / suite_file_name(family, kind),
+                             built=built)
 
 
 def _write(run: BehaviorRun, kind: Kind, size: int, seed: int, out: Path, with_infos: bool = True,
