@@ -70,7 +70,7 @@ def main() -> None:
     for history_len in (1, 8, 32):
         for n_step in (1, 5, 10):
             start = time.perf_counter()
-            sampler = TrajectorySampler(dataset, history_len, n_step, 0.99, device=args.device)
+            sampler = TrajectorySampler(dataset, history_len, [n_step], [0.99], [0], device=args.device)
             build_seconds = time.perf_counter() - start
             memory = resident_memory_mb() - baseline_mb
             rate = windows_per_second(sampler, args.batch_size, args.seconds)

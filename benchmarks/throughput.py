@@ -1,7 +1,9 @@
-"""Agent updates per second and peak memory at batch 256, on CPU and (when present) CUDA.
+"""Agent updates per second and peak memory at batch 256, for K batched members, on CPU and (when present) CUDA.
 
-Usage: python benchmarks/throughput.py [--devices cpu cuda] [--seconds 10] [--matmul-floor]
-Configurations: (history_len 1, n_step 1) = Diffusion-QL, and (history_len 8, n_step 5).
+Usage: python benchmarks/throughput.py [--devices cpu cuda] [--members 1 4] [--seconds 10] [--matmul-floor]
+Configurations: (history_len 1, n_step 1) = Diffusion-QL, and (history_len 8, n_step 5), each with K members
+trained as one batch (K seeds). updates/s counts batched updates; member-updates/s is K times that, the
+figure to compare with K separate runs. On CUDA the update is the training loop's, a replayed CUDA graph.
 Prints a table, then one JSON line with every figure. With --matmul-floor it also counts the FLOPs of
 an update's matrix products (torch.profiler, from their shapes) and divides them by the rate of a bare
 256-cube float32 matmul on the CPU: the time no rewrite that keeps the maths can go below.
@@ -24,46 +26,49 @@ from sampler import synthetic_dataset  # noqa: E402
 
 from trajdiff.agent import AgentConfig, DiffusionQLAgent  # noqa: E402
 from trajdiff.data import TrajectorySampler  # noqa: E402
+from trajdiff.engine import UpdateEngine  # noqa: E402
 
 
-def build(dataset, device: torch.device, history_len: int,  # noqa: ANN001
-          n_step: int) -> tuple[DiffusionQLAgent, TrajectorySampler]:
-    sampler = TrajectorySampler(dataset, history_len, n_step, 0.99, device=device)
-    agent = DiffusionQLAgent(dataset.observation_dim, dataset.action_dim, 1.0, history_len, AgentConfig(),
-                             10**6, device)
-    return agent, sampler
+def build(dataset, device: torch.device, history_len: int, n_step: int, batch_size: int,  # noqa: ANN001
+          members: int = 1) -> UpdateEngine:
+    seeds = list(range(members))
+    sampler = TrajectorySampler(dataset, history_len, [n_step] * members, [0.99] * members, seeds, device=device)
+    agent = DiffusionQLAgent(dataset.observation_dim, dataset.action_dim, 1.0, history_len,
+                             [AgentConfig()] * members, 10**6, device, seeds)
+    return UpdateEngine(agent, sampler, batch_size, None, cuda_graph=True)
 
 
 def measure(dataset, device: torch.device, history_len: int, n_step: int, batch_size: int,  # noqa: ANN001
-            seconds: float) -> dict[str, float]:
-    agent, sampler = build(dataset, device, history_len, n_step)
-    for _ in range(20):  # warm-up: allocator, kernels, the EMA phase does not change the cost
-        agent.update(sampler.sample(batch_size))
+            members: int, seconds: float) -> dict[str, float]:
+    engine = build(dataset, device, history_len, n_step, batch_size, members)
+    for _ in range(20):  # warm-up: allocator, kernels, graph capture; the EMA phase does not change the cost
+        engine.step()
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     updates, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         for _ in range(10):
-            agent.update(sampler.sample(batch_size))
+            engine.step()
         updates += 10
         if device.type == "cuda":
             torch.cuda.synchronize()
     elapsed = time.perf_counter() - start
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {"updates_per_s": round(updates / elapsed, 1), "peak_memory_mib": round(peak, 1)}
+    return {"updates_per_s": round(updates / elapsed, 1), "member_updates_per_s": round(members * updates / elapsed, 1),
+            "peak_memory_mib": round(peak, 1)}
 
 
-MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm")
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 
 
 def matmul_gflop_per_update(dataset, history_len: int, n_step: int, batch_size: int) -> float:  # noqa: ANN001
     """FLOPs of one CPU update's matrix products, as torch.profiler derives them from the operands' shapes."""
-    agent, sampler = build(dataset, torch.device("cpu"), history_len, n_step)
-    agent.update(sampler.sample(batch_size))
+    engine = build(dataset, torch.device("cpu"), history_len, n_step, batch_size)
+    engine.step()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], with_flops=True) as profiler:
-        agent.update(sampler.sample(batch_size))
+        engine.step()
     return sum(event.flops for event in profiler.key_averages() if event.key in MATMUL_OPS) / 1e9
 
 
@@ -83,6 +88,7 @@ def bare_matmul_gflop_per_s(size: int = 256, seconds: float = 3.0) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
+    parser.add_argument("--members", nargs="+", type=int, default=[1], help="members K per batched update")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--transitions", type=int, default=100_000)
@@ -92,22 +98,27 @@ def main() -> None:
     devices = [d for d in args.devices if d != "cuda" or torch.cuda.is_available()]
     dataset = synthetic_dataset(args.transitions)
     rows = []
-    print(f"agent updates/s, batch {args.batch_size} (peak memory: process RSS on CPU, allocator peak on CUDA)")
-    print(f"{'device':>6} {'history_len':>11} {'n_step':>6} {'updates/s':>10} {'peak MiB':>9}")
+    print(f"agent updates/s, batch {args.batch_size} per member (peak memory: process RSS on CPU, allocator peak "
+          "on CUDA)")
+    print(f"{'device':>6} {'history_len':>11} {'n_step':>6} {'members':>7} {'updates/s':>10} {'member-upd/s':>12} "
+          f"{'peak MiB':>9}")
     for device_name in devices:
         for history_len, n_step in ((1, 1), (8, 5)):
-            torch.manual_seed(0)
-            result = measure(dataset, torch.device(device_name), history_len, n_step, args.batch_size, args.seconds)
-            rows.append({"device": device_name, "history_len": history_len, "n_step": n_step, **result})
-            print(f"{device_name:>6} {history_len:>11} {n_step:>6} {result['updates_per_s']:>10.1f} "
-                  f"{result['peak_memory_mib']:>9.1f}")
+            for members in args.members:
+                torch.manual_seed(0)
+                result = measure(dataset, torch.device(device_name), history_len, n_step, args.batch_size, members,
+                                 args.seconds)
+                rows.append({"device": device_name, "history_len": history_len, "n_step": n_step, "members": members,
+                             **result})
+                print(f"{device_name:>6} {history_len:>11} {n_step:>6} {members:>7} {result['updates_per_s']:>10.1f} "
+                      f"{result['member_updates_per_s']:>12.1f} {result['peak_memory_mib']:>9.1f}")
     summary = {"benchmark": "throughput", "batch_size": args.batch_size, "hardware": hardware(), "results": rows}
     if args.matmul_floor:  # after the timings, so that the profiler does not touch the peak memory figures
         rate = bare_matmul_gflop_per_s(seconds=min(3.0, args.seconds))
         summary["bare_matmul_gflop_per_s"] = round(rate, 1)
         print(f"matmul floor (CPU, {torch.get_num_threads()} thread(s); a bare 256-cube matmul: {rate:.1f} GFLOP/s)")
         for row in rows:
-            if row["device"] != "cpu":
+            if row["device"] != "cpu" or row["members"] != 1:
                 continue
             gflop = matmul_gflop_per_update(dataset, row["history_len"], row["n_step"], args.batch_size)
             floor_ms, update_ms = 1000 * gflop / rate, 1000 / row["updates_per_s"]

@@ -1,130 +1,333 @@
-"""The agent against a reference Diffusion-QL update written out from the paper's equations."""
+"""The agent against a reference Diffusion-QL update written out from the paper's equations, member by member."""
 
-import copy
 import math
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
 from tests.conftest import make_arrays
-from trajdiff.agent import AgentConfig, DiffusionQLAgent
+from trajdiff.agent import AgentConfig, DiffusionQLAgent, MemberRandom, decay_period_and_horizon, learning_rate_factor
 from trajdiff.data import EpisodeDataset, TrajectorySampler
+from trajdiff.errors import TrajdiffError
+from trajdiff.nets.mlp import Mish
+
+CPU = torch.device("cpu")
 
 
-def reference_update(nets, optimizers, batch, generator, coin, step, config, max_action=1.0):
-    """One Diffusion-QL update (Wang et al. 2022, Algorithm 1) with explicit DDPM maths."""
-    denoiser, ema_denoiser, critic, critic_target = nets
+def member_layers(sequential, member):
+    """(W, b) of each batched linear layer of member ``member``, as plain leaf tensors (W: out x in)."""
+    return [(layer.weight[member].T.detach().clone().requires_grad_(), layer.bias[member, 0].detach().clone()
+             .requires_grad_()) for layer in sequential if hasattr(layer, "weight")]
+
+
+def linear(x, weight, bias):
+    """x W^T + b through the kernel the agent uses for one member (addmm)."""
+    return torch.addmm(bias, x, weight.T)
+
+
+def mlp(layers, x):
+    """Linear-Mish ... Linear. Adam's first steps are lr * sign(gradient), so a rounding-level difference
+    in a near-zero gradient moves a weight by 2 lr: to compare at 1e-5, the reference rounds as the agent
+    does, with the same matmul kernel (above) and trajdiff's Mish (tested against F.mish in
+    tests/nets/test_mlp.py). What it writes out independently is the algorithm."""
+    for index, (weight, bias) in enumerate(layers):
+        x = linear(x, weight, bias)
+        if index < len(layers) - 1:
+            x = Mish()(x)
+    return x
+
+
+class ReferenceMember:
+    """One member's networks as plain tensors: Diffusion-QL's denoiser (over the concatenated input) and twin critic."""
+
+    def __init__(self, agent, member, steps):
+        self.steps = steps
+
+        def networks(actor, critic):
+            return {"time": member_layers(actor.denoiser.time_mlp, member),
+                    "body": member_layers(actor.denoiser.body, member),
+                    "q1": member_layers(critic.heads.q1, member), "q2": member_layers(critic.heads.q2, member)}
+
+        self.live = networks(agent.actor, agent.critic)
+        self.ema = networks(agent.ema_actor, agent.critic_target)  # EMA actor and target critic
+        self.frequencies = agent.actor.denoiser.embedding.frequencies
+
+    def parameters(self, nets, names):
+        return [tensor for name in names for layer in nets[name] for tensor in layer]
+
+    def denoiser(self, nets, x, t, state):
+        """eps(x, t, s) = MLP([x, embedding(t), s]); the first layer is written as the sum of its three
+        products (W_x x + W_t e(t) + W_s s + b), in the agent's order, so that both round alike."""
+        angles = torch.arange(self.steps).float()[:, None] * self.frequencies
+        embedding = mlp(nets["time"], torch.cat([angles.sin(), angles.cos()], dim=-1))  # (T, 16) for every step
+        (weight, bias), rest = nets["body"][0], nets["body"][1:]
+        da, dt = x.shape[1], embedding.shape[1]
+        first = (x @ weight[:, :da].T + (embedding @ weight[:, da:da + dt].T)[t]
+                 + linear(state, weight[:, da + dt:], bias))
+        return mlp(rest, Mish()(first))
+
+    def critic(self, nets, state, action):
+        x = torch.cat([state, action], dim=-1)
+        return mlp(nets["q1"], x), mlp(nets["q2"], x)
+
+
+def reference_update(ref, optimizers, batch, noise, member, step, config, max_action=1.0):
+    """One Diffusion-QL update (Wang et al. 2022, Algorithm 1) with explicit DDPM maths, for one member."""
     actor_optimizer, critic_optimizer = optimizers
-    steps = config.diffusion_steps
+    steps = ref.steps
     t_index = torch.arange(1, steps + 1, dtype=torch.float64)
     betas = (1 - torch.exp(-0.1 / steps - 0.5 * 9.9 * (2 * t_index - 1) / steps**2)).float()
     alphas = 1 - betas
     abar = torch.cumprod(alphas, 0)
     abar_prev = torch.cat([torch.ones(1), abar[:-1]])
 
-    def sample(network, state):
-        x = torch.randn(state.shape[0], 3, generator=generator)
+    def sample(nets, state, chain):
+        x = chain[0]
         for i in reversed(range(steps)):
-            eps = network(x, torch.full((state.shape[0],), i), state)
+            eps = ref.denoiser(nets, x, torch.full((state.shape[0],), i), state)
             x0 = (x / abar[i].sqrt() - (1 / abar[i] - 1).sqrt() * eps).clamp(-max_action, max_action)
             mean = (betas[i] * abar_prev[i].sqrt() / (1 - abar[i])) * x0 \
                 + ((1 - abar_prev[i]) * alphas[i].sqrt() / (1 - abar[i])) * x
             if i > 0:
                 variance = betas[i] * (1 - abar_prev[i]) / (1 - abar[i])
-                x = mean + variance.sqrt() * torch.randn(x.shape, generator=generator)
+                x = mean + variance.sqrt() * chain[steps - i]
             else:
                 x = mean
         return x.clamp(-max_action, max_action)
 
-    s, a, r = batch.observations, batch.actions, batch.n_step_return[:, None]
-    s_next, not_done_discount = batch.bootstrap_observations, batch.bootstrap_discount[:, None]
+    s, a, r = batch.observations[member], batch.actions[member], batch.n_step_return[member][:, None]
+    s_next, not_done_discount = batch.bootstrap_observations[member], batch.bootstrap_discount[member][:, None]
     with torch.no_grad():
-        a_next = sample(ema_denoiser, s_next)
-        target_q1, target_q2 = critic_target(s_next, a_next)
+        a_next = sample(ref.ema, s_next, noise.target_chain[:, member, :, 0])
+        target_q1, target_q2 = ref.critic(ref.ema, s_next, a_next)
         y = r + not_done_discount * torch.minimum(target_q1, target_q2)
-    q1, q2 = critic(s, a)
+    q1, q2 = ref.critic(ref.live, s, a)
     critic_loss = F.mse_loss(q1, y) + F.mse_loss(q2, y)
+    critic_parameters = ref.parameters(ref.live, ("q1", "q2"))
     critic_optimizer.zero_grad()
     critic_loss.backward()
-    torch.nn.utils.clip_grad_norm_(critic.parameters(), config.grad_norm)
+    if config.grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(critic_parameters, config.grad_norm)
     critic_optimizer.step()
 
-    t = torch.randint(0, steps, (s.shape[0],), generator=generator)
-    noise = torch.randn(a.shape, generator=generator)
-    x_t = abar[t, None].sqrt() * a + (1 - abar[t, None]).sqrt() * noise
-    bc_loss = ((denoiser(x_t, t, s) - noise) ** 2).mean()
-    q1_new, q2_new = critic(s, sample(denoiser, s))
-    if torch.rand((), generator=coin) > 0.5:
+    t, eps = noise.bc_steps[member], noise.bc_noise[member]
+    x_t = abar[t, None].sqrt() * a + (1 - abar[t, None]).sqrt() * eps
+    bc_loss = ((ref.denoiser(ref.live, x_t, t, s) - eps) ** 2).mean()
+    q1_new, q2_new = ref.critic(ref.live, s, sample(ref.live, s, noise.policy_chain[:, member]))
+    if noise.first_head[member]:
         q_loss = -q1_new.mean() / q2_new.abs().mean().detach()
     else:
         q_loss = -q2_new.mean() / q1_new.abs().mean().detach()
     actor_optimizer.zero_grad()
     (bc_loss + config.eta * q_loss).backward()
-    torch.nn.utils.clip_grad_norm_(denoiser.parameters(), config.grad_norm)
+    actor_parameters = ref.parameters(ref.live, ("time", "body"))
+    if config.grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(actor_parameters, config.grad_norm)
     actor_optimizer.step()
     with torch.no_grad():
         if step % config.ema_every == 0 and step >= config.ema_start:
-            for ema, live in zip(ema_denoiser.parameters(), denoiser.parameters()):
+            for ema, live in zip(ref.parameters(ref.ema, ("time", "body")), actor_parameters):
                 ema.copy_(config.ema_decay * ema + (1 - config.ema_decay) * live)
-        for target, live in zip(critic_target.parameters(), critic.parameters()):
+        for target, live in zip(ref.parameters(ref.ema, ("q1", "q2")), critic_parameters):
             target.copy_((1 - config.tau) * target + config.tau * live)
     return critic_loss.item(), bc_loss.item(), q_loss.item()
 
 
-def test_one_step_update_equals_reference_diffusion_ql():
-    torch.manual_seed(0)
-    dataset = EpisodeDataset.from_arrays(make_arrays([30, 20], ["terminal", "timeout"], 11, 3))
-    sampler = TrajectorySampler(dataset, history_len=1, n_step=1, discount=0.99, seed=0)
-    config = AgentConfig(ema_start=0, ema_every=2, grad_norm=1.0)  # exercise EMA and clipping at once
-    agent = DiffusionQLAgent(11, 3, 1.0, 1, config, 10, torch.device("cpu"), seed=5)
-    nets = [copy.deepcopy(agent.actor.denoiser), copy.deepcopy(agent.ema_actor.denoiser),
-            copy.deepcopy(agent.critic), copy.deepcopy(agent.critic_target)]
-    optimizers = (torch.optim.Adam(nets[0].parameters(), lr=config.actor_lr),
-                  torch.optim.Adam(nets[2].parameters(), lr=config.critic_lr))
-    generator, coin = torch.Generator().manual_seed(5), torch.Generator().manual_seed(6)
+def assert_weights_match(mine, theirs, steps=3, lr=1e-3):
+    """Equal to 1e-5, but for at most 0.1% of the entries, which may differ by up to 2 lr per step.
+
+    Adam's step is lr * m / sqrt(v): for a gradient near zero, a float-rounding difference can flip its
+    sign and move that weight by 2 lr. An algorithmic difference moves most weights on the scale of lr.
+    """
+    difference = (mine - theirs).abs()
+    assert (difference > 1e-5).float().mean() <= 1e-3, f"{(difference > 1e-5).sum()} of {difference.numel()} differ"
+    assert difference.max() <= 2 * lr * steps
+
+
+def dataset():
+    """Two episodes (terminal, timeout) with observations scaled to O(1), as MuJoCo's are (make_arrays
+    numbers its rows 0..49, which would magnify rounding differences fifty-fold)."""
+    arrays = make_arrays([30, 20], ["terminal", "timeout"], 11, 3)
+    arrays["observations"] /= 50
+    arrays["next_observations"] /= 50
+    return EpisodeDataset.from_arrays(arrays)
+
+
+@pytest.mark.parametrize("configs", [
+    [AgentConfig(ema_start=0, ema_every=2, grad_norm=1.0)],  # exercise EMA and clipping at once
+    # three members that differ in what may differ: every slice is its own Diffusion-QL
+    [AgentConfig(ema_start=0, ema_every=2, grad_norm=1.0),
+     AgentConfig(ema_start=0, ema_every=2, grad_norm=0.0, eta=0.3, actor_lr=1e-3),
+     AgentConfig(ema_start=0, ema_every=2, grad_norm=5.0, eta=2.0, critic_lr=1e-4, discount=0.9)],
+], ids=["one member", "three members"])
+def test_each_member_update_equals_reference_diffusion_ql(configs):
+    members = len(configs)
+    sampler = TrajectorySampler(dataset(), 1, [1] * members, [c.discount for c in configs], list(range(members)))
+    agent = DiffusionQLAgent(11, 3, 1.0, 1, configs, 10, CPU, seeds=[5 + k for k in range(members)])
+    references = [ReferenceMember(agent, k, configs[k].diffusion_steps) for k in range(members)]
+    optimizers = [(torch.optim.Adam(ref.parameters(ref.live, ("time", "body")), lr=config.actor_lr),
+                   torch.optim.Adam(ref.parameters(ref.live, ("q1", "q2")), lr=config.critic_lr))
+                  for ref, config in zip(references, configs)]
     for step in range(3):
         batch = sampler.sample(64)
-        metrics = agent.update(batch)
-        critic_loss, bc_loss, q_loss = reference_update(nets, optimizers, batch, generator, coin, step, config)
-        assert math.isclose(metrics["loss/critic"].item(), critic_loss, rel_tol=1e-5)
-        assert math.isclose(metrics["loss/bc"].item(), bc_loss, rel_tol=1e-5)
-        assert math.isclose(metrics["loss/q"].item(), q_loss, rel_tol=1e-5)
-    for mine, theirs in zip([agent.actor.denoiser, agent.ema_actor.denoiser, agent.critic, agent.critic_target], nets):
-        for p, q in zip(mine.parameters(), theirs.parameters()):
-            # Adam divides by sqrt(v): float rounding of near-zero gradients can move a weight by
-            # ~1e-6, while any algorithmic difference moves weights on the scale of lr = 3e-4
-            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-5)
-    # the reference moved away from the initial weights, so the comparison is not vacuous
+        noise = agent.draw_noise(64)
+        metrics = agent.update(batch, noise=noise)
+        for k in range(members):
+            critic_loss, bc_loss, q_loss = reference_update(references[k], optimizers[k], batch, noise, k, step,
+                                                            configs[k])
+            # float32 rounding differs in the order of a few products; the Q-loss is a ratio of means of
+            # values of both signs, so its absolute error is the meaningful one (an algorithmic slip is ~0.1)
+            assert math.isclose(metrics["loss/critic"][k].item(), critic_loss, rel_tol=1e-5)
+            assert math.isclose(metrics["loss/bc"][k].item(), bc_loss, rel_tol=1e-5)
+            assert math.isclose(metrics["loss/q"][k].item(), q_loss, rel_tol=1e-5, abs_tol=1e-4)
+    for k, ref in enumerate(references):
+        for network, nets in ((agent.actor, ref.live), (agent.ema_actor, ref.ema)):
+            pairs = [(network.denoiser.time_mlp, nets["time"]), (network.denoiser.body, nets["body"])]
+            critic = agent.critic if nets is ref.live else agent.critic_target
+            pairs += [(critic.heads.q1, nets["q1"]), (critic.heads.q2, nets["q2"])]
+            for mine, theirs in pairs:
+                for layer, (weight, bias) in zip([m for m in mine if hasattr(m, "weight")], theirs):
+                    assert_weights_match(layer.weight[k].T, weight)
+                    assert_weights_match(layer.bias[k, 0], bias)
+    # the EMA moved away from the initial weights and from the live ones, so the comparison is not vacuous
     assert not torch.equal(agent.ema_actor.denoiser.body[0].weight, agent.actor.denoiser.body[0].weight)
 
 
+def test_a_member_does_not_depend_on_its_batch_mates():
+    """Seed 7 alone, and seed 7 beside two other members with other settings: the same run."""
+    data = dataset()
+    runs = []
+    for seeds, configs, n_steps in (([7], [AgentConfig()], [3]),
+                                    ([1, 7, 2], [AgentConfig(eta=0.0, max_q_backup=True), AgentConfig(),
+                                                 AgentConfig(grad_norm=1.0)], [1, 3, 5])):
+        sampler = TrajectorySampler(data, 3, n_steps, [0.99] * len(seeds), seeds)
+        agent = DiffusionQLAgent(11, 3, 1.0, 3, configs, 10, CPU, seeds)
+        for _ in range(4):
+            metrics = agent.update(sampler.sample(32))
+        member = seeds.index(7)
+        runs.append((metrics["loss/critic"][member], agent.member_state_dict(member)))
+    (loss_alone, alone), (loss_batched, batched) = runs
+    torch.testing.assert_close(loss_alone, loss_batched, rtol=1e-6, atol=1e-6)
+    for name in ("actor", "critic", "ema_actor", "critic_target"):
+        for key, value in alone[name].items():
+            torch.testing.assert_close(value, batched[name][key], rtol=1e-6, atol=1e-6)
+
+
+def test_members_must_share_their_shapes():
+    with pytest.raises(TrajdiffError, match="share hidden_dim"):
+        DiffusionQLAgent(11, 3, 1.0, 1, [AgentConfig(), AgentConfig(hidden_dim=64)], 10, CPU, [0, 1])
+
+
 def test_terminal_targets_do_not_bootstrap():
-    dataset = EpisodeDataset.from_arrays(make_arrays([3], ["terminal"], 11, 3))
-    sampler = TrajectorySampler(dataset, history_len=2, n_step=5, discount=0.9)
-    batch = sampler.windows(np.arange(3))
+    sampler = TrajectorySampler(EpisodeDataset.from_arrays(make_arrays([3], ["terminal"], 11, 3)), 2, [5], [0.9],
+                                [0])
+    batch = sampler.windows(np.arange(3)[None])
     assert (batch.bootstrap_discount == 0).all()
-    agent = DiffusionQLAgent(11, 3, 1.0, 2, AgentConfig(), 10, torch.device("cpu"))
+    agent = DiffusionQLAgent(11, 3, 1.0, 2, [AgentConfig()], 10, CPU, [0])
     metrics = agent.update(batch)
-    torch.testing.assert_close(metrics["q/target_mean"], batch.n_step_return.mean())
+    torch.testing.assert_close(metrics["q/target_mean"][0], batch.n_step_return.mean())
 
 
-def test_actions_respect_bounds_and_shapes():
-    agent = DiffusionQLAgent(11, 3, 0.4, 3, AgentConfig(action_candidates=7), 10, torch.device("cpu"))
-    history, mask = torch.randn(5, 3, 11), torch.ones(5, 3, dtype=torch.bool)
-    actions = agent.act(history, mask, torch.Generator().manual_seed(0))
-    assert actions.shape == (5, 3) and actions.abs().max() <= 0.4
-    greedy = agent.act(history, mask, torch.Generator().manual_seed(0), deterministic=True)
-    assert greedy.shape == (5, 3)
+class FixedHeads(torch.nn.Module):
+    """Stand-in Q heads returning hand-set values per row (K, rows, 1)."""
+
+    def __init__(self, q1, q2):
+        super().__init__()
+        self.q1, self.q2 = q1, q2
+
+    def forward(self, state, action):
+        return self.q1, self.q2
 
 
-def test_critic_can_take_the_history_context():
-    dataset = EpisodeDataset.from_arrays(make_arrays([30, 20], ["terminal", "timeout"], 11, 3))
-    sampler = TrajectorySampler(dataset, history_len=4, n_step=2, discount=0.99)
-    config = AgentConfig(critic_uses_history=True, history_hidden_dim=8)
-    agent = DiffusionQLAgent(11, 3, 1.0, 4, config, 10, torch.device("cpu"))
-    assert agent.critic.q1[0].in_features == 11 + 8 + 3
-    metrics = agent.update(sampler.sample(16))
-    assert torch.isfinite(metrics["loss/critic"])
-    batch = sampler.sample(2)
-    assert agent.act(batch.history, batch.history_mask).shape == (2, 3)
+def test_max_q_backup_takes_each_heads_max_then_the_min():
+    """Member 0 with the max-Q backup, member 1 without, in one batch, with hand-set target Q values."""
+    configs = [AgentConfig(max_q_backup=True, discount=0.5), AgentConfig(discount=0.5)]
+    sampler = TrajectorySampler(dataset(), 1, [1, 1], [0.5, 0.5], [0, 1])
+    agent = DiffusionQLAgent(11, 3, 1.0, 1, configs, 10, CPU, [0, 1])
+    batch = sampler.windows(np.array([[0, 1], [0, 1]]))  # steps 0 and 1: not terminal, discount 0.5
+    repeats = 10
+    q1 = torch.zeros(2, 2 * repeats, 1)
+    q2 = torch.zeros(2, 2 * repeats, 1)
+    # member 0, window 0: head 1 peaks at 5 (repeat 3), head 2 at 4 (repeat 9) -> min of maxima 4
+    q1[0, 3], q2[0, 9] = 5.0, 4.0
+    # member 0, window 1: maxima 2 and 7 -> 2
+    q1[0, repeats + 1], q2[0, repeats + 5] = 2.0, 7.0
+    # member 1 reads repeat 0 only: min(Q1, Q2) there is 1 and -3; larger values elsewhere are ignored
+    q1[1, 0], q2[1, 0], q1[1, 4] = 1.0, 6.0, 100.0
+    q1[1, repeats], q2[1, repeats] = -3.0, 8.0
+    agent.critic_target.heads = FixedHeads(q1, q2)
+    target = agent.critic_target_value(batch, agent.draw_noise(2))[..., 0]
+    expected = batch.n_step_return + 0.5 * torch.tensor([[4.0, 2.0], [1.0, -3.0]])
+    torch.testing.assert_close(target, expected)
+
+
+def test_action_selection_follows_the_critic():
+    """Q = 1000 x (first action coordinate): the argmax and the softmax draw pick the same candidate."""
+    agent = DiffusionQLAgent(11, 3, 1.0, 2, [AgentConfig(action_candidates=4)] * 2, 10, CPU, [0, 1])
+    candidates = torch.tensor([[0.1, 0.0, 0.0], [0.9, 1.0, 1.0], [-0.5, 2.0, 2.0], [0.3, 3.0, 3.0]])
+    # member 0's environments see the candidates in this order, member 1's reversed
+    fixed = torch.stack([candidates.repeat(5, 1), candidates.flip(0).repeat(5, 1)])  # (K, E * C, Da)
+    agent.actor.sample = lambda context, noise, max_action: fixed
+
+    class Heads(torch.nn.Module):
+        def forward(self, state, action):
+            return 1000 * action[..., :1], 1000 * action[..., :1] + 1
+
+    agent.critic_target.heads = Heads()
+    history, mask = torch.randn(2, 5, 2, 11), torch.ones(2, 5, 2, dtype=torch.bool)
+    random = MemberRandom([0, 1], CPU)
+    for deterministic in (True, False):
+        actions = agent.act(history, mask, random, deterministic)
+        assert actions.shape == (2, 5, 3)
+        torch.testing.assert_close(actions, candidates[1].expand(2, 5, 3))
+
+
+def test_equal_q_values_choose_uniformly():
+    agent = DiffusionQLAgent(11, 3, 1.0, 1, [AgentConfig(action_candidates=4)], 10, CPU, [0])
+    candidates = torch.arange(4.0)[:, None].expand(4, 3)
+    agent.actor.sample = lambda context, noise, max_action: candidates.repeat(200, 1)[None]
+    agent.critic_target.heads = FixedHeads(torch.zeros(1, 800, 1), torch.zeros(1, 800, 1))
+    chosen = agent.act(torch.randn(1, 200, 1, 11), torch.ones(1, 200, 1, dtype=torch.bool), MemberRandom([3], CPU))
+    counts = np.bincount(chosen[0, :, 0].long().numpy(), minlength=4)
+    assert (counts > 25).all(), counts  # 50 expected each; a bias to one end would empty a bin
+
+
+def test_actions_respect_bounds():
+    agent = DiffusionQLAgent(11, 3, 0.4, 3, [AgentConfig(action_candidates=7)], 10, CPU, [0])
+    history, mask = torch.randn(1, 5, 3, 11), torch.ones(1, 5, 3, dtype=torch.bool)
+    actions = agent.act(history, mask, MemberRandom([0], CPU))
+    assert actions.shape == (1, 5, 3) and actions.abs().max() <= 0.4
+
+
+def test_critic_history_has_its_own_encoder_and_target():
+    sampler = TrajectorySampler(dataset(), 4, [2], [0.99], [0])
+    config = AgentConfig(critic_uses_history=True, history_hidden_dim=8, ema_start=10_000)
+    agent = DiffusionQLAgent(11, 3, 1.0, 4, [config], 10, CPU, [0])
+    assert agent.critic.heads.q1[0].weight.shape[1] == 11 + 8 + 3
+    assert agent.critic.encoder.gru is not agent.actor.encoder.gru
+    target_gru = [p.clone() for p in agent.critic_target.encoder.parameters()]
+    ema_gru = [p.clone() for p in agent.ema_actor.encoder.parameters()]
+    agent.update(sampler.sample(16))
+    # the critic's target encoder follows its own encoder by Polyak averaging from the first update...
+    for before, after, live in zip(target_gru, agent.critic_target.encoder.parameters(),
+                                   agent.critic.encoder.parameters()):
+        torch.testing.assert_close(after, before + 0.005 * (live - before), rtol=1e-5, atol=1e-7)
+    # ...while the EMA actor (before ema_start) keeps its initial weights
+    for before, after in zip(ema_gru, agent.ema_actor.encoder.parameters()):
+        assert torch.equal(before, after)
+
+
+@pytest.mark.parametrize("decay, step, total, factor", [
+    ("none", 123_456, 1000, 1.0),
+    ("cosine", 0, 1000, 1.0), ("cosine", 500, 1000, 0.5), ("cosine", 1000, 1000, 0.0),
+    ("cosine", 1500, 1000, 0.0),  # past the end: stays at 0, never climbs back
+    ("diffusion-ql", 49_999, 10**6, 1.0),
+    # the published scheduler has stepped 40 times (once per 50k updates) of T_max = 2000 after 2M updates
+    ("diffusion-ql", 2_000_000, 10**6, 0.5 * (1 + math.cos(math.pi * 40 / 2000))),
+])
+def test_learning_rate_factor(decay, step, total, factor):
+    period, horizon = decay_period_and_horizon(decay, total)
+    value = learning_rate_factor(torch.tensor(float(step)), torch.tensor([period]), torch.tensor([horizon]))
+    assert value.item() == pytest.approx(factor, abs=1e-6)

@@ -88,8 +88,8 @@ def test_baselines_are_trained_out_of_process_and_evaluated_by_trajdiff(tmp_path
     main(arguments)
     assert (run_dir / "progress.csv").stat().st_mtime_ns == written
     policy = baselines.ScriptedPolicy(run_dir / "policy-40.pt")
-    actions = policy.act(torch.zeros(4, 2, 11), torch.ones(4, 2, dtype=torch.bool))
-    assert torch.equal(actions, torch.full((4, 3), 0.1))
+    actions = policy.act(torch.zeros(1, 4, 2, 11), torch.ones(1, 4, 2, dtype=torch.bool))
+    assert torch.equal(actions, torch.full((1, 4, 3), 0.1))
 
     capsys.readouterr()
     for extra, message in ((["--methods", "cql"], "d3rlpy training of cql failed (exit 1)"),

@@ -5,7 +5,7 @@ from sklearn.metrics import roc_auc_score
 from tests.conftest import make_arrays
 from trajdiff.agent import AgentConfig, DiffusionQLAgent
 from trajdiff.data import EpisodeDataset, TrajectorySampler
-from trajdiff.expertise import episode_evidence, expertise_weights, fit_expertise
+from trajdiff.expertise import episode_evidence, episode_weights, fit_expertise
 
 
 def synthetic(qualities: list[float], episodes_each: int, seed: int = 0,
@@ -72,34 +72,42 @@ def test_expert_that_starts_slower_is_ranked_by_return():
     assert roc_auc_score(labels, model.episode_expertise) > 0.99
 
 
-def test_weights_have_mean_one_and_respect_the_floor():
-    expertise = torch.tensor([0.0, 0.2, 0.9, 1.0, 1.0, 0.0])
-    weights = expertise_weights(expertise, floor=0.25)
-    torch.testing.assert_close(weights.mean(), torch.tensor(1.0))
-    assert weights.min() / weights.max() >= 0.25 - 1e-6
-    torch.testing.assert_close(weights[0] / weights[3], torch.tensor(0.25))
+def test_weights_have_mean_one_over_steps_and_respect_the_floor():
+    # p = 0 for a 3-step episode, 1 for a 1-step one, floor 0.25: raw weights 0.25 and 1, whose mean
+    # over the 4 steps is (3 x 0.25 + 1) / 4 = 0.4375
+    weights = episode_weights(np.array([0.0, 1.0]), np.array([3, 1]), floor=0.25)
+    np.testing.assert_allclose(weights, [0.25 / 0.4375, 1 / 0.4375])
+    np.testing.assert_allclose(np.average(weights, weights=[3, 1]), 1.0)
+    assert weights[0] / weights[1] == 0.25
 
 
-def test_unweighted_update_is_unchanged_when_weighting_is_off():
-    """No weights and weights switched off are the same code path: identical losses and parameters."""
+def test_a_batch_of_low_expertise_windows_weighs_less():
+    """The normaliser is the dataset's: a batch drawn from the non-expert episodes keeps its smaller weight
+    (a per-batch mean would scale it back up to 1)."""
+    weights = episode_weights(np.array([0.0, 0.0, 1.0, 1.0]), np.array([10, 10, 10, 10]), floor=0.2)
+    low_batch = weights[[0, 1, 0, 1]]
+    assert low_batch.mean() < 0.5 and weights[[2, 3]].mean() > 1.5
+
+
+def test_unit_weights_train_like_no_weights():
+    """A member without weighting beside weighted ones gets a row of ones: the same update as no weights."""
     dataset = EpisodeDataset.from_arrays(make_arrays([30, 20], ["terminal", "timeout"], 11, 3))
     results = []
-    for weights in (None, "off"):
-        torch.manual_seed(0)
-        sampler = TrajectorySampler(dataset, 1, 1, 0.99, seed=0)
-        agent = DiffusionQLAgent(11, 3, 1.0, 1, AgentConfig(), 10, torch.device("cpu"), seed=0)
-        batch = sampler.sample(32)
-        metrics = agent.update(batch, None if weights == "off" else weights)
+    for weights in (None, torch.ones(1, 32)):
+        sampler = TrajectorySampler(dataset, 1, [1], [0.99], [0])
+        agent = DiffusionQLAgent(11, 3, 1.0, 1, [AgentConfig()], 10, torch.device("cpu"), [0])
+        metrics = agent.update(sampler.sample(32), weights)
         results.append((metrics["loss/bc"], agent.actor.denoiser.body[0].weight.clone()))
-    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    torch.testing.assert_close(results[0][0], results[1][0])  # only the order of summation differs
+    torch.testing.assert_close(results[0][1], results[1][1])
 
 
-def test_uniform_weights_match_the_unweighted_loss():
+def test_weights_change_the_update():
+    """Not vacuous: weights that single out half the batch give another BC loss than none."""
     dataset = EpisodeDataset.from_arrays(make_arrays([30, 20], ["terminal", "timeout"], 11, 3))
     losses = []
-    for weights in (None, torch.ones(32)):
-        sampler = TrajectorySampler(dataset, 1, 1, 0.99, seed=0)
-        torch.manual_seed(0)  # the same initial weights for both agents
-        agent = DiffusionQLAgent(11, 3, 1.0, 1, AgentConfig(), 10, torch.device("cpu"), seed=0)
+    for weights in (None, torch.cat([torch.full((1, 16), 1.9), torch.full((1, 16), 0.1)], dim=1)):
+        sampler = TrajectorySampler(dataset, 1, [1], [0.99], [0])
+        agent = DiffusionQLAgent(11, 3, 1.0, 1, [AgentConfig()], 10, torch.device("cpu"), [0])
         losses.append(agent.update(sampler.sample(32), weights)["loss/bc"])
-    torch.testing.assert_close(losses[0], losses[1])
+    assert not torch.allclose(losses[0], losses[1])

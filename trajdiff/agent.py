@@ -1,26 +1,41 @@
-"""Trajectory-aware Diffusion-QL: the algorithm, top to bottom.
+"""Trajectory-aware Diffusion-QL for K members at once: the algorithm, top to bottom.
 
 Diffusion-QL (Wang et al. 2022) trains a DDPM policy pi_theta(a | c) with
     L_actor = L_bc(theta) - eta * E[Q_phi(s, a ~ pi_theta)] / |E[Q_phi'(s, a ~ pi_theta)]|
 and a double-Q critic regressed to target-network bootstraps. trajdiff changes three inputs:
 the context c is a history encoding (``HistoryEncoder``), the critic target is the n-step return
 of the sampled window, and L_bc may carry per-sample expertise weights. With history_len 1,
-n_step 1 and no weights, :meth:`DiffusionQLAgent.update` is Diffusion-QL's update.
+n_step 1 and no weights, each member's :meth:`DiffusionQLAgent.update` is Diffusion-QL's update.
+
+Members. The agent trains K independent members (seeds, or settings that keep the shapes: eta,
+learning rates, gradient clip, max-Q backup, n-step, discount, learning-rate decay, expertise
+weighting). Every weight has a leading member dimension (trajdiff.nets.members), every loss is (K,),
+and member k draws all its randomness from its own generators, so its run does not depend on which
+members share the batch. The update is a function of (weights, batch, noise) with no host
+synchronisation, so that on CUDA it can be captured whole in one graph (trajdiff.training_graph).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from trajdiff.data.sampler import WindowBatch
 from trajdiff.diffusion import NoiseSchedule, ddpm_sample, denoising_loss
+from trajdiff.errors import TrajdiffError
 from trajdiff.nets import Denoiser, HistoryEncoder, TwinCritic
+
+LearningRateDecay = Literal["none", "cosine", "diffusion-ql"]
+
+MAX_Q_REPEATS = 10
+"""Actions sampled per next state by the max-Q backup (Diffusion-QL's value)."""
 
 
 @dataclass(frozen=True)
@@ -41,8 +56,9 @@ class AgentConfig:
     """Gradient-norm clip for actor and critic (<= 0 disables)."""
     max_q_backup: bool = False
     """Bootstrap from the max over 10 sampled actions of each target head (Diffusion-QL's option)."""
-    lr_decay: bool = False
-    """Cosine learning-rate decay to 0 over the run."""
+    lr_decay: LearningRateDecay = "none"
+    """Learning-rate decay: none; cosine to 0 over the run's --updates; or diffusion-ql, the published
+    code's schedule (cosine over 2000 'epochs', stepped once per 50k updates: 0.1% lower after 2M)."""
     diffusion_steps: int = 5
     """Denoising steps T."""
     beta_schedule: Literal["vp", "linear", "cosine"] = "vp"
@@ -50,9 +66,9 @@ class AgentConfig:
     hidden_dim: int = 256
     """Width of the denoiser and critic MLPs."""
     history_hidden_dim: int = 64
-    """GRU hidden size of the history encoder (used when history_len > 1)."""
+    """GRU hidden size of the history encoders (used when history_len > 1)."""
     history_layers: int = 1
-    """GRU layers of the history encoder."""
+    """GRU layers of the history encoders."""
     ema_decay: float = 0.995
     """EMA rate of the target actor."""
     ema_every: int = 5
@@ -62,30 +78,174 @@ class AgentConfig:
     action_candidates: int = 50
     """Actions sampled per state at evaluation; one is picked by softmax (or argmax) over Q."""
     critic_uses_history: bool = False
-    """Feed the critic the policy's history context instead of the Markov state alone."""
+    """Give the critic a history encoder of its own (with its own target copy) instead of the Markov state."""
+
+
+MEMBER_FIELDS = ("discount", "eta", "actor_lr", "critic_lr", "grad_norm", "max_q_backup", "lr_decay")
+"""AgentConfig fields in which the members of one agent may differ; all others must be equal."""
+
+
+def check_member_configs(configs: Sequence[AgentConfig]) -> None:
+    """Raise unless the members agree on every field outside MEMBER_FIELDS (shapes, targets, EMA)."""
+    for field in dataclasses.fields(AgentConfig):
+        values = {getattr(config, field.name) for config in configs}
+        if field.name not in MEMBER_FIELDS and len(values) > 1:
+            raise TrajdiffError(f"members of one batch must share {field.name} (got {sorted(map(str, values))})")
+
+
+def learning_rate_factor(step: torch.Tensor, period: torch.Tensor, horizon: torch.Tensor) -> torch.Tensor:
+    """Cosine decay as a pure function of the update count.
+
+    factor = 0.5 (1 + cos(pi min(floor(step / period), horizon) / horizon)):
+
+    period 1 and horizon = total updates is cosine to 0 over the run; period 50k and horizon 2000 is the
+    published code (its scheduler steps once per 50k-update training call with T_max = 2000 epochs);
+    horizon inf is no decay. Shapes: step () float; period, horizon (K,) -> (K,).
+    """
+    epochs = torch.minimum(torch.floor(step / period), horizon)
+    return 0.5 * (1.0 + torch.cos(math.pi * epochs / horizon))
+
+
+def decay_period_and_horizon(decay: LearningRateDecay, total_updates: int) -> tuple[float, float]:
+    """(period, horizon) of :func:`learning_rate_factor` for a decay setting."""
+    return {"none": (1.0, math.inf), "cosine": (1.0, float(max(total_updates, 1))),
+            "diffusion-ql": (50_000.0, 2000.0)}[decay]
+
+
+class MemberRandom:
+    """One generator per member on the agent's device; a draw of shape S returns (K, *S).
+
+    Each member draws from its own generator only, so its stream does not depend on the others.
+    """
+
+    def __init__(self, seeds: Sequence[int], device: torch.device) -> None:
+        self.generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+        self.device = device
+
+    def normal(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.stack([torch.randn(shape, generator=g, device=self.device) for g in self.generators])
+
+    def integers(self, high: int, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.stack([torch.randint(high, shape, generator=g, device=self.device) for g in self.generators])
+
+    def uniform(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.stack([torch.rand(shape, generator=g, device=self.device) for g in self.generators])
+
+
+@dataclass(frozen=True)
+class UpdateNoise:
+    """Every random draw of one update. Shapes: T diffusion steps, K members, B batch, R max-Q repeats.
+
+    target_chain (T, K, B, R, Da): the EMA actor's reverse chains for the bootstrap actions (entries
+        past a member's own repeats are zero and unused); bc_steps (K, B) int64 and bc_noise (K, B, Da):
+        the denoising loss's t and eps; policy_chain (T, K, B, Da): the actor's chain for the Q-loss;
+        first_head (K,) bool: which Q head the actor maximises (the other normalises).
+    """
+
+    target_chain: torch.Tensor
+    bc_steps: torch.Tensor
+    bc_noise: torch.Tensor
+    policy_chain: torch.Tensor
+    first_head: torch.Tensor
 
 
 class Actor(nn.Module):
     """The policy: history encoder + denoiser, with the noise schedule as a constant buffer."""
 
-    def __init__(self, observation_dim: int, action_dim: int, history_len: int, config: AgentConfig) -> None:
+    def __init__(self, observation_dim: int, action_dim: int, history_len: int, config: AgentConfig,
+                 generators: Sequence[torch.Generator]) -> None:
         super().__init__()
         self.encoder = HistoryEncoder(observation_dim, history_len, config.history_hidden_dim,
-                                      config.history_layers)
-        self.denoiser = Denoiser(action_dim, self.encoder.output_dim, config.diffusion_steps, config.hidden_dim)
+                                      config.history_layers, generators)
+        self.denoiser = Denoiser(action_dim, self.encoder.output_dim, config.diffusion_steps, config.hidden_dim,
+                                 generators)
         self.schedule = NoiseSchedule(config.beta_schedule, config.diffusion_steps)
-        self.action_dim = action_dim
 
-    def sample(
-        self, context: torch.Tensor, max_action: float, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """(B, C) -> (B, Da) actions by the reverse process."""
-        return ddpm_sample(self.denoiser.condition(context), self.schedule, (context.shape[0], self.action_dim),
-                           max_action, context.device, generator)
+    def sample(self, context: torch.Tensor, noise: torch.Tensor, max_action: float) -> torch.Tensor:
+        """(K, B, C) contexts and (T, K, B, Da) draws -> (K, B, Da) actions by the reverse process."""
+        return ddpm_sample(self.denoiser.condition(context), self.schedule, noise, max_action)
+
+
+class Critic(nn.Module):
+    """Twin Q heads over [state, action]; the state is s_t, or [s_t, GRU(history)] from an encoder of its own."""
+
+    def __init__(self, observation_dim: int, action_dim: int, history_len: int, config: AgentConfig,
+                 generators: Sequence[torch.Generator]) -> None:
+        super().__init__()
+        self.encoder = HistoryEncoder(observation_dim, history_len if config.critic_uses_history else 1,
+                                      config.history_hidden_dim, config.history_layers, generators)
+        self.heads = TwinCritic(self.encoder.output_dim, action_dim, config.hidden_dim, generators)
+
+    def state(self, history: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(K, B, H, Do), (K, B, H) -> (K, B, Ds) the input the heads see (s_t without a history encoder)."""
+        return self.encoder(history, mask)
+
+
+class MemberAdam:
+    """torch.optim.Adam's update (no weight decay, no amsgrad) with a learning rate per member.
+
+    The step count lives on the device, so the update needs no host value (CUDA-graph capturable).
+    Parameters are (K, ...); lr is (K,).
+    """
+
+    def __init__(self, parameters: Sequence[nn.Parameter], device: torch.device,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        self.parameters = list(parameters)
+        self.exp_avg = [torch.zeros_like(p) for p in self.parameters]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.parameters]
+        self.step = torch.zeros((), device=device)
+        self.betas, self.eps = betas, eps
+
+    @torch.no_grad()
+    def update(self, lr: torch.Tensor) -> None:
+        beta1, beta2 = self.betas
+        grads = [p.grad for p in self.parameters]
+        self.step += 1
+        torch._foreach_lerp_(self.exp_avg, grads, 1 - beta1)
+        torch._foreach_mul_(self.exp_avg_sq, beta2)
+        torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, value=1 - beta2)
+        step_size = lr / (1 - beta1 ** self.step)  # (K,)
+        denominators = torch._foreach_sqrt(self.exp_avg_sq)
+        torch._foreach_div_(denominators, torch.sqrt(1 - beta2 ** self.step))
+        torch._foreach_add_(denominators, self.eps)
+        steps = torch._foreach_div(self.exp_avg, denominators)
+        torch._foreach_mul_(steps, [step_size.view(-1, *[1] * (p.dim() - 1)) for p in self.parameters])
+        torch._foreach_sub_(self.parameters, steps)
+
+    def state_dict(self) -> dict:
+        return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        for mine, saved in ((self.exp_avg, state["exp_avg"]), (self.exp_avg_sq, state["exp_avg_sq"])):
+            for tensor, value in zip(mine, saved):
+                tensor.copy_(value)
+        self.step.copy_(state["step"])
+
+
+@torch.no_grad()
+def clip_member_gradients(parameters: Sequence[nn.Parameter], max_norm: torch.Tensor) -> None:
+    """clip_grad_norm_ for each member on its own: g_k *= min(1, max_norm_k / (||g_k|| + 1e-6)).
+
+    ||g_k|| is the norm over all of member k's gradients; max_norm (K,) is inf where clipping is off.
+    """
+    squares = [p.grad.square().flatten(1).sum(dim=1) for p in parameters]  # (K,) each
+    norm = torch.stack(squares).sum(dim=0).sqrt()
+    coefficient = (max_norm / (norm + 1e-6)).clamp(max=1.0)
+    torch._foreach_mul_([p.grad for p in parameters], [coefficient.view(-1, *[1] * (p.dim() - 1))
+                                                       for p in parameters])
+
+
+@torch.no_grad()
+def lerp_parameters(target: nn.Module, source: nn.Module, weight: torch.Tensor | float) -> None:
+    """target <- target + weight * (source - target), for every parameter (weight () or a float)."""
+    targets = list(target.parameters())
+    differences = torch._foreach_sub(list(source.parameters()), targets)
+    torch._foreach_mul_(differences, weight)
+    torch._foreach_add_(targets, differences)
 
 
 class DiffusionQLAgent:
-    """Owns the actor, its EMA, the twin critic and its target, optimisers and randomness."""
+    """K members: actors, EMA actors, twin critics and their targets, optimisers and randomness."""
 
     def __init__(
         self,
@@ -93,144 +253,229 @@ class DiffusionQLAgent:
         action_dim: int,
         max_action: float,
         history_len: int,
-        config: AgentConfig,
+        configs: Sequence[AgentConfig],
         total_updates: int,
         device: torch.device,
-        seed: int = 0,
+        seeds: Sequence[int],
     ) -> None:
-        self.config = config
+        if len(configs) != len(seeds) or not configs:
+            raise ValueError("one AgentConfig and one seed per member")
+        check_member_configs(configs)
+        self.configs = list(configs)
+        self.config = config = configs[0]  # the fields all members share
+        self.members = len(configs)
         self.max_action = max_action
+        self.action_dim = action_dim
         self.device = device
-        self.actor = Actor(observation_dim, action_dim, history_len, config).to(device)
+        self.seeds = list(seeds)
+        # initial weights from CPU generators of the members' seeds: the same on every device
+        initial = [torch.Generator().manual_seed(seed) for seed in seeds]
+        self.actor = Actor(observation_dim, action_dim, history_len, config, initial).to(device)
         self.ema_actor = copy.deepcopy(self.actor).requires_grad_(False)
-        critic_input_dim = self.actor.encoder.output_dim if config.critic_uses_history else observation_dim
-        self.critic = TwinCritic(critic_input_dim, action_dim, config.hidden_dim).to(device)
+        self.critic = Critic(observation_dim, action_dim, history_len, config, initial).to(device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        # foreach: one kernel per step over all parameters (PyTorch picks it by default on CUDA only)
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr, foreach=True)
-        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, foreach=True)
-        self.schedulers = [
-            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_updates, 1), eta_min=0.0)
-            for optimizer in (self.actor_optimizer, self.critic_optimizer)
-        ] if config.lr_decay else []
-        # Training noise comes from a generator of the agent's own (its state is checkpointed);
-        # the choice of Q head for the actor's normaliser from a CPU one, so it never syncs a GPU.
-        self.generator = torch.Generator(device=device)
-        self.generator.manual_seed(seed)
-        self.coin = torch.Generator()
-        self.coin.manual_seed(seed + 1)
-        self.step = 0
+        self.actor_optimizer = MemberAdam(list(self.actor.parameters()), device)
+        self.critic_optimizer = MemberAdam(list(self.critic.parameters()), device)
 
-    def update(self, batch: WindowBatch, sample_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """One gradient step of critic then actor; returns detached scalar tensors.
+        def per_member(values: list[float]) -> torch.Tensor:
+            return torch.tensor(values, dtype=torch.float32, device=device)
 
-        Shapes: batch of B windows; sample_weights (B,) or None (Diffusion-QL's unweighted loss).
+        self.eta = per_member([c.eta for c in configs])
+        self.actor_lr = per_member([c.actor_lr for c in configs])
+        self.critic_lr = per_member([c.critic_lr for c in configs])
+        self.grad_norm = per_member([c.grad_norm if c.grad_norm > 0 else math.inf for c in configs])
+        self.set_total_updates(total_updates)
+        self.q_repeats = torch.tensor([MAX_Q_REPEATS if c.max_q_backup else 1 for c in configs], device=device)
+        self.max_q_repeats = MAX_Q_REPEATS if any(c.max_q_backup for c in configs) else 1
+        self.random = MemberRandom([seed + 1 for seed in seeds], device)  # seed: the sampler's stream
+        self.step_count = torch.zeros((), device=device)  # updates done, on the device (see learning_rate_factor)
+
+    def set_total_updates(self, total_updates: int) -> None:
+        """The run's length, which the cosine decay spans (it may grow when a run is resumed)."""
+        schedule = [decay_period_and_horizon(c.lr_decay, total_updates) for c in self.configs]
+        self.decay_period = torch.tensor([p for p, _ in schedule], device=self.device)
+        self.decay_horizon = torch.tensor([h for _, h in schedule], device=self.device)
+
+    @property
+    def step(self) -> int:
+        """Updates done (a host read of the device counter: not for the training loop's hot path)."""
+        return int(self.step_count.item())
+
+    def draw_noise(self, batch_size: int) -> UpdateNoise:
+        """Every random draw of one update, member by member from its own generators (see UpdateNoise)."""
+        steps, da, repeats = self.config.diffusion_steps, self.action_dim, self.max_q_repeats
+        target_chains = []
+        for k, generator in enumerate(self.random.generators):
+            own = MAX_Q_REPEATS if self.configs[k].max_q_backup else 1  # a member alone draws the same numbers
+            chain = torch.randn((steps, batch_size, own, da), generator=generator, device=self.device)
+            target_chains.append(nn.functional.pad(chain, (0, 0, 0, repeats - own)))
+        return UpdateNoise(
+            target_chain=torch.stack(target_chains, dim=1),
+            bc_steps=self.random.integers(steps, (batch_size,)),
+            bc_noise=self.random.normal((batch_size, da)),
+            policy_chain=self.random.normal((steps, batch_size, da)).transpose(0, 1),
+            first_head=self.random.uniform(()) > 0.5,
+        )
+
+    def critic_target_value(self, batch: WindowBatch, noise: UpdateNoise) -> torch.Tensor:
+        """y = R^(n) + gamma^k [not terminal] min_j Q'_j(s_{t+k}, a'), a' ~ EMA actor; (K, B, 1).
+
+        With the max-Q backup, each head first takes its max over 10 sampled a' (per member).
+        """
+        members, batch_size = batch.actions.shape[:2]
+        repeats = self.max_q_repeats
+        context = self.ema_actor.encoder(batch.bootstrap_history, batch.bootstrap_mask)
+        state = self.critic_target.state(batch.bootstrap_history, batch.bootstrap_mask)
+        if repeats > 1:  # row b * R + j is repeat j of window b
+            context = context.repeat_interleave(repeats, dim=1)
+            state = state.repeat_interleave(repeats, dim=1)
+        chain = noise.target_chain.reshape(-1, members, batch_size * repeats, self.action_dim)
+        next_action = self.ema_actor.sample(context, chain, self.max_action)
+        target_q1, target_q2 = self.critic_target.heads(state, next_action)
+        if repeats > 1:
+            valid = torch.arange(repeats, device=self.device) < self.q_repeats[:, None, None]  # (K, 1, R)
+            target_q1 = target_q1.view(members, batch_size, repeats).masked_fill(~valid, -math.inf)
+            target_q2 = target_q2.view(members, batch_size, repeats).masked_fill(~valid, -math.inf)
+            target_q1 = target_q1.amax(dim=2, keepdim=True)
+            target_q2 = target_q2.amax(dim=2, keepdim=True)
+        target_q = torch.minimum(target_q1, target_q2)
+        return batch.n_step_return[..., None] + batch.bootstrap_discount[..., None] * target_q
+
+    def update(self, batch: WindowBatch, sample_weights: torch.Tensor | None = None,
+               noise: UpdateNoise | None = None) -> dict[str, torch.Tensor]:
+        """One gradient step of critic then actor for every member; returns (K,) detached metrics.
+
+        Shapes: batch of K x B windows; sample_weights (K, B) or None (Diffusion-QL's unweighted loss);
+        noise: this update's draws (drawn from the members' generators when None).
         """
         config = self.config
+        if noise is None:
+            noise = self.draw_noise(batch.actions.shape[1])
         actions = batch.actions
-        context = self.actor.encoder(batch.history, batch.history_mask)  # encoded once per update
-        # the critic's input: the Markov state, or the (detached) history context when asked for
-        state = context.detach() if config.critic_uses_history else batch.observations
+        lr_factor = learning_rate_factor(self.step_count, self.decay_period, self.decay_horizon)
 
-        # Critic: y = R^(n) + gamma^k [not terminal] * min_j Q'_j(s_{t+k}, a'), a' ~ EMA actor
+        # Critic: regress both heads to the target (losses are (K,); their sum keeps members apart)
         with torch.no_grad():
-            bootstrap_context = self.ema_actor.encoder(batch.bootstrap_history, batch.bootstrap_mask)
-            bootstrap_state = bootstrap_context if config.critic_uses_history else batch.bootstrap_observations
-            if config.max_q_backup:
-                repeats = 10
-                bootstrap_context = bootstrap_context.repeat_interleave(repeats, dim=0)
-                bootstrap_state = bootstrap_state.repeat_interleave(repeats, dim=0)
-            next_action = self.ema_actor.sample(bootstrap_context, self.max_action, self.generator)
-            target_q1, target_q2 = self.critic_target(bootstrap_state, next_action)
-            if config.max_q_backup:
-                target_q1 = target_q1.view(-1, repeats).max(dim=1, keepdim=True).values
-                target_q2 = target_q2.view(-1, repeats).max(dim=1, keepdim=True).values
-            target_q = torch.minimum(target_q1, target_q2)
-            target = batch.n_step_return[:, None] + batch.bootstrap_discount[:, None] * target_q
-        current_q1, current_q2 = self.critic(state, actions)
-        critic_loss = F.mse_loss(current_q1, target) + F.mse_loss(current_q2, target)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        if config.grad_norm > 0:
-            nn.utils.clip_grad_norm_(self.critic.parameters(), config.grad_norm, foreach=True)
-        self.critic_optimizer.step()
+            target = self.critic_target_value(batch, noise)
+        critic_state = self.critic.state(batch.history, batch.history_mask)
+        current_q1, current_q2 = self.critic.heads(critic_state, actions)
+        critic_loss = (current_q1 - target).square().mean(dim=(1, 2)) + (current_q2 - target).square().mean(dim=(1, 2))
+        for parameter in self.critic.parameters():
+            parameter.grad = None
+        critic_loss.sum().backward()
+        clip_member_gradients(self.critic_optimizer.parameters, self.grad_norm)
+        self.critic_optimizer.update(self.critic_lr * lr_factor)
 
-        # Actor: L_bc + eta * L_q, both from the one encoding of the history and one conditioning on it
+        # Actor: L_bc + eta * L_q, both from one encoding of the history and one conditioning on it
+        context = self.actor.encoder(batch.history, batch.history_mask)
         policy = self.actor.denoiser.condition(context)
-        bc_loss = denoising_loss(policy, self.actor.schedule, actions, sample_weights, self.generator)
-        new_action = ddpm_sample(policy, self.actor.schedule, actions.shape, self.max_action, actions.device,
-                                 self.generator)
-        q1_new, q2_new = self.critic(state, new_action)
-        if torch.rand((), generator=self.coin) > 0.5:
-            q_loss = -q1_new.mean() / q2_new.abs().mean().detach()
-        else:
-            q_loss = -q2_new.mean() / q1_new.abs().mean().detach()
-        actor_loss = bc_loss + config.eta * q_loss
-        self.actor_optimizer.zero_grad(set_to_none=True)
-        actor_parameters = list(self.actor.parameters())
-        actor_loss.backward(inputs=actor_parameters)  # the critic's gradients from L_q are not needed
-        if config.grad_norm > 0:
-            nn.utils.clip_grad_norm_(actor_parameters, config.grad_norm, foreach=True)
-        self.actor_optimizer.step()
+        bc_loss = denoising_loss(policy, self.actor.schedule, actions, noise.bc_steps, noise.bc_noise, sample_weights)
+        new_action = ddpm_sample(policy, self.actor.schedule, noise.policy_chain, self.max_action)
+        if self.critic.encoder.gru is not None:  # the critic's own encoder moved in the critic step
+            with torch.no_grad():
+                critic_state = self.critic.state(batch.history, batch.history_mask)
+        q1_new, q2_new = self.critic.heads(critic_state.detach(), new_action)
+        first = noise.first_head[:, None, None]
+        maximised, normaliser = torch.where(first, q1_new, q2_new), torch.where(first, q2_new, q1_new)
+        q_loss = -maximised.mean(dim=(1, 2)) / normaliser.abs().mean(dim=(1, 2)).detach()
+        actor_loss = bc_loss + self.eta * q_loss
+        actor_parameters = self.actor_optimizer.parameters
+        for parameter in actor_parameters:
+            parameter.grad = None
+        actor_loss.sum().backward(inputs=actor_parameters)  # the critic's gradients from L_q are not needed
+        clip_member_gradients(actor_parameters, self.grad_norm)
+        self.actor_optimizer.update(self.actor_lr * lr_factor)
 
-        # Targets: EMA actor every ema_every steps once past ema_start; Polyak critic every step
-        if self.step % config.ema_every == 0 and self.step >= config.ema_start:
-            _lerp_parameters(self.ema_actor, self.actor, 1.0 - config.ema_decay)
-        _lerp_parameters(self.critic_target, self.critic, config.tau)
-        for scheduler in self.schedulers:
-            scheduler.step()
-        self.step += 1
+        # Targets: EMA actor every ema_every steps once past ema_start; Polyak critic every step.
+        # The EMA's condition is a weight of 0 or 1 - decay on the device: no host branch.
+        step = self.step_count
+        ema_due = (step >= config.ema_start) & (torch.remainder(step, config.ema_every) == 0)
+        lerp_parameters(self.ema_actor, self.actor, ema_due * (1.0 - config.ema_decay))
+        lerp_parameters(self.critic_target, self.critic, config.tau)
+        self.step_count += 1
         return {
             "loss/critic": critic_loss.detach(),
             "loss/bc": bc_loss.detach(),
             "loss/q": q_loss.detach(),
             "loss/actor": actor_loss.detach(),
-            "q/mean": current_q1.detach().mean(),
-            "q/target_mean": target.mean(),
+            "q/mean": current_q1.detach().mean(dim=(1, 2)),
+            "q/target_mean": target.mean(dim=(1, 2)),
         }
 
     @torch.no_grad()
-    def act(self, history: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None,
+    def act(self, history: torch.Tensor, mask: torch.Tensor, random: MemberRandom,
             deterministic: bool = False) -> torch.Tensor:
-        """Diffusion-QL's action selection for a batch of environments.
+        """Diffusion-QL's action selection for a batch of environments per member.
 
         Each state's ``action_candidates`` actions are drawn from the actor; one is picked with
         probability softmax(min-Q of the target critic), or the argmax when ``deterministic``.
-        Shapes: history (E, H, Do), mask (E, H) -> (E, Da).
+        Shapes: history (K, E, H, Do), mask (K, E, H) -> (K, E, Da).
         """
         candidates = self.config.action_candidates
-        context = self.actor.encoder(history, mask).repeat_interleave(candidates, dim=0)
-        state = context if self.config.critic_uses_history else history[:, -1].repeat_interleave(candidates, dim=0)
-        actions = self.actor.sample(context, self.max_action, generator)
-        q = self.critic_target.q_min(state, actions).view(-1, candidates)  # (E, candidates)
+        members, envs = history.shape[:2]
+        context = self.actor.encoder(history, mask).repeat_interleave(candidates, dim=1)
+        state = self.critic_target.state(history, mask).repeat_interleave(candidates, dim=1)
+        noise = random.normal((self.config.diffusion_steps, envs * candidates, self.action_dim)).transpose(0, 1)
+        actions = self.actor.sample(context, noise, self.max_action)  # (K, E * candidates, Da)
+        q = self.critic_target.heads(state, actions)
+        q = torch.minimum(*q).view(members, envs, candidates)
         if deterministic:
-            choice = q.argmax(dim=1)
+            choice = q.argmax(dim=2)  # (K, E)
         else:
-            choice = torch.multinomial(F.softmax(q, dim=1), 1, generator=generator).squeeze(1)
-        return actions.view(-1, candidates, actions.shape[-1])[torch.arange(len(choice)), choice]
+            u = random.uniform((envs, 1))  # inverse-CDF draw from softmax(q), per member
+            cumulative = torch.softmax(q, dim=2).cumsum(dim=2)
+            choice = (cumulative < u * cumulative[..., -1:]).sum(dim=2).clamp(max=candidates - 1)
+        actions = actions.view(members, envs, candidates, self.action_dim)
+        return torch.gather(actions, 2, choice[..., None, None].expand(-1, -1, 1, self.action_dim)).squeeze(2)
 
-    def state_dict(self) -> dict:
-        """Everything needed to continue training bit-for-bit."""
+    # -- checkpoints: one member's slice of every tensor, so that each member's folder is a run of its own --
+
+    def member_state_dict(self, member: int) -> dict:
+        """Everything needed to continue member ``member`` bit-for-bit, as a one-member agent's state."""
+        def slice_module(module: nn.Module) -> dict:
+            return {name: tensor[member:member + 1].clone() for name, tensor in module.state_dict().items()}
+
+        def slice_optimizer(optimizer: MemberAdam) -> dict:
+            return {"exp_avg": [t[member:member + 1].clone() for t in optimizer.exp_avg],
+                    "exp_avg_sq": [t[member:member + 1].clone() for t in optimizer.exp_avg_sq],
+                    "step": optimizer.step.cpu()}
+
+        generator = self.random.generators[member]
         return {
-            "actor": self.actor.state_dict(), "ema_actor": self.ema_actor.state_dict(),
-            "critic": self.critic.state_dict(), "critic_target": self.critic_target.state_dict(),
-            "actor_optimizer": self.actor_optimizer.state_dict(),
-            "critic_optimizer": self.critic_optimizer.state_dict(),
-            "schedulers": [scheduler.state_dict() for scheduler in self.schedulers],
-            "generator": self.generator.get_state(), "coin": self.coin.get_state(), "step": self.step,
+            "actor": slice_module(self.actor), "ema_actor": slice_module(self.ema_actor),
+            "critic": slice_module(self.critic), "critic_target": slice_module(self.critic_target),
+            "actor_optimizer": slice_optimizer(self.actor_optimizer),
+            "critic_optimizer": slice_optimizer(self.critic_optimizer),
+            "generator": {"device": generator.device.type, "state": generator.get_state()},
+            "step": self.step,
         }
 
-    def load_state_dict(self, state: dict) -> None:
-        for name in ("actor", "ema_actor", "critic", "critic_target", "actor_optimizer", "critic_optimizer"):
-            getattr(self, name).load_state_dict(state[name])
-        for scheduler, scheduler_state in zip(self.schedulers, state["schedulers"]):
-            scheduler.load_state_dict(scheduler_state)
-        self.generator.set_state(state["generator"])
-        self.coin.set_state(state["coin"])
-        self.step = state["step"]
+    def load_member_state_dicts(self, states: Sequence[dict]) -> list[str]:
+        """Load one saved member state per member (from :meth:`member_state_dict`).
 
-
-@torch.no_grad()
-def _lerp_parameters(target: nn.Module, source: nn.Module, weight: float) -> None:
-    """target <- (1 - weight) * target + weight * source, for every parameter."""
-    torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), weight)
+        Weights and optimiser moments go to this agent's device. A generator state saved on another
+        device type cannot be restored here: that member's stream starts afresh from its seed, and the
+        returned messages say so (bitwise continuation holds on the device type the run was written on).
+        """
+        if len(states) != self.members:
+            raise ValueError(f"{len(states)} saved members for an agent of {self.members}")
+        for name in ("actor", "ema_actor", "critic", "critic_target"):
+            module = getattr(self, name)
+            stacked = {key: torch.cat([state[name][key] for state in states]) for key in states[0][name]}
+            module.load_state_dict(stacked)
+        for name in ("actor_optimizer", "critic_optimizer"):
+            optimizer: MemberAdam = getattr(self, name)
+            optimizer.load_state_dict({
+                key: [torch.cat(parts) for parts in zip(*(state[name][key] for state in states))]
+                for key in ("exp_avg", "exp_avg_sq")} | {"step": states[0][name]["step"]})
+        messages = []
+        for member, (state, generator) in enumerate(zip(states, self.random.generators)):
+            saved = state["generator"]
+            if saved["device"] == generator.device.type:
+                generator.set_state(saved["state"])
+            else:
+                generator.manual_seed(self.seeds[member] + 1 + state["step"])
+                messages.append(f"member {member}: random streams saved on {saved['device']} start afresh on "
+                                f"{generator.device.type}")
+        self.step_count.fill_(states[0]["step"])
+        return messages

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from pathlib import Path
 from typing import Any
@@ -10,16 +11,36 @@ import numpy as np
 import torch
 
 from trajdiff.errors import TrajdiffError
-from trajdiff.utils import atomic_write
+from trajdiff.utils import staged_write
 
 CHECKPOINT_NAME = "checkpoint.pt"
+FORMAT = 2
+"""2: one member's slice of a batched agent (trajdiff.agent.DiffusionQLAgent.member_state_dict)."""
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` plus every global RNG state, through a temp file and a rename."""
-    payload = {**payload, "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                                  "python": random.getstate()}}
-    atomic_write(path, lambda temporary: torch.save(payload, temporary))
+def save_checkpoints(paths: list[Path], payloads: list[dict[str, Any]]) -> None:
+    """Write each member's ``payload`` plus every global RNG state, through temp files and renames.
+
+    All temporary files are written before the first rename, so a kill leaves every member at the
+    previous checkpoint or (unless it lands between the renames, a window of microseconds) all at the new one;
+    a resume refuses members at different steps.
+    """
+    rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    with contextlib.ExitStack() as stack:
+        commits = [stack.enter_context(staged_write(path, lambda temporary, payload=payload: torch.save(
+            {**payload, "rng": rng, "format": FORMAT}, temporary))) for path, payload in zip(paths, payloads)]
+        for commit in commits:
+            commit()
+
+
+def member_folders(run: Path) -> list[Path]:
+    """The folders of a run's members: ``run`` itself when it holds a checkpoint, else its seed-S folders."""
+    run = Path(run)
+    if (run / CHECKPOINT_NAME).is_file() or not run.is_dir():
+        return [run]
+    folders = sorted((folder for folder in run.glob("seed-*") if (folder / CHECKPOINT_NAME).is_file()),
+                     key=lambda folder: int(folder.name.removeprefix("seed-")) if folder.name[5:].isdigit() else 0)
+    return folders or [run]
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -39,6 +60,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise TrajdiffError(f"{path} is not a readable trajdiff checkpoint ({type(error).__name__})") from None
     if not isinstance(payload, dict) or "agent" not in payload or "config" not in payload:
         raise TrajdiffError(f"{path} is not a trajdiff checkpoint")
+    if payload.get("format", 1) != FORMAT:
+        raise TrajdiffError(f"{path} was written by an older trajdiff (checkpoint format {payload.get('format', 1)}, "
+                            f"this one reads {FORMAT}); train it again")
     return payload
 
 

@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from trajdiff.agent import MemberRandom
 from trajdiff.data.registry import environment_family, normalized_score
 from trajdiff.errors import TrajdiffError
 
@@ -93,48 +94,57 @@ def environment_error(env_id: str, error: Exception) -> TrajdiffError:
 
 
 def evaluate(agent, env_id: str, history_len: int, episodes: int, seed: int,  # noqa: ANN001
-             deterministic: bool = False, max_envs: int = 10) -> EvaluationResult:
-    """Run ``episodes`` episodes, up to ``max_envs`` at once, each environment seeded ``seed + i``.
+             deterministic: bool = False, max_envs: int = 10) -> list[EvaluationResult]:
+    """Run ``episodes`` episodes for each of the agent's K members; one result per member.
 
+    Every member gets up to ``max_envs`` environments, seeded ``seed + i`` (the same for every member,
+    so members face the same starts), and all K x E environments step as one vectorised batch.
     Environments reset themselves in the same step as they end (Gymnasium's SAME_STEP autoreset),
     and each environment's history is reset to the new episode's first observation right then.
-    Action noise comes from a generator seeded by ``seed``, so evaluation never disturbs training
-    randomness and the same checkpoint gives the same returns.
+    Action noise comes from generators seeded from ``seed`` (one per member), so evaluation never
+    disturbs training randomness and the same checkpoint gives the same returns.
     """
-    num_envs = min(episodes, max_envs)
+    members, per_member = agent.members, min(episodes, max_envs)
+    num_envs = members * per_member
     envs = make_vector_environment(env_id, num_envs)
     device = agent.device
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
-    observations, _ = envs.reset(seed=[seed + index for index in range(num_envs)])
+    random = MemberRandom([seed] * members, device)
+    observations, _ = envs.reset(seed=[seed + index % per_member for index in range(num_envs)])
     buffer = HistoryBuffer(num_envs, history_len, observations.shape[1], device)
     buffer.reset(np.ones(num_envs, bool), torch.as_tensor(observations, dtype=torch.float32, device=device))
     running_return = np.zeros(num_envs)
     running_length = np.zeros(num_envs, dtype=np.int64)
-    started = np.arange(num_envs)  # episode number each env is running; extra episodes beyond
-    returns, lengths = np.full(episodes, np.nan), np.zeros(episodes, dtype=np.int64)  # `episodes` are dropped
+    member_of = np.arange(num_envs) // per_member
+    started = np.arange(num_envs) % per_member  # episode number each env runs; those past `episodes` are dropped
+    next_episode = np.full(members, per_member)
+    returns = np.full((members, episodes), np.nan)
+    lengths = np.zeros((members, episodes), dtype=np.int64)
     while np.isnan(returns).any():
-        actions = agent.act(buffer.history, buffer.mask, generator, deterministic).cpu().numpy()
+        history = buffer.history.view(members, per_member, *buffer.history.shape[1:])
+        mask = buffer.mask.view(members, per_member, -1)
+        actions = agent.act(history, mask, random, deterministic).reshape(num_envs, -1).cpu().numpy()
         observations, rewards, terminated, truncated, _ = envs.step(actions)
         running_return += rewards
         running_length += 1
         done = terminated | truncated
         for env_index in np.flatnonzero(done):
-            if started[env_index] < episodes:
-                returns[started[env_index]] = running_return[env_index]
-                lengths[started[env_index]] = running_length[env_index]
-            started[env_index] = started.max() + 1
+            member, episode = member_of[env_index], started[env_index]
+            if episode < episodes:
+                returns[member, episode] = running_return[env_index]
+                lengths[member, episode] = running_length[env_index]
+            started[env_index] = next_episode[member]
+            next_episode[member] += 1
         running_return[done] = 0.0
         running_length[done] = 0
         observations_tensor = torch.as_tensor(observations, dtype=torch.float32, device=device)
         buffer.push(observations_tensor)
         buffer.reset(done, observations_tensor)  # SAME_STEP: these are new episodes' first observations
     envs.close()
-    return EvaluationResult(returns, lengths, env_id)
+    return [EvaluationResult(returns[member], lengths[member], env_id) for member in range(members)]
 
 
 def record_video(agent, env_id: str, history_len: int, path: Path, seed: int) -> None:  # noqa: ANN001
-    """Render one episode to ``path`` (mp4 or gif) through MuJoCo's offscreen renderer.
+    """Render one episode of the agent's first member to ``path`` (mp4 or gif) through MuJoCo's offscreen renderer.
 
     Needs an OpenGL backend: ``MUJOCO_GL=egl`` (NVIDIA's EGL on a GPU machine, or Mesa's
     software EGL, libegl-mesa0, on a CPU one) or ``MUJOCO_GL=osmesa`` (libosmesa6), and the
@@ -162,13 +172,13 @@ def record_video(agent, env_id: str, history_len: int, path: Path, seed: int) ->
     device = agent.device
     buffer = HistoryBuffer(1, history_len, observation.shape[0], device)
     buffer.reset(np.ones(1, bool), torch.as_tensor(observation[None], dtype=torch.float32, device=device))
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
+    random = MemberRandom([seed] * agent.members, device)
     with writer:
         writer.append_data(frame)
         done = False
         while not done:
-            action = agent.act(buffer.history, buffer.mask, generator)[0].cpu().numpy()
+            history = buffer.history.expand(agent.members, -1, -1, -1)  # every member acts; the first is filmed
+            action = agent.act(history, buffer.mask.expand(agent.members, -1, -1), random)[0, 0].cpu().numpy()
             observation, _, terminated, truncated, _ = env.step(action)
             writer.append_data(env.render())
             buffer.push(torch.as_tensor(observation[None], dtype=torch.float32, device=device))

@@ -1,4 +1,4 @@
-"""``trajdiff eval``: evaluate a trained run or checkpoint and report returns and normalised scores."""
+"""``trajdiff eval``: evaluate a trained run (every member of a --seeds run) and report returns and scores."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import tyro
 
-from trajdiff.checkpoint import load_checkpoint
+from trajdiff.checkpoint import load_checkpoint, member_folders
+from trajdiff.errors import TrajdiffError
 from trajdiff.evaluate import evaluate, record_video
 from trajdiff.train import build_agent, config_from_dict
 from trajdiff.utils import resolve_device
@@ -17,44 +19,64 @@ from trajdiff.utils import resolve_device
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Evaluate a checkpoint in its environment: return and normalised score per episode."""
+    """Evaluate a run in its environment: return and normalised score per episode, for every member."""
 
     run: Annotated[Path, tyro.conf.Positional]
-    """A run folder (with checkpoint.pt) or a checkpoint file."""
+    """A run folder (with checkpoint.pt, or the seed-S folders of a --seeds run) or a checkpoint file."""
     episodes: int = 10
-    """Episodes to run (in parallel vectorised environments)."""
+    """Episodes per member (in parallel vectorised environments)."""
     seed: int = 100_000
     """Seed of the first environment; environment i gets seed + i."""
     deterministic: bool = False
     """Pick the candidate action with the highest Q instead of sampling by softmax over Q."""
     video: Path | None = None
-    """Also render one episode to this file (mp4 or gif; see README for the OpenGL it needs)."""
+    """Also render one episode of the first member to this file (mp4 or gif; see README for the OpenGL it needs)."""
     device: str = "auto"
     """auto, cpu, cuda or cuda:N."""
     json: bool = False
-    """Print one JSON object instead of the report."""
+    """Print one JSON object per member, then one with the mean over members, instead of the report."""
 
 
 def run_eval(config: EvalConfig) -> None:
     device = resolve_device(config.device)
-    checkpoint = load_checkpoint(config.run)  # on CPU: generator states must stay CPU tensors
-    train_config = config_from_dict(checkpoint["config"])
-    env_id = checkpoint["env_id"]
+    folders = member_folders(config.run)
+    checkpoints = [load_checkpoint(folder) for folder in folders]  # on CPU: the agent moves what it loads
+    train_configs = [config_from_dict(checkpoint["config"]) for checkpoint in checkpoints]
+    env_id = checkpoints[0]["env_id"]
     # no dataset: the checkpoint was trained for env_id's spaces, and the data may live elsewhere now
-    agent = build_agent(train_config, env_id, device)
-    agent.load_state_dict(checkpoint["agent"])
+    agent = build_agent(train_configs, env_id, device)
+    for message in agent.load_member_state_dicts([checkpoint["agent"] for checkpoint in checkpoints]):
+        print(f"trajdiff: {message}")
+    history_len = train_configs[0].history_len
     if config.video is not None:  # first: a missing GL or video backend fails before the long part
-        record_video(agent, env_id, train_config.history_len, config.video, config.seed)
-    result = evaluate(agent, env_id, train_config.history_len, config.episodes, config.seed,
-                      deterministic=config.deterministic)
-    summary = {"checkpoint_step": checkpoint["step"], **result.summary()}
+        record_video(agent, env_id, history_len, config.video, config.seed)
+    if config.episodes < 1:
+        raise TrajdiffError("--episodes must be at least 1")
+    results = evaluate(agent, env_id, history_len, config.episodes, config.seed, deterministic=config.deterministic)
+    summaries = [{"run": str(folder), "seed": train_config.seed, "checkpoint_step": checkpoint["step"],
+                  **result.summary()}
+                 for folder, train_config, checkpoint, result in zip(folders, train_configs, checkpoints, results)]
     if config.video is not None:
-        summary["video"] = str(config.video)
+        summaries[0]["video"] = str(config.video)
+    if len(summaries) > 1:
+        scores = [summary["normalized_score_mean"] for summary in summaries]
+        returns = [summary["return_mean"] for summary in summaries]
+        mean = {"run": str(config.run), "members": len(summaries), "return_mean": float(np.mean(returns)),
+                "normalized_score_mean": float(np.mean(scores)), "normalized_score_std_over_members":
+                float(np.std(scores))}
     if config.json:
-        print(json.dumps(summary))
+        for summary in summaries:
+            print(json.dumps(summary))
+        if len(summaries) > 1:
+            print(json.dumps(mean))
         return
-    print(f"{env_id}, checkpoint at {checkpoint['step']} updates, {config.episodes} episodes")
-    print(f"return      {summary['return_mean']:.1f} ± {summary['return_std']:.1f}")
-    print(f"normalised  {summary['normalized_score_mean']:.1f} ± {summary['normalized_score_std']:.1f}")
-    for index, (value, score) in enumerate(zip(summary["episode_returns"], summary["episode_normalized_scores"])):
-        print(f"  episode {index}: return {value:.1f}, normalised {score:.1f}")
+    for summary in summaries:
+        print(f"{summary['run']}: {env_id}, checkpoint at {summary['checkpoint_step']} updates, "
+              f"{config.episodes} episodes")
+        print(f"  return      {summary['return_mean']:.1f} ± {summary['return_std']:.1f}")
+        print(f"  normalised  {summary['normalized_score_mean']:.1f} ± {summary['normalized_score_std']:.1f}")
+        for index, (value, score) in enumerate(zip(summary["episode_returns"], summary["episode_normalized_scores"])):
+            print(f"    episode {index}: return {value:.1f}, normalised {score:.1f}")
+    if len(summaries) > 1:
+        print(f"mean over {mean['members']} members: return {mean['return_mean']:.1f}, normalised "
+              f"{mean['normalized_score_mean']:.1f} (std over members {mean['normalized_score_std_over_members']:.1f})")

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import torch
 
 from trajdiff.data.episodes import EpisodeDataset
 
@@ -109,13 +108,18 @@ def fit_expertise(dataset: EpisodeDataset, max_components: int = 3, seed: int = 
     return ExpertiseModel(expertise, best, bic, evidence, model.weights_[order], claimed_returns[order])
 
 
-def expertise_weights(expertise: torch.Tensor, floor: float) -> torch.Tensor:
-    """w = floor + (1 - floor) * p, normalised to mean 1 over the batch.
+def episode_weights(expertise: np.ndarray, episode_lengths: np.ndarray, floor: float) -> np.ndarray:
+    """BC weight of every window of each episode: w = floor + (1 - floor) p, with mean 1 over the dataset.
 
-    Shapes: expertise (B,) -> (B,). The ratio of any two weights stays within [floor, 1 / floor].
+    Windows are drawn uniformly over time steps, so the mean is over steps (episodes weighted by their
+    lengths). The normaliser is this dataset-wide constant, not the batch's mean: a batch's normalised
+    loss sum(w l) / sum(w) is a biased estimate, and it would give a batch of low-expertise windows the
+    same total weight as a batch of expert ones. Any two weights keep the ratio of their p's affine
+    map, within [floor, 1 / floor].
+    Shapes: expertise (E,), episode_lengths (E,) -> (E,).
     """
-    weights = floor + (1.0 - floor) * expertise
-    return weights / weights.mean()
+    weights = floor + (1.0 - floor) * np.asarray(expertise, dtype=np.float64)
+    return weights / np.average(weights, weights=episode_lengths)
 
 
 def plot_expertise(model: ExpertiseModel, path, sources: np.ndarray | None = None) -> None:  # noqa: ANN001

@@ -1,4 +1,9 @@
-"""``trajdiff train``: the training loop. It owns time: progress, evaluation cadence, logs, checkpoints."""
+"""``trajdiff train``: the training loop. It owns time: progress, evaluation cadence, logs, checkpoints.
+
+One run trains K members at once (``--seeds``, or the bench's batches of a method and its ablations):
+each member writes its own folder (config.json, progress.csv, tensorboard/, checkpoint.pt), exactly
+what a single run writes, and a single ``--seed`` run is the case K = 1 in ``--out`` itself.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +14,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
-from trajdiff.agent import AgentConfig, DiffusionQLAgent
-from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_global_rng, save_checkpoint
+from trajdiff.agent import MEMBER_FIELDS, AgentConfig, DiffusionQLAgent
+from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, member_folders, restore_global_rng, save_checkpoints
 from trajdiff.data import EpisodeDataset, TrajectorySampler, default_environment, load_dataset
+from trajdiff.engine import UpdateEngine
 from trajdiff.errors import TrajdiffError
 from trajdiff.evaluate import evaluate, make_environment
-from trajdiff.expertise import Evidence, expertise_weights, fit_expertise, plot_expertise
+from trajdiff.expertise import Evidence, episode_weights, fit_expertise, plot_expertise
 from trajdiff.logging import RunLogger
 from trajdiff.utils import atomic_write_json, library_versions, resolve_device, seed_everything
 
 # Fields that may differ between a run and its resumption; any other change is an incompatible config.
-RESUMABLE_FIELDS = {"updates", "resume", "device", "eval_every", "eval_episodes", "checkpoint_every"}
+RESUMABLE_FIELDS = {"updates", "resume", "device", "eval_every", "eval_episodes", "checkpoint_every", "cuda_graph"}
+# TrainConfig fields in which the members of one batch may differ (with AgentConfig's MEMBER_FIELDS).
+MEMBER_TRAIN_FIELDS = {"seed", "out", "n_step", "expertise_weighting", "expertise_floor"}
 
 
 @dataclass(frozen=True)
@@ -55,8 +64,12 @@ class TrainConfig:
     """Write the checkpoint every this many updates (and at the end)."""
     seed: int = 0
     """Seed of networks, sampling and diffusion noise; evaluation uses seed + 10000 onwards."""
+    seeds: tuple[int, ...] = ()
+    """Train one member per seed as one batched computation, into OUT/seed-S/ each (instead of --seed)."""
     device: str = "auto"
     """auto, cpu, cuda or cuda:N."""
+    cuda_graph: bool = True
+    """On CUDA, capture the whole update once as a CUDA graph and replay it (no effect on CPU)."""
     tensorboard: bool = True
     """Also write TensorBoard event files."""
     expertise_weighting: bool = False
@@ -94,7 +107,7 @@ def default_config(argv: list[str]) -> TrainConfig:
 
     resume = value_of("--resume")
     if resume is not None:
-        return dataclasses.replace(config_from_dict(load_checkpoint(Path(resume))["config"]), resume=Path(resume))
+        return resumed_config(Path(resume))
     preset = value_of("--preset")
     if preset is None:
         return TrainConfig()
@@ -110,7 +123,11 @@ def default_config(argv: list[str]) -> TrainConfig:
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     """Rebuild a TrainConfig from its JSON form (config.json or a checkpoint)."""
     values = dict(values)
-    values["agent"] = AgentConfig(**values.get("agent", {}))
+    agent = dict(values.get("agent", {}))
+    if isinstance(agent.get("lr_decay"), bool):  # runs written before lr_decay named its schedule
+        agent["lr_decay"] = "cosine" if agent["lr_decay"] else "none"
+    values["agent"] = AgentConfig(**agent)
+    values["seeds"] = tuple(values.get("seeds", ()))
     for key in ("out", "resume"):
         if values.get(key) is not None:
             values[key] = Path(values[key])
@@ -122,12 +139,33 @@ def config_to_dict(config: TrainConfig) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(config), default=str))
 
 
+def resumed_config(run: Path) -> TrainConfig:
+    """The config of the run in ``run`` (one member, or the seed-S members of a --seeds run) with resume set."""
+    folders = member_folders(run)
+    saved = config_from_dict(load_checkpoint(folders[0])["config"])
+    if folders != [run]:
+        seeds = tuple(config_from_dict(load_checkpoint(folder)["config"]).seed for folder in folders)
+        saved = dataclasses.replace(saved, seeds=seeds, out=run)
+    return dataclasses.replace(saved, resume=run)
+
+
+def member_configs(config: TrainConfig) -> list[TrainConfig]:
+    """One config per member: --seeds S1 S2 ... gives OUT/seed-S1, ...; a single --seed run is itself."""
+    if not config.seeds:
+        return [dataclasses.replace(config, resume=config.out if config.resume is not None else None)]
+    if len(set(config.seeds)) != len(config.seeds):
+        raise TrajdiffError(f"--seeds repeats a seed ({' '.join(map(str, config.seeds))})")
+    return [dataclasses.replace(config, seed=seed, seeds=(), out=config.out / f"seed-{seed}",
+                                resume=config.out / f"seed-{seed}" if config.resume is not None else None)
+            for seed in config.seeds]
+
+
 def check_resumable(saved: TrainConfig, requested: TrainConfig) -> None:
     """Raise when ``requested`` changes anything but the fields a resumption may change."""
     old, new = config_to_dict(saved), config_to_dict(requested)
-    changed = sorted(key for key in old if key not in RESUMABLE_FIELDS and old[key] != new.get(key))
+    changed = sorted(key for key in old if key not in RESUMABLE_FIELDS | {"out"} and old[key] != new.get(key))
     if changed:
-        raise TrajdiffError(f"cannot resume {requested.resume}: incompatible config ({', '.join(changed)} "
+        raise TrajdiffError(f"cannot resume {requested.out}: incompatible config ({', '.join(changed)} "
                             "differ from the saved run)")
 
 
@@ -138,109 +176,154 @@ def environment_for(dataset: EpisodeDataset, env: str | None) -> str:
     return env_id
 
 
-def build_agent(config: TrainConfig, env_id: str, device: torch.device,
+def build_agent(configs: list[TrainConfig], env_id: str, device: torch.device,
                 dataset: EpisodeDataset | None = None) -> DiffusionQLAgent:
-    """The agent for ``env_id``'s spaces; given a dataset, first check that the data fits them."""
+    """The agent of these members for ``env_id``'s spaces; given a dataset, first check that the data fits them."""
     probe = make_environment(env_id)
     observation_dim, action_dim = probe.observation_space.shape[0], probe.action_space.shape[0]
     max_action = float(probe.action_space.high[0])
     probe.close()
     if dataset is not None:
         dataset.check_environment(observation_dim, action_dim, env_id)
-    return DiffusionQLAgent(observation_dim, action_dim, max_action, config.history_len, config.agent,
-                            config.updates, device, config.seed)
+    return DiffusionQLAgent(observation_dim, action_dim, max_action, configs[0].history_len,
+                            [config.agent for config in configs], configs[0].updates, device,
+                            [config.seed for config in configs])
 
 
-def train(config: TrainConfig) -> Path:
-    """Run (or resume) training; returns the run folder."""
-    checkpoint = None
-    if config.resume is not None:
-        checkpoint = load_checkpoint(config.resume)
-        check_resumable(config_from_dict(checkpoint["config"]), config)
-        config = dataclasses.replace(config, out=config.resume)
-        if checkpoint["step"] >= config.updates:
-            raise TrajdiffError(
-                f"{config.resume} already has {checkpoint['step']} updates; ask for more with --updates"
-            )
-    elif (config.out / CHECKPOINT_NAME).exists():
-        raise TrajdiffError(f"{config.out} already holds a run; continue it with --resume {config.out} "
-                            "or choose another --out")
+def check_members(configs: list[TrainConfig]) -> None:
+    """Raise unless the members may train as one batch: equal in everything but their own fields."""
+    shared = [config_to_dict(dataclasses.replace(
+        config, **{name: getattr(configs[0], name) for name in MEMBER_TRAIN_FIELDS},
+        agent=dataclasses.replace(config.agent, **{name: getattr(configs[0].agent, name) for name in MEMBER_FIELDS}),
+    )) for config in configs]
+    for config, values in zip(configs[1:], shared[1:]):
+        differing = sorted(key for key in values if values[key] != shared[0][key])
+        if differing:
+            raise TrajdiffError(f"{config.out} cannot train in one batch with {configs[0].out}: "
+                                f"{', '.join(differing)} differ")
+    outs = [config.out for config in configs]
+    if len(set(outs)) != len(outs):
+        raise TrajdiffError("two members of one batch write to the same folder")
+
+
+def validate(config: TrainConfig) -> None:
     for name in ("updates", "batch_size", "history_len", "n_step", "eval_episodes", "checkpoint_every",
                  "expertise_early_steps"):
         if getattr(config, name) < 1:
             raise TrajdiffError(f"--{name.replace('_', '-')} must be at least 1")
     if config.expertise_weighting and not 0.0 < config.expertise_floor <= 1.0:
         raise TrajdiffError("--expertise-floor must be in (0, 1]")
-    device = resolve_device(config.device)
-    seed_everything(config.seed)
-    dataset = load_dataset(config.dataset)
-    env_id = environment_for(dataset, config.env)
-    agent = build_agent(config, env_id, device, dataset)
-    sampler = TrajectorySampler(
-        dataset, config.history_len, config.n_step, config.agent.discount, device, config.seed
-    )
-    out = config.out
-    out.mkdir(parents=True, exist_ok=True)
-    episode_expertise = None
-    if config.expertise_weighting:
-        model = fit_expertise(dataset, config.expertise_components, config.seed, config.expertise_evidence,
-                              config.expertise_early_steps)
-        atomic_write_json(out / "expertise.json", model.summary())
-        plot_expertise(model, out / "expertise.png", dataset.episode_metadata.get("episode_source"))
-        episode_expertise = torch.as_tensor(model.episode_expertise, dtype=torch.float32, device=device)
-    metric_sums: dict[str, torch.Tensor] = {}
-    metric_count = 0
-    if checkpoint is not None:
-        agent.load_state_dict(checkpoint["agent"])
-        sampler.generator.set_state(checkpoint["sampler_generator"])  # generator states are CPU tensors
-        restore_global_rng(checkpoint)
-        metric_sums = {key: value.to(device) for key, value in checkpoint["metric_sums"].items()}
-        metric_count = checkpoint["metric_count"]
-    atomic_write_json(out / "config.json", {**config_to_dict(config), "env_id": env_id,
-                                            "dataset_name": dataset.name, "versions": library_versions()})
-    logger = RunLogger(out, resume_step=agent.step if checkpoint else None, tensorboard=config.tensorboard)
-    row_every = config.eval_every or config.checkpoint_every
-    bar = tqdm(total=config.updates, initial=agent.step, desc=f"train {dataset.name}", unit="update",
+
+
+def train(config: TrainConfig) -> Path:
+    """Run (or resume) the run ``config`` describes (one member, or one per --seeds); returns its folder."""
+    members = member_configs(config)
+    train_members(members, resume=config.resume is not None)
+    return config.resume if config.resume is not None else config.out
+
+
+def train_members(configs: list[TrainConfig], resume: bool = False) -> None:
+    """Train K members as one batch, each into its own folder (``config.out``); resume them all when asked."""
+    for config in configs:
+        validate(config)
+    check_members(configs)
+    first = configs[0]
+    checkpoints = None
+    if resume:
+        checkpoints = [load_checkpoint(config.out) for config in configs]
+        for config, checkpoint in zip(configs, checkpoints):
+            check_resumable(config_from_dict(checkpoint["config"]), config)
+        steps = {checkpoint["step"] for checkpoint in checkpoints}
+        if len(steps) > 1:
+            raise TrajdiffError(f"cannot resume: the members' checkpoints are at different steps ({sorted(steps)})")
+        if steps.pop() >= first.updates:
+            raise TrajdiffError(f"{first.resume} already has {checkpoints[0]['step']} updates; "
+                                "ask for more with --updates")
+    else:
+        for config in configs:
+            if (config.out / CHECKPOINT_NAME).exists():
+                raise TrajdiffError(f"{config.out} already holds a run; continue it with --resume, "
+                                    "or choose another --out")
+    device = resolve_device(first.device)
+    seed_everything(first.seed)
+    dataset = load_dataset(first.dataset)
+    env_id = environment_for(dataset, first.env)
+    agent = build_agent(configs, env_id, device, dataset)
+    sampler = TrajectorySampler(dataset, first.history_len, [c.n_step for c in configs],
+                                [c.agent.discount for c in configs], [c.seed for c in configs], device)
+    for config in configs:
+        config.out.mkdir(parents=True, exist_ok=True)
+    weights = None
+    if any(config.expertise_weighting for config in configs):
+        rows = []
+        for config in configs:
+            if not config.expertise_weighting:
+                rows.append(np.ones(dataset.num_episodes))
+                continue
+            model = fit_expertise(dataset, config.expertise_components, config.seed, config.expertise_evidence,
+                                  config.expertise_early_steps)
+            atomic_write_json(config.out / "expertise.json", model.summary())
+            plot_expertise(model, config.out / "expertise.png", dataset.episode_metadata.get("episode_source"))
+            rows.append(episode_weights(model.episode_expertise, dataset.episode_lengths, config.expertise_floor))
+        weights = torch.as_tensor(np.stack(rows), dtype=torch.float32, device=device)  # (K, E)
+    engine = UpdateEngine(agent, sampler, first.batch_size, weights, first.cuda_graph)
+    step, earlier_wall_s = 0, [0.0] * len(configs)
+    if checkpoints is not None:
+        for message in agent.load_member_state_dicts([checkpoint["agent"] for checkpoint in checkpoints]):
+            print(f"trajdiff: {message}")
+        for generator, checkpoint in zip(sampler.generators, checkpoints):
+            saved = checkpoint["sampler_generator"]
+            if saved["device"] == generator.device.type:
+                generator.set_state(saved["state"])
+            else:
+                generator.manual_seed(checkpoint["config"]["seed"] + checkpoint["step"])
+        restore_global_rng(checkpoints[0])
+        step = checkpoints[0]["step"]
+        earlier_wall_s = [checkpoint.get("wall_s", 0.0) for checkpoint in checkpoints]
+        engine.load_sums([checkpoint["metric_sums"] for checkpoint in checkpoints], checkpoints[0]["metric_count"])
+    for config in configs:
+        atomic_write_json(config.out / "config.json", {
+            **config_to_dict(config), "env_id": env_id, "dataset_name": dataset.name, "resolved_device": str(device),
+            "members_trained_with": len(configs), "versions": library_versions()})
+    loggers = [RunLogger(config.out, resume_step=step if checkpoints else None, tensorboard=config.tensorboard)
+               for config in configs]
+    row_every = first.eval_every or first.checkpoint_every
+    members = f"{len(configs)} members, " if len(configs) > 1 else ""
+    bar = tqdm(total=first.updates, initial=step, desc=f"train {dataset.name} ({members}{device})", unit="update",
                dynamic_ncols=True)
-    started, started_step = time.time(), agent.step
-    earlier_wall_s = checkpoint.get("wall_s", 0.0) if checkpoint is not None else 0.0  # before a resume
-    while agent.step < config.updates:
-        batch = sampler.sample(config.batch_size)
-        weights = None
-        if episode_expertise is not None:
-            weights = expertise_weights(episode_expertise[batch.episode_index], config.expertise_floor)
-        metrics = agent.update(batch, weights)
-        if weights is not None:
-            metrics.update({"weight/std": weights.std(), "weight/min": weights.min(), "weight/max": weights.max()})
-        for key, value in metrics.items():
-            metric_sums[key] = metric_sums[key] + value if key in metric_sums else value.clone()
-        metric_count += 1
+    started, started_step = time.time(), step
+    while step < first.updates:
+        engine.step()
+        step += 1
         bar.update(1)
-        step = agent.step
-        if step % 100 == 0:
-            bar.set_postfix({key.split("/")[1]: f"{float(metrics[key]):.3g}"
+        if step % row_every == 0 or step == first.updates:
+            means = engine.means()
+            rows = [{"step": step, **{column_name(key): float(value[k]) for key, value in means.items()},
+                     "updates_per_s": (step - started_step) / (time.time() - started)} for k in range(len(configs))]
+            bar.set_postfix({key.split("/")[1]: f"{float(means[key].mean()):.3g}"
                              for key in ("loss/critic", "loss/bc", "loss/q")})
-        if step % row_every == 0 or step == config.updates:
-            row: dict[str, float] = {"step": step}
-            row.update({column_name(key): float(value) / metric_count for key, value in metric_sums.items()})
-            row["updates_per_s"] = (step - started_step) / (time.time() - started)
-            if config.eval_every:
-                result = evaluate(agent, env_id, config.history_len, config.eval_episodes, config.seed + 10_000)
-                summary = result.summary()
-                row.update(return_mean=summary["return_mean"], return_std=summary["return_std"],
-                           normalized_score=summary["normalized_score_mean"])
-                bar.write(f"step {step}: return {summary['return_mean']:.1f} ± {summary['return_std']:.1f}, "
-                          f"normalised {summary['normalized_score_mean']:.1f}")
-            row["wall_s"] = earlier_wall_s + time.time() - started  # training and evaluation so far
-            logger.write(row)
-            metric_sums, metric_count = {}, 0
-        if step % config.checkpoint_every == 0 or step == config.updates:
-            save_checkpoint(out / CHECKPOINT_NAME, {
-                "agent": agent.state_dict(), "step": step, "config": config_to_dict(config), "env_id": env_id,
-                "sampler_generator": sampler.generator.get_state(),
-                "metric_sums": metric_sums, "metric_count": metric_count,
-                "wall_s": earlier_wall_s + time.time() - started,
-            })
+            if first.eval_every:
+                results = evaluate(agent, env_id, first.history_len, first.eval_episodes, first.seed + 10_000)
+                for row, result in zip(rows, results):
+                    summary = result.summary()
+                    row.update(return_mean=summary["return_mean"], return_std=summary["return_std"],
+                               normalized_score=summary["normalized_score_mean"])
+                scores = ", ".join(f"{row['normalized_score']:.1f}" for row in rows)
+                bar.write(f"step {step}: normalised score {scores}")
+            for row, logger, wall_s in zip(rows, loggers, earlier_wall_s):
+                row["wall_s"] = wall_s + time.time() - started  # training and evaluation so far
+                logger.write(row)
+        if step % first.checkpoint_every == 0 or step == first.updates:
+            wall_s = time.time() - started
+            save_checkpoints([config.out / CHECKPOINT_NAME for config in configs], [{
+                "agent": agent.member_state_dict(k), "step": step, "config": config_to_dict(config), "env_id": env_id,
+                "sampler_generator": {"device": sampler.generators[k].device.type,
+                                      "state": sampler.generators[k].get_state()},
+                "metric_sums": {key: value[k:k + 1].cpu() for key, value in engine.sums.items()},
+                "metric_count": engine.count, "wall_s": earlier_wall_s[k] + wall_s,
+            } for k, config in enumerate(configs)])
     bar.close()
-    logger.close()
-    return out
+    for logger in loggers:
+        logger.close()
+    print(f"trajdiff: trained {len(configs)} member(s) on {device} into "
+          f"{', '.join(str(config.out) for config in configs)}")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,12 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write ``path`` through a temporary file in the same folder, then rename it into place.
+@contextlib.contextmanager
+def staged_write(path: Path, write: Callable[[Path], None]) -> Iterator[Callable[[], None]]:
+    """Write ``path``'s new content to a temporary file in the same folder; yield the rename that commits it.
 
-    A kill at any moment leaves either the old file or the new one, never a torn file.
+    Several files can be staged first and committed together; a temporary file not committed when the
+    block ends (an error, a kill's KeyboardInterrupt) is removed.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -49,10 +52,18 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared
     try:
         write(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
+        yield lambda: os.replace(temporary, path)
+    finally:
         Path(temporary).unlink(missing_ok=True)
-        raise
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a temporary file in the same folder, then rename it into place.
+
+    A kill at any moment leaves either the old file or the new one, never a torn file.
+    """
+    with staged_write(path, write) as commit:
+        commit()
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:

@@ -2,12 +2,17 @@ import numpy as np
 import torch
 from scipy.stats import chisquare
 
-from trajdiff.data import TrajectorySampler
+from trajdiff.data import TrajectorySampler, WindowBatch
+
+
+def one_member(batch: WindowBatch) -> WindowBatch:
+    """The batch of a one-member sampler without its leading member dimension."""
+    return WindowBatch(**{field: getattr(batch, field)[0] for field in WindowBatch.__dataclass_fields__})
 
 
 def test_history_windows_padding_and_boundaries(small_dataset):
-    sampler = TrajectorySampler(small_dataset, history_len=3, n_step=1, discount=0.9)
-    batch = sampler.windows(np.arange(small_dataset.num_transitions))
+    sampler = TrajectorySampler(small_dataset, history_len=3, n_steps=[1], discounts=[0.9], seeds=[0])
+    batch = one_member(sampler.windows(np.arange(small_dataset.num_transitions)[None]))
     # observation row i holds the value i: episodes are [0..3], [4], [5..10], [11..13]
     expected_first_column = [0, 0, 0, 1, 0, 0, 0, 5, 6, 7, 8, 0, 0, 11]
     expected_mask = [[False, False, True], [False, True, True], [True, True, True], [True, True, True],
@@ -24,8 +29,8 @@ def test_history_windows_padding_and_boundaries(small_dataset):
 
 
 def test_bootstrap_window_ends_at_stored_next_observation(small_dataset):
-    sampler = TrajectorySampler(small_dataset, history_len=2, n_step=3, discount=0.5)
-    batch = sampler.windows(np.arange(small_dataset.num_transitions))
+    sampler = TrajectorySampler(small_dataset, history_len=2, n_steps=[3], discounts=[0.5], seeds=[0])
+    batch = one_member(sampler.windows(np.arange(small_dataset.num_transitions)[None]))
     # t=0: k=3 -> next_obs[2] = 2.5, preceded by obs 2; terminal episode end at 3 (k=3 < 4)
     # t=2: k=2 -> window ends on the terminal step 3: discount 0
     # t=5: episode [5..10] timeout: k=3 -> next_obs[7]; t=9: k=2 -> next_obs[10] and discount .25
@@ -40,14 +45,15 @@ def test_bootstrap_window_ends_at_stored_next_observation(small_dataset):
     # episode 2 starts at 5: the window after t=5 with n=1 would be [5, 5.5]; with n=3 at t=5 it is
     # [7, 7.5]; the window of the first step of the last episode (11) has no padding either
     assert batch.bootstrap_mask.all()
-    short = TrajectorySampler(small_dataset, history_len=4, n_step=1, discount=0.5).windows(np.array([5]))
+    short = one_member(TrajectorySampler(small_dataset, history_len=4, n_steps=[1], discounts=[0.5], seeds=[0]).windows(
+        np.array([[5]])))
     np.testing.assert_array_equal(short.bootstrap_history[0, :, 0].numpy(), [0, 0, 5, 5.5])
     np.testing.assert_array_equal(short.bootstrap_mask[0].numpy(), [False, False, True, True])
 
 
 def test_one_step_one_history_is_plain_transition_sampling(small_dataset):
-    sampler = TrajectorySampler(small_dataset, history_len=1, n_step=1, discount=0.99, seed=3)
-    batch = sampler.sample(64)
+    sampler = TrajectorySampler(small_dataset, history_len=1, n_steps=[1], discounts=[0.99], seeds=[3])
+    batch = one_member(sampler.sample(64))
     index = batch.indices.numpy()
     np.testing.assert_array_equal(batch.observations.numpy(), small_dataset.observations[index])
     np.testing.assert_array_equal(batch.actions.numpy(), small_dataset.actions[index])
@@ -58,15 +64,29 @@ def test_one_step_one_history_is_plain_transition_sampling(small_dataset):
 
 
 def test_every_step_reachable_and_uniform(small_dataset):
-    sampler = TrajectorySampler(small_dataset, history_len=4, n_step=5, discount=0.9, seed=0)
+    sampler = TrajectorySampler(small_dataset, history_len=4, n_steps=[5], discounts=[0.9], seeds=[0])
     counts = np.zeros(small_dataset.num_transitions)
     for _ in range(50):
-        np.add.at(counts, sampler.sample(1000).indices.numpy(), 1)
+        np.add.at(counts, sampler.sample(1000).indices[0].numpy(), 1)
     assert (counts > 0).all()
     assert chisquare(counts).pvalue > 0.01
 
 
 def test_same_seed_same_batches(small_dataset):
-    first = TrajectorySampler(small_dataset, 2, 2, 0.9, seed=7).sample(32)
-    second = TrajectorySampler(small_dataset, 2, 2, 0.9, seed=7).sample(32)
+    first = TrajectorySampler(small_dataset, 2, [2], [0.9], [7]).sample(32)
+    second = TrajectorySampler(small_dataset, 2, [2], [0.9], [7]).sample(32)
     assert torch.equal(first.indices, second.indices)
+
+
+def test_members_differ_in_n_step_and_draw_their_own_steps(small_dataset):
+    """Member 1 (n=3) beside member 0 (n=1): each gets its own targets, and its own steps by its own seed."""
+    sampler = TrajectorySampler(small_dataset, 2, n_steps=[1, 3], discounts=[0.5, 0.5], seeds=[4, 9])
+    batch = sampler.windows(np.array([[0, 5], [0, 5]]))
+    # t=0 of episode [0..3]: n=1 bootstraps from next_obs[0] = 0.5; n=3 from next_obs[2] = 2.5
+    assert batch.bootstrap_history[0, 0, -1, 0] == 0.5 and batch.bootstrap_history[1, 0, -1, 0] == 2.5
+    assert batch.bootstrap_discount[:, 0].tolist() == [0.5, 0.125]
+    rewards = small_dataset.rewards
+    np.testing.assert_allclose(batch.n_step_return[1, 1].item(), rewards[5] + 0.5 * rewards[6] + 0.25 * rewards[7],
+                               rtol=1e-6)
+    alone = TrajectorySampler(small_dataset, 2, [3], [0.5], [9]).sample(16)
+    assert torch.equal(sampler.sample(16).indices[1], alone.indices[0])

@@ -41,7 +41,7 @@ def test_sampled_actions_within_bounds():
     def wild_denoiser(x, t):
         return 100 * torch.randn_like(x)
 
-    actions = ddpm_sample(wild_denoiser, schedule, (256, 3), max_action=0.7, device="cpu")
+    actions = ddpm_sample(wild_denoiser, schedule, torch.randn(5, 256, 3), max_action=0.7)
     assert actions.shape == (256, 3)
     assert actions.abs().max() <= 0.7
 
@@ -55,21 +55,41 @@ def test_perfect_denoiser_recovers_the_action():
         abar = schedule.alphas_cumprod[t]
         return (x - abar.sqrt() * target) / (1 - abar).sqrt()
 
-    torch.testing.assert_close(ddpm_sample(oracle, schedule, (1, 2), 1.0, "cpu"), target)
+    torch.testing.assert_close(ddpm_sample(oracle, schedule, torch.randn(5, 1, 2), 1.0), target)
+
+
+def test_the_chain_uses_its_noise_in_order():
+    """A zero denoiser: x_0 = x_T's rescaled mean chain plus each step's own noise, step by step."""
+    schedule = NoiseSchedule("vp", 3)
+    noise = torch.randn(3, 4, 2) * 0.1
+
+    def zero(x, t):
+        return torch.zeros_like(x)
+
+    x = noise[0]
+    for step, draw in zip((2, 1, 0), (noise[1], noise[2], None)):
+        x0 = schedule.predict_start_from_noise(x, step, torch.zeros_like(x)).clamp(-1, 1)
+        mean, log_variance = schedule.posterior(x0, x, step)
+        x = mean + (0.5 * log_variance).exp() * draw if draw is not None else mean
+    torch.testing.assert_close(ddpm_sample(zero, schedule, noise, 1.0), x.clamp(-1, 1))
 
 
 def test_weighted_loss_reduces_to_plain_loss_with_unit_weights():
     schedule = NoiseSchedule("vp", 5)
     net = torch.nn.Linear(3 + 1 + 2, 3)
 
-    actions, context = torch.rand(16, 3), torch.rand(16, 2)
+    actions, context = torch.rand(2, 16, 3), torch.rand(2, 16, 2)
 
     def denoiser(x, t):
-        return net(torch.cat([x, t[:, None].float(), context], dim=-1))
+        return net(torch.cat([x, t[..., None].float(), context], dim=-1))
 
-    generator = torch.Generator().manual_seed(0)
-    plain = denoising_loss(denoiser, schedule, actions, None, generator)
-    generator.manual_seed(0)
-    weighted = denoising_loss(denoiser, schedule, actions, torch.ones(16), generator)
-    assert plain.shape == ()
-    torch.testing.assert_close(plain, weighted)  # same draws; only the order of summation differs
+    t, noise = torch.randint(0, 5, (2, 16)), torch.randn(2, 16, 3)
+    plain = denoising_loss(denoiser, schedule, actions, t, noise)
+    weighted = denoising_loss(denoiser, schedule, actions, t, noise, torch.ones(2, 16))
+    assert plain.shape == (2,)
+    torch.testing.assert_close(plain, weighted)  # only the order of summation differs
+    # by hand: member 1's loss, with windows weighted 3 : 1
+    error = ((denoiser(schedule.q_sample(actions, t, noise), t) - noise) ** 2).mean(dim=2)
+    weights = torch.tensor([[1.0] * 16, [3.0] * 8 + [1.0] * 8])
+    expected = (3 * error[1, :8].sum() + error[1, 8:].sum()) / 16
+    torch.testing.assert_close(denoising_loss(denoiser, schedule, actions, t, noise, weights)[1], expected)

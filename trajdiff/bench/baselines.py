@@ -27,17 +27,20 @@ TRAIN_SCRIPT = Path(__file__).with_name("d3rlpy_train.py")
 
 
 class ScriptedPolicy:
-    """A deterministic TorchScript policy, observations (E, Do) -> actions (E, Da), behind trajdiff's ``act``."""
+    """A deterministic TorchScript policy, observations (E, Do) -> actions (E, Da), behind trajdiff's ``act``
+    as an agent of one member."""
+
+    members = 1
 
     def __init__(self, path: Path) -> None:
         self.device = torch.device("cpu")
         self.module = torch.jit.load(str(path), map_location=self.device)
 
     @torch.no_grad()
-    def act(self, history: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None,
+    def act(self, history: torch.Tensor, mask: torch.Tensor, random: object = None,
             deterministic: bool = False) -> torch.Tensor:
-        """history (E, H, Do) -> actions (E, Da) from the current (last) observation."""
-        return self.module(history[:, -1])
+        """history (1, E, H, Do) -> actions (1, E, Da) from the current (last) observation."""
+        return self.module(history[0, :, -1])[None]
 
 
 def run_baseline(dataset: Path, method: str, seed: int, run_dir: Path, budget: dict[str, int], env_id: str,
@@ -63,7 +66,7 @@ def run_baseline(dataset: Path, method: str, seed: int, run_dir: Path, budget: d
     rows = []
     for step in range(save_every, budget["updates"] + 1, save_every):
         policy = ScriptedPolicy(run_dir / f"policy-{step}.pt")
-        summary = evaluate(policy, env_id, 1, budget["eval_episodes"], seed + 10_000).summary()
+        summary = evaluate(policy, env_id, 1, budget["eval_episodes"], seed + 10_000)[0].summary()
         rows.append({"step": step, "return_mean": summary["return_mean"], "return_std": summary["return_std"],
                      "normalized_score": summary["normalized_score_mean"]})
         print(f"{method} step {step}: return {summary['return_mean']:.1f}, "

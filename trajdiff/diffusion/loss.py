@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import torch
 
-from trajdiff.diffusion.sampler import Denoiser
+from trajdiff.diffusion.sampler import NoisePredictor
 from trajdiff.diffusion.schedules import NoiseSchedule
 
 
-def denoising_loss(
-    denoiser: Denoiser,
-    schedule: NoiseSchedule,
-    actions: torch.Tensor,
-    weights: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """mean_b w_b * mean_d (eps_theta(x_t, t, c_b) - eps)^2 with t ~ U{0..T-1}, eps ~ N(0, I).
+def denoising_loss(predict_noise: NoisePredictor, schedule: NoiseSchedule, actions: torch.Tensor,
+                   t: torch.Tensor, noise: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """mean_b w_b * mean_d (eps_theta(x_t, t_b, c_b) - eps_b)^2, per member.
 
-    Without weights this is Diffusion-QL's loss (a plain mean over batch and action dims).
-    Shapes: actions (B, Da), weights (B,) or None -> scalar; ``denoiser`` is conditioned on the B
-    contexts c_b.
+    t ~ U{0..T-1} and eps ~ N(0, I) come in as arguments (drawn by the caller). Without weights this is
+    Diffusion-QL's loss, a plain mean over batch and action dims.
+    Shapes: actions (K, B, Da), t (K, B), noise (K, B, Da), weights (K, B) or None -> (K,).
     """
-    batch = actions.shape[0]
-    t = torch.randint(0, schedule.steps, (batch,), device=actions.device, generator=generator)
-    noise = torch.randn(actions.shape, device=actions.device, generator=generator)
-    error = (denoiser(schedule.q_sample(actions, t, noise), t) - noise) ** 2
+    error = (predict_noise(schedule.q_sample(actions, t, noise), t) - noise) ** 2
     if weights is None:
-        return error.mean()
-    return (error.mean(dim=1) * weights).mean()
+        return error.mean(dim=(1, 2))
+    return (error.mean(dim=2) * weights).mean(dim=1)

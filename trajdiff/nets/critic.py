@@ -1,26 +1,29 @@
-"""Diffusion-QL's double-Q critic: two independent 3 x 256 Mish heads over [state, action]."""
+"""Diffusion-QL's double-Q critic: two independent 3 x 256 Mish heads over [state, action], per member."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from trajdiff.nets.mlp import mish_mlp
+from trajdiff.nets.members import member_mlp
 
 
 class TwinCritic(nn.Module):
-    """Q1(s, a), Q2(s, a). Shapes: state (B, Ds), action (B, Da) -> two (B, 1)."""
+    """Q1(s, a), Q2(s, a). Shapes: state (K, B, Ds), action (K, B, Da) -> two (K, B, 1)."""
 
-    def __init__(self, state_dim: int, action_dim: int, hidden_dim: int = 256) -> None:
+    def __init__(self, state_dim: int, action_dim: int, hidden_dim: int,
+                 generators: Sequence[torch.Generator]) -> None:
         super().__init__()
-        self.q1 = mish_mlp(state_dim + action_dim, hidden_dim, 3, 1)
-        self.q2 = mish_mlp(state_dim + action_dim, hidden_dim, 3, 1)
+        self.q1 = member_mlp(state_dim + action_dim, hidden_dim, 3, 1, generators)
+        self.q2 = member_mlp(state_dim + action_dim, hidden_dim, 3, 1, generators)
 
     def forward(self, state: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.cat([state, action], dim=-1)
         return self.q1(x), self.q2(x)
 
     def q_min(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """min(Q1, Q2), (B, 1)."""
+        """min(Q1, Q2), (K, B, 1)."""
         q1, q2 = self(state, action)
         return torch.minimum(q1, q2)
