@@ -1,6 +1,8 @@
 import csv
+import json
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,6 +43,10 @@ def test_smoke_suite_writes_results_and_resumes(tmp_path):
         assert np.isfinite(float(row["normalized_score"]))
     assert "| trajdiff | default |" in (out / "results.md").read_text()
     assert (out / "learning-curves.png").stat().st_size > 0
+    # methods of one history length trained as one batch: history 4 (trajdiff and two ablations), history 1
+    batch_sizes = {row["method"]: json.loads((Path(row["run_dir"]) / "config.json").read_text())["members_trained_with"]
+                   for row in rows}
+    assert batch_sizes == {"trajdiff": 3, "one-step": 3, "no-expertise": 3, "no-history": 2, "diffusion-ql": 2}
     checkpoints = sorted(out.glob("runs/*/*/*/checkpoint.pt"))
     written = [path.stat().st_mtime_ns for path in checkpoints]
     main(["bench", "--suite", "smoke", "--budget", "smoke", "--out", str(out), "--device", "cpu"])
@@ -108,8 +114,9 @@ def test_parallel_workers_run_every_job_and_report_errors(tmp_path, capsys):
         rows = list(csv.DictReader(handle))
     assert [(row["method"], row["seed"], row["updates"]) for row in rows] == [
         ("trajdiff", "0", "40"), ("trajdiff", "1", "40"), ("diffusion-ql", "0", "40"), ("diffusion-ql", "1", "40")]
-    for row in rows:  # each worker's progress bar went to its own run folder
-        assert "train default" in (tmp_path / row["run_dir"] / "bench.log").read_text()
+    for row in rows:  # each batch's progress bar went to its first run's folder (seed 0: both seeds in one batch)
+        if row["seed"] == "0":
+            assert "as one batch of 2 member(s)" in (tmp_path / row["run_dir"] / "bench.log").read_text()
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main([*arguments, "--methods", "bc", "--baselines-python", str(tmp_path / "none")])

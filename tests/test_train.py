@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -102,6 +103,7 @@ def test_clear_errors(tmp_path, hopper_file, capsys):
 def test_preset_sets_published_hyperparameters():
     config = default_config(["--preset", "walker2d-medium-v2"])
     assert config.agent.grad_norm == 1.0 and config.agent.eta == 1.0 and config.updates == 2_000_000
+    assert config.agent.lr_decay == "diffusion-ql"
     assert default_config(["--preset", "hopper-medium-replay"]).agent.grad_norm == 4.0
 
 
@@ -167,3 +169,64 @@ def test_unloadable_opengl_backend_is_a_one_line_error(tmp_path, hopper_file):
     assert result.returncode == 2
     assert result.stderr.startswith("trajdiff: error: cannot make environment 'Hopper-v5'")
     assert "MUJOCO_GL=no-such-backend" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_seeds_train_as_members_in_their_own_folders(tmp_path, hopper_file, capsys):
+    base = ["--dataset", str(hopper_file), "--eval-every", "10", "--eval-episodes", "2", "--checkpoint-every", "10",
+            "--history-len", "2", "--n-step", "2", *COMMON]
+    main(["train", *base, "--updates", "20", "--seeds", "3", "5", "--out", str(tmp_path / "members")])
+    for seed in (3, 5):
+        folder = tmp_path / "members" / f"seed-{seed}"
+        assert [int(row["step"]) for row in rows(folder)] == [10, 20]
+        config = json.loads((folder / "config.json").read_text())
+        assert config["seed"] == seed and config["members_trained_with"] == 2 and config["resolved_device"] == "cpu"
+        assert load_checkpoint(folder)["step"] == 20
+    # a member of the batch is the run its seed gives alone (up to float rounding of the batched products)
+    main(["train", *base, "--updates", "20", "--seed", "5", "--out", str(tmp_path / "alone")])
+    alone, member = load_checkpoint(tmp_path / "alone"), load_checkpoint(tmp_path / "members" / "seed-5")
+    for key, value in alone["agent"]["critic"].items():
+        torch.testing.assert_close(value, member["agent"]["critic"][key], rtol=1e-5, atol=1e-5)
+    # resume the folder: both members continue together
+    main(["train", "--resume", str(tmp_path / "members"), "--updates", "30"])
+    assert [int(row["step"]) for row in rows(tmp_path / "members" / "seed-3")] == [10, 20, 30]
+    capsys.readouterr()
+    main(["eval", str(tmp_path / "members"), "--episodes", "2", "--json", "--device", "cpu"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [line.get("seed") for line in lines[:2]] == [3, 5] and lines[2]["members"] == 2
+    assert lines[2]["normalized_score_mean"] == pytest.approx(np.mean([line["normalized_score_mean"]
+                                                                      for line in lines[:2]]))
+
+
+def test_resume_with_more_updates_keeps_the_cosine_decay_falling(tmp_path, hopper_file):
+    """The rate is a function of (step, total updates): resumed with a longer run, it follows the longer
+    schedule from where it is, instead of climbing back from 0 after the old end."""
+    base = ["--dataset", str(hopper_file), "--eval-every", "0", "--checkpoint-every", "5", "--lr-decay", "cosine",
+            *COMMON]
+    main(["train", *base, "--updates", "10", "--out", str(tmp_path / "run")])
+    main(["train", "--resume", str(tmp_path / "run"), "--updates", "20"])
+    lr = [float(row["lr_actor"]) for row in rows(tmp_path / "run")]
+    # rows average the rate over their 5 updates: cosine over 10, then over 20 from step 10 on
+    expected = [np.mean([3e-4 * 0.5 * (1 + np.cos(np.pi * t / total)) for t in range(start, start + 5)])
+                for start, total in ((0, 10), (5, 10), (10, 20), (15, 20))]
+    np.testing.assert_allclose(lr, expected, rtol=1e-5)
+
+
+def test_random_state_from_another_device_type_loads(tmp_path, hopper_file, capsys):
+    """A checkpoint written on CUDA (here: its generator entries made CUDA's) evaluates on CPU, and resumes on
+    CPU with its random streams started afresh, said in one line; the weights load as they are."""
+    run = tmp_path / "run"
+    main(["train", "--dataset", str(hopper_file), "--updates", "4", "--eval-every", "0", "--checkpoint-every", "4",
+          "--out", str(run), *COMMON])
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=False)
+    foreign = {"device": "cuda", "state": torch.zeros(16, dtype=torch.uint8)}  # a CUDA generator's state size
+    checkpoint["agent"]["generator"] = foreign
+    checkpoint["sampler_generator"] = foreign
+    torch.save(checkpoint, run / "checkpoint.pt")
+    capsys.readouterr()
+    main(["eval", str(run), "--episodes", "1", "--json", "--device", "cpu"])
+    output = capsys.readouterr()
+    assert output.err.splitlines()[0] == "trajdiff: member 0: random streams saved on cuda start afresh on cpu"
+    assert np.isfinite(json.loads(output.out)["return_mean"])  # stdout stays one JSON object
+    main(["train", "--resume", str(run), "--updates", "8"])
+    assert "start afresh on cpu" in capsys.readouterr().err
+    assert load_checkpoint(run)["step"] == 8

@@ -400,6 +400,7 @@ class DiffusionQLAgent:
             "loss/actor": actor_loss.detach(),
             "q/mean": current_q1.detach().mean(dim=(1, 2)),
             "q/target_mean": target.mean(dim=(1, 2)),
+            "lr/actor": self.actor_lr * lr_factor,
         }
 
     @torch.no_grad()

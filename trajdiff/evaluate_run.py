@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -46,7 +47,7 @@ def run_eval(config: EvalConfig) -> None:
     # no dataset: the checkpoint was trained for env_id's spaces, and the data may live elsewhere now
     agent = build_agent(train_configs, env_id, device)
     for message in agent.load_member_state_dicts([checkpoint["agent"] for checkpoint in checkpoints]):
-        print(f"trajdiff: {message}")
+        print(f"trajdiff: {message}", file=sys.stderr)
     history_len = train_configs[0].history_len
     if config.video is not None:  # first: a missing GL or video backend fails before the long part
         record_video(agent, env_id, history_len, config.video, config.seed)

@@ -2,8 +2,11 @@
 
 From the authors' code (Zhendong-Wang/Diffusion-Policies-for-Offline-RL, main.py): every
 locomotion dataset uses lr 3e-4, eta 1.0, no max-Q backup, no reward tuning and 2000 epochs of
-1000 updates; they differ in the gradient-norm clip. (The published offline model selection,
-``top_k`` over BC loss, is not reproduced: trajdiff reports the final policy.)
+1000 updates; they differ in the gradient-norm clip. The authors' command line adds ``--lr_decay``:
+a CosineAnnealingLR with T_max = 2000 (epochs) that their loop steps once per 50-epoch training
+call, so over 2M updates the rate falls by 0.1%; ``lr_decay="diffusion-ql"`` is that schedule.
+(The published offline model selection, ``top_k`` over BC loss, is not reproduced: trajdiff reports
+the final policy.)
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ _GRAD_NORM = {
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
-    name: {"actor_lr": 3e-4, "eta": 1.0, "max_q_backup": False, "grad_norm": grad_norm, "updates": 2_000_000}
+    name: {"actor_lr": 3e-4, "eta": 1.0, "max_q_backup": False, "grad_norm": grad_norm, "lr_decay": "diffusion-ql",
+           "updates": 2_000_000}
     for name, grad_norm in _GRAD_NORM.items()
 }
 """Preset name -> overrides of TrainConfig / AgentConfig fields."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from trajdiff.utils import atomic_write_json, library_versions, resolve_device, 
 # Fields that may differ between a run and its resumption; any other change is an incompatible config.
 RESUMABLE_FIELDS = {"updates", "resume", "device", "eval_every", "eval_episodes", "checkpoint_every", "cuda_graph"}
 # TrainConfig fields in which the members of one batch may differ (with AgentConfig's MEMBER_FIELDS).
-MEMBER_TRAIN_FIELDS = {"seed", "out", "n_step", "expertise_weighting", "expertise_floor"}
+MEMBER_TRAIN_FIELDS = {"seed", "out", "resume", "n_step", "expertise_weighting", "expertise_floor"}
 
 
 @dataclass(frozen=True)
@@ -270,7 +271,7 @@ def train_members(configs: list[TrainConfig], resume: bool = False) -> None:
     step, earlier_wall_s = 0, [0.0] * len(configs)
     if checkpoints is not None:
         for message in agent.load_member_state_dicts([checkpoint["agent"] for checkpoint in checkpoints]):
-            print(f"trajdiff: {message}")
+            print(f"trajdiff: {message}", file=sys.stderr)
         for generator, checkpoint in zip(sampler.generators, checkpoints):
             saved = checkpoint["sampler_generator"]
             if saved["device"] == generator.device.type:

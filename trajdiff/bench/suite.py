@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import multiprocessing
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +21,7 @@ from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trajdiff.collect.datasets import KINDS, suite_file_name
 from trajdiff.data.load import EMBEDDED_DEFAULT, load_dataset
 from trajdiff.errors import TrajdiffError
-from trajdiff.train import TrainConfig, environment_for, train
+from trajdiff.train import TrainConfig, environment_for, train_members
 
 TRAJDIFF = {"history_len": 4, "n_step": 3, "expertise_weighting": True}
 """The full method's settings in the suites, fixed before any run; README "Results" has the sweep that
@@ -79,7 +80,9 @@ class BenchConfig:
     baselines_python: Path = Path(".venv-baselines/bin/python")
     """The interpreter with d3rlpy 2.8.1 that trains the baselines (made by `make baselines-env`)."""
     workers: int = 1
-    """Runs at once, in separate processes sharing the CPU threads (or one GPU) between them."""
+    """Batches at once, in separate processes sharing the CPU threads (or one GPU) between them. A batch is a
+    baseline run, or every trajdiff method and seed that can train as one batched update (same dataset and
+    history length)."""
 
 
 def run_bench(config: BenchConfig) -> None:
@@ -101,11 +104,12 @@ def run_bench(config: BenchConfig) -> None:
                             f"trajdiff collect suite --from RUN_DIR --out {config.data_dir}")
     jobs = [Job(dataset, method, seed, config.out / "runs" / Path(dataset).stem / method / f"seed{seed}")
             for dataset in datasets for method in config.methods for seed in range(seeds)]
+    batches = member_batches(jobs, budget, config.device)
     if config.workers <= 1:
-        for job in jobs:
-            run_job(job, budget, config)
+        for batch in batches:
+            run_batch(batch, budget, config)
     else:
-        run_in_parallel(jobs, budget, config)
+        run_in_parallel(batches, budget, config)
     rows = []
     for job in jobs:
         final = last_row(job.run_dir)
@@ -133,52 +137,69 @@ class Job:
     run_dir: Path
 
 
-def run_job(job: Job, budget: dict[str, int], config: BenchConfig) -> None:
-    """Run one job to completion, resuming or skipping what an earlier call did."""
+def trajdiff_config(job: Job, budget: dict[str, int], device: str) -> TrainConfig:
+    """The TrainConfig of a trajdiff method's run (resuming what an earlier call left unfinished)."""
+    base = TrainConfig(dataset=job.dataset, out=job.run_dir, seed=job.seed, device=device, updates=budget["updates"],
+                       eval_every=budget["eval_every"], eval_episodes=budget["eval_episodes"],
+                       checkpoint_every=budget["eval_every"], tensorboard=False)
+    return dataclasses.replace(base, **METHODS[job.method])
+
+
+def saved_step(run_dir: Path) -> int:
+    return load_checkpoint(run_dir)["step"] if (run_dir / CHECKPOINT_NAME).is_file() else 0
+
+
+def member_batches(jobs: list[Job], budget: dict[str, int], device: str) -> list[list[Job]]:
+    """The jobs left to run, as batches: a baseline alone; trajdiff methods that can share one batched update
+    (same dataset and history length, at the same saved step) together, seeds and ablations alike."""
+    batches: dict[tuple, list[Job]] = {}
+    for job in jobs:
+        if job.method in BASELINES:
+            batches[(job,)] = [job]
+            continue
+        step = saved_step(job.run_dir)
+        if step >= budget["updates"]:
+            continue
+        batches.setdefault((job.dataset, METHODS[job.method].get("history_len", 1), step), []).append(job)
+    return list(batches.values())
+
+
+def run_batch(batch: list[Job], budget: dict[str, int], config: BenchConfig) -> None:
+    """Run one batch to completion: a d3rlpy baseline, or trajdiff members trained as one."""
+    job = batch[0]
     if job.method in BASELINES:
         data_file = EMBEDDED_DEFAULT if job.dataset == "default" else Path(job.dataset)
         env_id = environment_for(load_dataset(job.dataset), None)
         run_baseline(data_file, job.method, job.seed, job.run_dir, budget, env_id, config.baselines_python)
-    else:
-        run_trajdiff_method(job.dataset, job.method, job.seed, job.run_dir, budget, config.device)
+        return
+    print(f"bench: {Path(job.dataset).stem}: {', '.join(f'{j.method} seed {j.seed}' for j in batch)} "
+          f"as one batch of {len(batch)} member(s)", file=sys.stderr)
+    train_members([trajdiff_config(j, budget, config.device) for j in batch],
+                  resume=(job.run_dir / CHECKPOINT_NAME).is_file())
 
 
-def run_in_parallel(jobs: list[Job], budget: dict[str, int], config: BenchConfig) -> None:
-    """Run jobs in ``config.workers`` processes, each with its share of the CPU threads.
+def run_in_parallel(batches: list[list[Job]], budget: dict[str, int], config: BenchConfig) -> None:
+    """Run batches in ``config.workers`` processes, each with its share of the CPU threads.
 
-    Every job's progress bar and messages go to its run folder's bench.log; one bar here counts jobs.
+    Every batch's progress bar and messages go to bench.log in its first run's folder; one bar here counts batches.
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(1, (os.cpu_count() or 1) // config.workers)
     context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools and CUDA state
     with ProcessPoolExecutor(config.workers, mp_context=context) as pool:
-        futures = [pool.submit(_run_job_logged, job, budget, config, threads) for job in jobs]
+        futures = [pool.submit(_run_batch_logged, batch, budget, config, threads) for batch in batches]
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"bench ({config.workers} workers)",
-                           unit="run"):
-            future.result()  # re-raises a job's error here, with its one-line message
+                           unit="batch"):
+            future.result()  # re-raises a batch's error here, with its one-line message
 
 
-def _run_job_logged(job: Job, budget: dict[str, int], config: BenchConfig, threads: int) -> None:
+def _run_batch_logged(batch: list[Job], budget: dict[str, int], config: BenchConfig, threads: int) -> None:
     torch.set_num_threads(threads)
-    job.run_dir.mkdir(parents=True, exist_ok=True)
-    with (job.run_dir / "bench.log").open("a") as log, contextlib.redirect_stdout(log), \
-            contextlib.redirect_stderr(log):
-        run_job(job, budget, config)
-
-
-def run_trajdiff_method(dataset: str, method: str, seed: int, run_dir: Path, budget: dict[str, int],
-                        device: str) -> None:
-    """Train one trajdiff method on one dataset with one seed; resume or skip what an earlier call did."""
-    base = TrainConfig(dataset=dataset, out=run_dir, seed=seed, device=device, updates=budget["updates"],
-                       eval_every=budget["eval_every"], eval_episodes=budget["eval_episodes"],
-                       checkpoint_every=budget["eval_every"], tensorboard=False)
-    config = dataclasses.replace(base, **METHODS[method])
-    if (run_dir / CHECKPOINT_NAME).is_file():
-        if load_checkpoint(run_dir)["step"] >= config.updates:
-            return
-        config = dataclasses.replace(config, resume=run_dir)
-    train(config)
+    log_dir = batch[0].run_dir
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (log_dir / "bench.log").open("a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        run_batch(batch, budget, config)
 
 
 def last_row(run_dir: Path) -> dict[str, str]:
