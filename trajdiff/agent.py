@@ -123,13 +123,18 @@ class MemberRandom:
         self.device = device
 
     def normal(self, shape: tuple[int, ...]) -> torch.Tensor:
-        return torch.stack([torch.randn(shape, generator=g, device=self.device) for g in self.generators])
+        return stack_members([torch.randn(shape, generator=g, device=self.device) for g in self.generators])
 
     def integers(self, high: int, shape: tuple[int, ...]) -> torch.Tensor:
-        return torch.stack([torch.randint(high, shape, generator=g, device=self.device) for g in self.generators])
+        return stack_members([torch.randint(high, shape, generator=g, device=self.device) for g in self.generators])
 
     def uniform(self, shape: tuple[int, ...]) -> torch.Tensor:
-        return torch.stack([torch.rand(shape, generator=g, device=self.device) for g in self.generators])
+        return stack_members([torch.rand(shape, generator=g, device=self.device) for g in self.generators])
+
+
+def stack_members(tensors: list[torch.Tensor], dim: int = 0) -> torch.Tensor:
+    """torch.stack, without a copy for one member."""
+    return tensors[0].unsqueeze(dim) if len(tensors) == 1 else torch.stack(tensors, dim)
 
 
 @dataclass(frozen=True)
@@ -228,8 +233,8 @@ def clip_member_gradients(parameters: Sequence[nn.Parameter], max_norm: torch.Te
 
     ||g_k|| is the norm over all of member k's gradients; max_norm (K,) is inf where clipping is off.
     """
-    squares = [p.grad.square().flatten(1).sum(dim=1) for p in parameters]  # (K,) each
-    norm = torch.stack(squares).sum(dim=0).sqrt()
+    norms = [torch.linalg.vector_norm(p.grad.flatten(1), dim=1) for p in parameters]  # (K,) each
+    norm = torch.linalg.vector_norm(torch.stack(norms), dim=0)
     coefficient = (max_norm / (norm + 1e-6)).clamp(max=1.0)
     torch._foreach_mul_([p.grad for p in parameters], [coefficient.view(-1, *[1] * (p.dim() - 1))
                                                        for p in parameters])
@@ -237,11 +242,15 @@ def clip_member_gradients(parameters: Sequence[nn.Parameter], max_norm: torch.Te
 
 @torch.no_grad()
 def lerp_parameters(target: nn.Module, source: nn.Module, weight: torch.Tensor | float) -> None:
-    """target <- target + weight * (source - target), for every parameter (weight () or a float)."""
-    targets = list(target.parameters())
-    differences = torch._foreach_sub(list(source.parameters()), targets)
-    torch._foreach_mul_(differences, weight)
-    torch._foreach_add_(targets, differences)
+    """target <- target + weight * (source - target), for every parameter.
+
+    A tensor weight () stays on the device (broadcast views, no host read), so the EMA's on/off gate
+    needs no branch in a captured graph.
+    """
+    targets, sources = list(target.parameters()), list(source.parameters())
+    if isinstance(weight, torch.Tensor):
+        weight = [weight.expand_as(p) for p in targets]
+    torch._foreach_lerp_(targets, sources, weight)
 
 
 class DiffusionQLAgent:
@@ -308,9 +317,9 @@ class DiffusionQLAgent:
         for k, generator in enumerate(self.random.generators):
             own = MAX_Q_REPEATS if self.configs[k].max_q_backup else 1  # a member alone draws the same numbers
             chain = torch.randn((steps, batch_size, own, da), generator=generator, device=self.device)
-            target_chains.append(nn.functional.pad(chain, (0, 0, 0, repeats - own)))
+            target_chains.append(chain if own == repeats else nn.functional.pad(chain, (0, 0, 0, repeats - own)))
         return UpdateNoise(
-            target_chain=torch.stack(target_chains, dim=1),
+            target_chain=stack_members(target_chains, dim=1),
             bc_steps=self.random.integers(steps, (batch_size,)),
             bc_noise=self.random.normal((batch_size, da)),
             policy_chain=self.random.normal((steps, batch_size, da)).transpose(0, 1),
@@ -374,10 +383,11 @@ class DiffusionQLAgent:
         if self.critic.encoder.gru is not None:  # the critic's own encoder moved in the critic step
             with torch.no_grad():
                 critic_state = self.critic.state(batch.history, batch.history_mask)
-        q1_new, q2_new = self.critic.heads(critic_state.detach(), new_action)
-        first = noise.first_head[:, None, None]
-        maximised, normaliser = torch.where(first, q1_new, q2_new), torch.where(first, q2_new, q1_new)
-        q_loss = -maximised.mean(dim=(1, 2)) / normaliser.abs().mean(dim=(1, 2)).detach()
+        critic_state = critic_state.detach()
+        maximised = self.critic.heads.head(critic_state, new_action, noise.first_head)
+        with torch.no_grad():  # the other head only normalises: |E Q| sets the Q-term's scale
+            normaliser = self.critic.heads.head(critic_state, new_action, ~noise.first_head)
+        q_loss = -maximised.mean(dim=(1, 2)) / normaliser.abs().mean(dim=(1, 2))
         actor_loss = bc_loss + self.eta * q_loss
         actor_parameters = self.actor_optimizer.parameters
         for parameter in actor_parameters:

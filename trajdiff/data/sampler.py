@@ -99,8 +99,9 @@ class TrajectorySampler:
 
     def sample(self, batch_size: int) -> WindowBatch:
         """Windows at ``batch_size`` time steps per member, drawn uniformly with replacement."""
-        indices = torch.stack([torch.randint(self.size, (batch_size,), generator=generator, device=self.device)
-                               for generator in self.generators])
+        indices = [torch.randint(self.size, (batch_size,), generator=generator, device=self.device)
+                   for generator in self.generators]
+        indices = indices[0].unsqueeze(0) if len(indices) == 1 else torch.stack(indices)  # no copy for one
         return self.windows(indices)
 
     def windows(self, indices: torch.Tensor | np.ndarray) -> WindowBatch:

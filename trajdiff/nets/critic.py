@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from trajdiff.nets.members import member_mlp
+from trajdiff.nets.members import MemberLinear, member_matmul, member_mlp
 
 
 class TwinCritic(nn.Module):
@@ -27,3 +27,19 @@ class TwinCritic(nn.Module):
         """min(Q1, Q2), (K, B, 1)."""
         q1, q2 = self(state, action)
         return torch.minimum(q1, q2)
+
+    def head(self, state: torch.Tensor, action: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+        """Q1 for the members where ``first`` (K,) bool is True, Q2 for the others: (K, B, 1).
+
+        One head's cost: each layer's weights are picked per member, so a backward pass runs through
+        one network, not through both with zero gradients in one of them.
+        """
+        x = torch.cat([state, action], dim=-1)
+        choose = first[:, None, None]
+        for layer_1, layer_2 in zip(self.q1, self.q2):
+            if isinstance(layer_1, MemberLinear):
+                x = member_matmul(x, torch.where(choose, layer_1.weight, layer_2.weight),
+                                  torch.where(choose, layer_1.bias, layer_2.bias))
+            else:
+                x = layer_1(x)
+        return x

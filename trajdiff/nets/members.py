@@ -33,8 +33,9 @@ def member_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     One member goes through addmm / mm: on the 2-core CPU they run a whole update about 10% faster than
     the batched kernels at K = 1 (profiled), and give bitwise the same products.
     """
-    if x.shape[0] == 1:
-        product = torch.mm(x[0], weight[0]) if bias is None else torch.addmm(bias[0], x[0], weight[0])
+    if x.shape[0] == 1:  # squeeze, not [0]: its backward is a view, where indexing's fills a zero tensor
+        x, weight = x.squeeze(0), weight.squeeze(0)
+        product = torch.mm(x, weight) if bias is None else torch.addmm(bias.squeeze(0), x, weight)
         return product.unsqueeze(0)
     return torch.bmm(x, weight) if bias is None else torch.baddbmm(bias, x, weight)
 
