@@ -13,7 +13,7 @@ from PIL import Image
 
 from trajdiff.checkpoint import load_checkpoint
 from trajdiff.cli import main
-from trajdiff.train import TrainConfig, default_config, train
+from trajdiff.train import default_config
 
 COMMON = ["--device", "cpu", "--batch-size", "32", "--no-tensorboard"]
 
@@ -65,9 +65,12 @@ def test_resume_equals_uninterrupted(tmp_path, hopper_file):
 
 
 def test_same_seed_is_bitwise_reproducible(tmp_path, hopper_file):
+    """At the default batch (256) and PyTorch's default threads, in two processes (README "Training")."""
     for name in ("a", "b"):
-        train(TrainConfig(dataset=str(hopper_file), updates=15, eval_every=0, checkpoint_every=15,
-                          batch_size=16, device="cpu", tensorboard=False, out=tmp_path / name))
+        result = run_cli(["train", "--dataset", str(hopper_file), "--updates", "15", "--eval-every", "0",
+                          "--checkpoint-every", "15", "--history-len", "4", "--n-step", "3", "--device", "cpu",
+                          "--no-tensorboard", "--out", str(tmp_path / name)])
+        assert result.returncode == 0, result.stderr
     first, second = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
     for key, value in first["agent"]["actor"].items():
         assert torch.equal(value, second["agent"]["actor"][key])

@@ -29,7 +29,7 @@ from torch import nn
 
 from trajdiff.data.sampler import WindowBatch
 from trajdiff.diffusion import NoiseSchedule, ddpm_sample, denoising_loss
-from trajdiff.errors import TrajdiffError
+from trajdiff.errors import TrajdiffError, require
 from trajdiff.nets import Denoiser, HistoryEncoder, TwinCritic
 
 LearningRateDecay = Literal["none", "cosine", "diffusion-ql"]
@@ -79,6 +79,19 @@ class AgentConfig:
     """Actions sampled per state at evaluation; one is picked by softmax (or argmax) over Q."""
     critic_uses_history: bool = False
     """Give the critic a history encoder of its own (with its own target copy) instead of the Markov state."""
+
+    def __post_init__(self) -> None:
+        for name in ("diffusion_steps", "hidden_dim", "history_hidden_dim", "history_layers", "ema_every",
+                     "action_candidates"):
+            require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
+        for name in ("actor_lr", "critic_lr"):
+            require(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive")
+        require(0 < self.discount <= 1, "--discount must be in (0, 1]")
+        require(0 < self.tau <= 1, "--tau must be in (0, 1]")
+        require(0 <= self.ema_decay < 1, "--ema-decay must be in [0, 1)")
+        require(self.ema_start >= 0, "--ema-start must be at least 0")
+        require(self.eta >= 0, "--eta must be at least 0")
+        require(math.isfinite(self.grad_norm), "--grad-norm must be finite (<= 0 turns clipping off)")
 
 
 MEMBER_FIELDS = ("discount", "eta", "actor_lr", "critic_lr", "grad_norm", "max_q_backup", "lr_decay")
@@ -438,6 +451,13 @@ class DiffusionQLAgent:
             choice = (cumulative < u * cumulative[..., -1:]).sum(dim=2).clamp(max=candidates - 1)
         actions = actions.view(members, envs, candidates, self.action_dim)
         return torch.gather(actions, 2, choice[..., None, None].expand(-1, -1, 1, self.action_dim)).squeeze(2)
+
+    def nonfinite_members(self) -> list[int]:
+        """Members with a NaN or infinite weight in any network (one host read)."""
+        finite = torch.stack([torch.isfinite(p).flatten(1).all(dim=1) for module in
+                              (self.actor, self.ema_actor, self.critic, self.critic_target)
+                              for p in module.parameters()]).all(dim=0)  # (K,)
+        return (~finite).nonzero().flatten().tolist()
 
     # -- checkpoints: one member's slice of every tensor, so that each member's folder is a run of its own --
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +29,23 @@ def save_checkpoints(paths: list[Path], payloads: list[dict[str, Any]]) -> None:
     """
     rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     with contextlib.ExitStack() as stack:
-        commits = [stack.enter_context(staged_write(path, lambda temporary, payload=payload: torch.save(
-            {**payload, "rng": rng, "format": FORMAT}, temporary))) for path, payload in zip(paths, payloads)]
+        commits = []
+        for path, payload in zip(paths, payloads):
+            try:
+                commits.append(stack.enter_context(staged_write(path, lambda temporary, payload=payload: torch.save(
+                    {**payload, "rng": rng, "format": FORMAT}, temporary))))
+            except (OSError, RuntimeError) as error:  # torch reports a full disk as RuntimeError("unexpected pos")
+                raise TrajdiffError(f"cannot write the checkpoint {path} ({write_failure(path, error)}); "
+                                    "the previous checkpoint is intact") from None
         for commit in commits:
             commit()
+
+
+def write_failure(path: Path, error: BaseException) -> str:
+    """What stopped a write, in words: a full disk is named as such whatever the library's message."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC or shutil.disk_usage(path.parent).free < 2**20:
+        return "no space left on the device"
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def member_folders(run: Path) -> list[Path]:

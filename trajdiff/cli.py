@@ -38,14 +38,21 @@ def _commands() -> dict[tuple[str, ...], Command]:
     }
 
 
-def _usage(commands: dict) -> str:
-    lines = ["usage: trajdiff COMMAND [options]   (trajdiff COMMAND --help for its options)", "", "commands:"]
-    lines += [f"  {' '.join(words):24} {command[2]}" for words, command in commands.items()]
+def _usage(commands: dict, group: str | None = None) -> str:
+    lines = [f"usage: trajdiff {group + ' ' if group else ''}COMMAND [options]   (trajdiff COMMAND --help for its "
+             "options; trajdiff --version)", "", "commands:"]
+    lines += [f"  {' '.join(words):24} {command[2]}" for words, command in commands.items()
+              if group is None or words[0] == group]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:
+        from trajdiff import __version__
+
+        print(f"trajdiff {__version__}")
+        return
     commands = _commands()
     for words, (config_class, runner, _, defaults) in sorted(commands.items(), key=lambda item: -len(item[0])):
         if tuple(argv[: len(words)]) == words:
@@ -62,8 +69,17 @@ def main(argv: list[str] | None = None) -> None:
                 print("trajdiff: interrupted", file=sys.stderr)
                 sys.exit(130)
             return
-    print(_usage(commands), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-    sys.exit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    groups = {words[0] for words in commands if len(words) > 1}
+    asked_help = any(word in ("-h", "--help") for word in argv[:2])
+    if argv and argv[0] in groups and (len(argv) == 1 or asked_help):  # `trajdiff data --help`
+        print(_usage(commands, argv[0]), file=sys.stdout if asked_help else sys.stderr)
+        sys.exit(0 if asked_help else 2)
+    if not argv or asked_help:
+        print(_usage(commands), file=sys.stdout if asked_help else sys.stderr)
+        sys.exit(0 if asked_help else 2)
+    unknown = " ".join(argv[:2]) if argv[0] in groups else argv[0]
+    print(f"trajdiff: error: unknown command {unknown!r}\n\n{_usage(commands)}", file=sys.stderr)
+    sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -7,3 +7,9 @@ class TrajdiffError(Exception):
     The CLI prints ``trajdiff: error: <message>`` and exits with status 2; the message must
     say what is wrong and, where possible, what to do about it.
     """
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise TrajdiffError(message) unless ``condition``: how configs validate themselves."""
+    if not condition:
+        raise TrajdiffError(message)

@@ -12,7 +12,7 @@ import numpy as np
 import tyro
 
 from trajdiff.checkpoint import load_checkpoint, member_folders
-from trajdiff.errors import TrajdiffError
+from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import evaluate, record_video
 from trajdiff.train import build_agent, config_from_dict
 from trajdiff.utils import resolve_device
@@ -37,6 +37,9 @@ class EvalConfig:
     json: bool = False
     """Print one JSON object per member, then one with the mean over members, instead of the report."""
 
+    def __post_init__(self) -> None:
+        require(self.episodes >= 1, "--episodes must be at least 1")
+
 
 def run_eval(config: EvalConfig) -> None:
     device = resolve_device(config.device)
@@ -48,11 +51,13 @@ def run_eval(config: EvalConfig) -> None:
     agent = build_agent(train_configs, env_id, device)
     for message in agent.load_member_state_dicts([checkpoint["agent"] for checkpoint in checkpoints]):
         print(f"trajdiff: {message}", file=sys.stderr)
+    broken = agent.nonfinite_members()
+    if broken:
+        raise TrajdiffError(f"{folders[broken[0]]} holds non-finite (NaN or infinite) weights: the run diverged "
+                            "before this checkpoint was written; there is nothing to evaluate")
     history_len = train_configs[0].history_len
     if config.video is not None:  # first: a missing GL or video backend fails before the long part
         record_video(agent, env_id, history_len, config.video, config.seed)
-    if config.episodes < 1:
-        raise TrajdiffError("--episodes must be at least 1")
     results = evaluate(agent, env_id, history_len, config.episodes, config.seed, deterministic=config.deterministic)
     summaries = [{"run": str(folder), "seed": train_config.seed, "checkpoint_step": checkpoint["step"],
                   **result.summary()}

@@ -29,6 +29,7 @@ from typing import Literal
 import numpy as np
 
 from trajdiff.data.episodes import EpisodeDataset
+from trajdiff.errors import TrajdiffError
 
 Evidence = Literal["early-reward", "return"]
 
@@ -85,6 +86,9 @@ def fit_expertise(dataset: EpisodeDataset, max_components: int = 3, seed: int = 
     """Fit mixtures of 1..max_components Gaussians; keep the lowest BIC among well-separated fits."""
     from sklearn.mixture import GaussianMixture
 
+    if dataset.num_episodes < 2:
+        raise TrajdiffError(f"the expertise model compares episodes: {dataset.name} has {dataset.num_episodes}; "
+                            "train without --expertise-weighting")
     values = episode_evidence(dataset, evidence, early_steps)
     scale = values.std()
     features = ((values - values.mean()) / (scale if scale > 0 else 1.0))[:, None]  # (E, 1)
@@ -129,7 +133,6 @@ def plot_expertise(model: ExpertiseModel, path, sources: np.ndarray | None = Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
     figure, axis = plt.subplots(figsize=(6, 3.5))
     bins = np.linspace(0, 1, 21)
     if sources is None:
@@ -142,5 +145,10 @@ def plot_expertise(model: ExpertiseModel, path, sources: np.ndarray | None = Non
     axis.set_ylabel("episodes")
     axis.set_title(f"{model.components} component(s) selected by BIC")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=100)
+    except OSError as error:
+        raise TrajdiffError(f"cannot write the histogram {path} ({error.strerror or error})") from None
+    finally:
+        plt.close(figure)

@@ -30,7 +30,9 @@ class RunLogger:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(directory / "tensorboard"))
+            # purge_step: TensorBoard drops the killed run's events past the checkpoint, so no step shows twice
+            self.writer = SummaryWriter(str(directory / "tensorboard"),
+                                        purge_step=resume_step + 1 if resume_step is not None else None)
 
     def _rewrite(self, rows: list[dict]) -> None:
         with self.path.open("w", newline="") as handle:

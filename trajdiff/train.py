@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -23,10 +24,11 @@ from trajdiff.agent import MEMBER_FIELDS, AgentConfig, DiffusionQLAgent
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, member_folders, restore_global_rng, save_checkpoints
 from trajdiff.data import EpisodeDataset, TrajectorySampler, default_environment, load_dataset
 from trajdiff.engine import UpdateEngine
-from trajdiff.errors import TrajdiffError
+from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import evaluate, make_environment
 from trajdiff.expertise import Evidence, episode_weights, fit_expertise, plot_expertise
 from trajdiff.logging import RunLogger
+from trajdiff.run_folder import RunFolder, check_creatable
 from trajdiff.utils import atomic_write_json, library_versions, resolve_device, seed_everything
 
 # Fields that may differ between a run and its resumption; any other change is an incompatible config.
@@ -86,6 +88,14 @@ class TrainConfig:
     agent: AgentConfig = field(default_factory=AgentConfig)
     """Algorithm hyperparameters."""
 
+    def __post_init__(self) -> None:
+        for name in ("updates", "batch_size", "history_len", "n_step", "eval_episodes", "checkpoint_every",
+                     "expertise_components", "expertise_early_steps"):
+            require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
+        require(self.eval_every >= 0, "--eval-every must be at least 0 (0: never)")
+        require(0.0 < self.expertise_floor <= 1.0, "--expertise-floor must be in (0, 1]")
+        require(len(set(self.seeds)) == len(self.seeds), "--seeds repeats a seed")
+
 
 def column_name(metric: str) -> str:
     """progress.csv column of an agent metric: ``loss/critic`` -> ``critic_loss``, ``q/mean`` -> ``q_mean``."""
@@ -142,6 +152,8 @@ def config_to_dict(config: TrainConfig) -> dict[str, Any]:
 
 def resumed_config(run: Path) -> TrainConfig:
     """The config of the run in ``run`` (one member, or the seed-S members of a --seeds run) with resume set."""
+    if run.is_file():
+        raise TrajdiffError(f"--resume takes the run folder, not a file: give {run.parent}")
     folders = member_folders(run)
     saved = config_from_dict(load_checkpoint(folders[0])["config"])
     if folders != [run]:
@@ -154,8 +166,6 @@ def member_configs(config: TrainConfig) -> list[TrainConfig]:
     """One config per member: --seeds S1 S2 ... gives OUT/seed-S1, ...; a single --seed run is itself."""
     if not config.seeds:
         return [dataclasses.replace(config, resume=config.out if config.resume is not None else None)]
-    if len(set(config.seeds)) != len(config.seeds):
-        raise TrajdiffError(f"--seeds repeats a seed ({' '.join(map(str, config.seeds))})")
     return [dataclasses.replace(config, seed=seed, seeds=(), out=config.out / f"seed-{seed}",
                                 resume=config.out / f"seed-{seed}" if config.resume is not None else None)
             for seed in config.seeds]
@@ -181,6 +191,12 @@ def build_agent(configs: list[TrainConfig], env_id: str, device: torch.device,
                 dataset: EpisodeDataset | None = None) -> DiffusionQLAgent:
     """The agent of these members for ``env_id``'s spaces; given a dataset, first check that the data fits them."""
     probe = make_environment(env_id)
+    spaces = (probe.observation_space, probe.action_space)
+    if not all(isinstance(space, gym.spaces.Box) and len(space.shape) == 1 for space in spaces):
+        probe.close()
+        raise TrajdiffError(f"{env_id} has {type(probe.action_space).__name__} actions and "
+                            f"{type(probe.observation_space).__name__} observations; trajdiff needs flat continuous "
+                            "(Box) observations and actions")
     observation_dim, action_dim = probe.observation_space.shape[0], probe.action_space.shape[0]
     max_action = float(probe.action_space.high[0])
     probe.close()
@@ -207,44 +223,71 @@ def check_members(configs: list[TrainConfig]) -> None:
         raise TrajdiffError("two members of one batch write to the same folder")
 
 
-def validate(config: TrainConfig) -> None:
-    for name in ("updates", "batch_size", "history_len", "n_step", "eval_episodes", "checkpoint_every",
-                 "expertise_early_steps"):
-        if getattr(config, name) < 1:
-            raise TrajdiffError(f"--{name.replace('_', '-')} must be at least 1")
-    if config.expertise_weighting and not 0.0 < config.expertise_floor <= 1.0:
-        raise TrajdiffError("--expertise-floor must be in (0, 1]")
-
-
 def train(config: TrainConfig) -> Path:
     """Run (or resume) the run ``config`` describes (one member, or one per --seeds); returns its folder."""
-    members = member_configs(config)
-    train_members(members, resume=config.resume is not None)
-    return config.resume if config.resume is not None else config.out
+    folder = config.resume if config.resume is not None else config.out
+    train_members(member_configs(config), resume=config.resume is not None,
+                  resume_command=f"trajdiff train --resume {folder}")
+    return folder
 
 
-def train_members(configs: list[TrainConfig], resume: bool = False) -> None:
-    """Train K members as one batch, each into its own folder (``config.out``); resume them all when asked."""
-    for config in configs:
-        validate(config)
+def check_start(configs: list[TrainConfig], resume: bool) -> list[dict] | None:
+    """Everything that can be checked before any work; the members' checkpoints when resuming."""
     check_members(configs)
-    first = configs[0]
-    checkpoints = None
-    if resume:
-        checkpoints = [load_checkpoint(config.out) for config in configs]
-        for config, checkpoint in zip(configs, checkpoints):
-            check_resumable(config_from_dict(checkpoint["config"]), config)
-        steps = {checkpoint["step"] for checkpoint in checkpoints}
-        if len(steps) > 1:
-            raise TrajdiffError(f"cannot resume: the members' checkpoints are at different steps ({sorted(steps)})")
-        if steps.pop() >= first.updates:
-            raise TrajdiffError(f"{first.resume} already has {checkpoints[0]['step']} updates; "
-                                "ask for more with --updates")
-    else:
+    for config in configs:
+        check_creatable(config.out)
+    if not resume:
         for config in configs:
             if (config.out / CHECKPOINT_NAME).exists():
                 raise TrajdiffError(f"{config.out} already holds a run; continue it with --resume, "
                                     "or choose another --out")
+        return None
+    checkpoints = [load_checkpoint(config.out) for config in configs]
+    for config, checkpoint in zip(configs, checkpoints):
+        check_resumable(config_from_dict(checkpoint["config"]), config)
+    steps = {checkpoint["step"] for checkpoint in checkpoints}
+    if len(steps) > 1:
+        raise TrajdiffError(f"cannot resume: the members' checkpoints are at different steps ({sorted(steps)})")
+    if steps.pop() >= configs[0].updates:
+        raise TrajdiffError(f"{configs[0].out} already has {checkpoints[0]['step']} updates; "
+                            "ask for more with --updates")
+    return checkpoints
+
+
+def expertise_table(configs: list[TrainConfig], dataset: EpisodeDataset, device: torch.device) -> torch.Tensor | None:
+    """(K, E) BC weight of each episode per member (ones for a member without weighting), or None for no member.
+
+    Writes each weighted member's expertise.json and expertise.png.
+    """
+    if not any(config.expertise_weighting for config in configs):
+        return None
+    rows = []
+    for config in configs:
+        if not config.expertise_weighting:
+            rows.append(np.ones(dataset.num_episodes))
+            continue
+        model = fit_expertise(dataset, config.expertise_components, config.seed, config.expertise_evidence,
+                              config.expertise_early_steps)
+        atomic_write_json(config.out / "expertise.json", model.summary())
+        plot_expertise(model, config.out / "expertise.png", dataset.episode_metadata.get("episode_source"))
+        rows.append(episode_weights(model.episode_expertise, dataset.episode_lengths, config.expertise_floor))
+    return torch.as_tensor(np.stack(rows), dtype=torch.float32, device=device)
+
+
+def check_finite(means: dict[str, torch.Tensor], step: int, configs: list[TrainConfig], last_saved: int) -> None:
+    """Stop a run whose losses left the reals, naming the update, the loss and the member."""
+    for key, values in means.items():
+        bad = (~torch.isfinite(values)).nonzero().flatten().tolist()
+        if bad:
+            raise TrajdiffError(
+                f"training diverged: {key} is {values[bad[0]].item()} in the updates up to {step} in "
+                f"{configs[bad[0]].out}; the last good checkpoint (update {last_saved}) is kept")
+
+
+def train_members(configs: list[TrainConfig], resume: bool = False, resume_command: str | None = None) -> None:
+    """Train K members as one batch, each into its own folder (``config.out``); resume them all when asked."""
+    checkpoints = check_start(configs, resume)
+    first = configs[0]
     device = resolve_device(first.device)
     seed_everything(first.seed)
     dataset = load_dataset(first.dataset)
@@ -252,79 +295,108 @@ def train_members(configs: list[TrainConfig], resume: bool = False) -> None:
     agent = build_agent(configs, env_id, device, dataset)
     sampler = TrajectorySampler(dataset, first.history_len, [c.n_step for c in configs],
                                 [c.agent.discount for c in configs], [c.seed for c in configs], device)
-    for config in configs:
-        config.out.mkdir(parents=True, exist_ok=True)
-    weights = None
-    if any(config.expertise_weighting for config in configs):
-        rows = []
+    folders = [RunFolder(config.out) for config in configs]  # a second process into these folders stops here
+    try:
+        engine = UpdateEngine(agent, sampler, first.batch_size, expertise_table(configs, dataset, device),
+                              first.cuda_graph)
+        step, earlier_wall_s = 0, [0.0] * len(configs)
+        if checkpoints is not None:
+            restore(agent, sampler, engine, checkpoints)
+            step = checkpoints[0]["step"]
+            earlier_wall_s = [checkpoint.get("wall_s", 0.0) for checkpoint in checkpoints]
         for config in configs:
-            if not config.expertise_weighting:
-                rows.append(np.ones(dataset.num_episodes))
-                continue
-            model = fit_expertise(dataset, config.expertise_components, config.seed, config.expertise_evidence,
-                                  config.expertise_early_steps)
-            atomic_write_json(config.out / "expertise.json", model.summary())
-            plot_expertise(model, config.out / "expertise.png", dataset.episode_metadata.get("episode_source"))
-            rows.append(episode_weights(model.episode_expertise, dataset.episode_lengths, config.expertise_floor))
-        weights = torch.as_tensor(np.stack(rows), dtype=torch.float32, device=device)  # (K, E)
-    engine = UpdateEngine(agent, sampler, first.batch_size, weights, first.cuda_graph)
-    step, earlier_wall_s = 0, [0.0] * len(configs)
-    if checkpoints is not None:
-        for message in agent.load_member_state_dicts([checkpoint["agent"] for checkpoint in checkpoints]):
-            print(f"trajdiff: {message}", file=sys.stderr)
-        for generator, checkpoint in zip(sampler.generators, checkpoints):
-            saved = checkpoint["sampler_generator"]
-            if saved["device"] == generator.device.type:
-                generator.set_state(saved["state"])
-            else:
-                generator.manual_seed(checkpoint["config"]["seed"] + checkpoint["step"])
-        restore_global_rng(checkpoints[0])
-        step = checkpoints[0]["step"]
-        earlier_wall_s = [checkpoint.get("wall_s", 0.0) for checkpoint in checkpoints]
-        engine.load_sums([checkpoint["metric_sums"] for checkpoint in checkpoints], checkpoints[0]["metric_count"])
-    for config in configs:
-        atomic_write_json(config.out / "config.json", {
-            **config_to_dict(config), "env_id": env_id, "dataset_name": dataset.name, "resolved_device": str(device),
-            "members_trained_with": len(configs), "versions": library_versions()})
-    loggers = [RunLogger(config.out, resume_step=step if checkpoints else None, tensorboard=config.tensorboard)
-               for config in configs]
+            atomic_write_json(config.out / "config.json", {
+                **config_to_dict(config), "env_id": env_id, "dataset_name": dataset.name,
+                "resolved_device": str(device), "members_trained_with": len(configs), "versions": library_versions()})
+        loggers = [RunLogger(config.out, resume_step=step if checkpoints else None, tensorboard=config.tensorboard)
+                   for config in configs]
+        loop(configs, agent, engine, sampler, loggers, env_id, step, earlier_wall_s, dataset.name, device,
+             resume_command or "the same command")
+    finally:
+        for folder in folders:
+            folder.close()
+
+
+def restore(agent: DiffusionQLAgent, sampler: TrajectorySampler, engine: UpdateEngine,
+            checkpoints: list[dict]) -> None:
+    """Load every member's saved state, generators and metric sums; say when random streams start afresh."""
+    for message in agent.load_member_state_dicts([checkpoint["agent"] for checkpoint in checkpoints]):
+        print(f"trajdiff: {message}", file=sys.stderr)
+    for generator, checkpoint in zip(sampler.generators, checkpoints):
+        saved = checkpoint["sampler_generator"]
+        if saved["device"] == generator.device.type:
+            generator.set_state(saved["state"])
+        else:
+            generator.manual_seed(checkpoint["config"]["seed"] + checkpoint["step"])
+    restore_global_rng(checkpoints[0])
+    engine.load_sums([checkpoint["metric_sums"] for checkpoint in checkpoints], checkpoints[0]["metric_count"])
+
+
+def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngine, sampler: TrajectorySampler,
+         loggers: list[RunLogger], env_id: str, step: int, earlier_wall_s: list[float], dataset_name: str,
+         device: torch.device, resume_command: str) -> None:
+    """The training loop: update, and at its points log (with an evaluation) and checkpoint."""
+    first = configs[0]
     row_every = first.eval_every or first.checkpoint_every
     members = f"{len(configs)} members, " if len(configs) > 1 else ""
-    bar = tqdm(total=first.updates, initial=step, desc=f"train {dataset.name} ({members}{device})", unit="update",
+    bar = tqdm(total=first.updates, initial=step, desc=f"train {dataset_name} ({members}{device})", unit="update",
                dynamic_ncols=True)
-    started, started_step = time.time(), step
-    while step < first.updates:
-        engine.step()
-        step += 1
-        bar.update(1)
-        if step % row_every == 0 or step == first.updates:
-            means = engine.means()
-            rows = [{"step": step, **{column_name(key): float(value[k]) for key, value in means.items()},
-                     "updates_per_s": (step - started_step) / (time.time() - started)} for k in range(len(configs))]
-            bar.set_postfix({key.split("/")[1]: f"{float(means[key].mean()):.3g}"
-                             for key in ("loss/critic", "loss/bc", "loss/q")})
-            if first.eval_every:
-                results = evaluate(agent, env_id, first.history_len, first.eval_episodes, first.seed + 10_000)
-                for row, result in zip(rows, results):
-                    summary = result.summary()
-                    row.update(return_mean=summary["return_mean"], return_std=summary["return_std"],
-                               normalized_score=summary["normalized_score_mean"])
-                scores = ", ".join(f"{row['normalized_score']:.1f}" for row in rows)
-                bar.write(f"step {step}: normalised score {scores}")
-            for row, logger, wall_s in zip(rows, loggers, earlier_wall_s):
-                row["wall_s"] = wall_s + time.time() - started  # training and evaluation so far
-                logger.write(row)
-        if step % first.checkpoint_every == 0 or step == first.updates:
-            wall_s = time.time() - started
-            save_checkpoints([config.out / CHECKPOINT_NAME for config in configs], [{
-                "agent": agent.member_state_dict(k), "step": step, "config": config_to_dict(config), "env_id": env_id,
-                "sampler_generator": {"device": sampler.generators[k].device.type,
-                                      "state": sampler.generators[k].get_state()},
-                "metric_sums": {key: value[k:k + 1].cpu() for key, value in engine.sums.items()},
-                "metric_count": engine.count, "wall_s": earlier_wall_s[k] + wall_s,
-            } for k, config in enumerate(configs)])
-    bar.close()
-    for logger in loggers:
-        logger.close()
+    started, started_step, last_saved = time.time(), step, step
+    try:
+        while step < first.updates:
+            engine.step()
+            step += 1
+            bar.update(1)
+            if step % row_every == 0 or step == first.updates:
+                means = engine.means()
+                check_finite(means, step, configs, last_saved)
+                bar.set_postfix({key.split("/")[1]: f"{float(means[key].mean()):.3g}"
+                                 for key in ("loss/critic", "loss/bc", "loss/q")})
+                rows = [{"step": step, **{column_name(key): float(value[k]) for key, value in means.items()},
+                         "updates_per_s": (step - started_step) / (time.time() - started)}
+                        for k in range(len(configs))]
+                if first.eval_every:
+                    evaluate_into(rows, agent, env_id, first, bar)
+                for row, logger, wall_s in zip(rows, loggers, earlier_wall_s):
+                    row["wall_s"] = wall_s + time.time() - started  # training and evaluation so far
+                    logger.write(row)
+            if step % first.checkpoint_every == 0 or step == first.updates:
+                save(configs, agent, engine, sampler, env_id, step, [w + time.time() - started for w in earlier_wall_s])
+                last_saved = step
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"trajdiff: interrupted at update {step}; the last checkpoint is at update {last_saved}; "
+              f"continue with: {resume_command}", file=sys.stderr)
+        raise
+    finally:
+        bar.close()
+        for logger in loggers:
+            logger.close()
     print(f"trajdiff: trained {len(configs)} member(s) on {device} into "
           f"{', '.join(str(config.out) for config in configs)}")
+
+
+def evaluate_into(rows: list[dict], agent: DiffusionQLAgent, env_id: str, config: TrainConfig, bar: tqdm) -> None:
+    """Evaluate every member at once and add its return and score to its row."""
+    results = evaluate(agent, env_id, config.history_len, config.eval_episodes, config.seed + 10_000)
+    for row, result in zip(rows, results):
+        summary = result.summary()
+        row.update(return_mean=summary["return_mean"], return_std=summary["return_std"],
+                   normalized_score=summary["normalized_score_mean"])
+    scores = ", ".join(f"{row['normalized_score']:.1f}" for row in rows)
+    bar.write(f"step {rows[0]['step']}: normalised score {scores}")
+
+
+def save(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngine, sampler: TrajectorySampler,
+         env_id: str, step: int, wall_s: list[float]) -> None:
+    """Every member's checkpoint, refused for non-finite weights (the previous one stays)."""
+    broken = agent.nonfinite_members()
+    if broken:
+        raise TrajdiffError(f"training diverged: non-finite weights at update {step} in {configs[broken[0]].out}; "
+                            "its last good checkpoint is kept")
+    save_checkpoints([config.out / CHECKPOINT_NAME for config in configs], [{
+        "agent": agent.member_state_dict(k), "step": step, "config": config_to_dict(config), "env_id": env_id,
+        "sampler_generator": {"device": sampler.generators[k].device.type, "state": sampler.generators[k].get_state()},
+        "metric_sums": {key: value[k:k + 1].cpu() for key, value in engine.sums.items()},
+        "metric_count": engine.count, "wall_s": wall_s[k],
+    } for k, config in enumerate(configs)])

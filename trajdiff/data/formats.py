@@ -94,11 +94,16 @@ def read_minari(dataset_id: str, download: bool = True) -> EpisodeDataset:
     try:
         source = minari.load_dataset(dataset_id, download=download)
     except Exception as error:  # minari raises several types for unknown / unreachable ids
-        raise TrajdiffError(
-            f"Minari dataset {dataset_id!r} is not available locally "
-            f"({minari.storage.get_dataset_path(dataset_id)}) "
-            f"and could not be downloaded: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
-        ) from None
+        local = minari.storage.get_dataset_path(dataset_id)
+        text = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if isinstance(error, ImportError):
+            reason = f"downloading needs Minari's hub client ({text}): pip install 'trajdiff[minari]'"
+        elif "Name or service not known" in text or "onnect" in type(error).__name__ + text:
+            reason = f"the dataset server cannot be reached: no network? ({text})"
+        else:
+            reason = text
+        raise TrajdiffError(f"Minari dataset {dataset_id!r} is not available locally ({local}) and could not "
+                            f"be downloaded: {reason}") from None
     columns: dict[str, list[np.ndarray]] = {key: [] for key in (*REQUIRED_KEYS, "next_observations")}
     for episode in source.iterate_episodes():
         steps = len(episode.actions)

@@ -13,7 +13,7 @@ import tyro
 from trajdiff.data.episodes import EpisodeDataset
 from trajdiff.data.load import load_dataset
 from trajdiff.data.registry import environment_family, normalized_score
-from trajdiff.errors import TrajdiffError
+from trajdiff.errors import require
 from trajdiff.expertise import Evidence, fit_expertise, plot_expertise
 
 
@@ -26,13 +26,17 @@ class DataInfoConfig:
     json: bool = False
     """Print one JSON object instead of the table."""
     expertise: bool = False
-    """Fit the expertise model: print it and write a histogram of p(expert) per episode."""
+    """Fit the expertise model and print it."""
     plot: Path | None = None
-    """Where to write the histogram (default: <dataset name>-expertise.png here)."""
+    """Also write a histogram of p(expert) per episode to this PNG (with --expertise)."""
     evidence: Evidence = "early-reward"
     """Per-episode evidence of quality: mean reward over the first steps, or the return."""
     early_steps: int = 50
     """Steps from each episode's start that the early-reward evidence averages over."""
+
+    def __post_init__(self) -> None:
+        require(self.early_steps >= 1, "--early-steps must be at least 1")
+        require(self.plot is None or self.expertise, "--plot draws the expertise model: add --expertise")
 
 
 def dataset_summary(dataset: EpisodeDataset) -> dict[str, Any]:
@@ -66,16 +70,14 @@ def _spread(values: np.ndarray) -> dict[str, float]:
 
 
 def run_data_info(config: DataInfoConfig) -> None:
-    if config.early_steps < 1:
-        raise TrajdiffError("--early-steps must be at least 1")
     dataset = load_dataset(config.dataset)
     summary = dataset_summary(dataset)
     if config.expertise:
         model = fit_expertise(dataset, evidence=config.evidence, early_steps=config.early_steps)
         summary.update(model.summary())
-        plot = config.plot or Path(f"{Path(dataset.name).stem.replace('/', '_')}-expertise.png")
-        plot_expertise(model, plot, dataset.episode_metadata.get("episode_source"))
-        summary["expertise_plot"] = str(plot)
+        if config.plot is not None:
+            plot_expertise(model, config.plot, dataset.episode_metadata.get("episode_source"))
+            summary["expertise_plot"] = str(config.plot)
         if "episode_source" in dataset.episode_metadata and model.components > 1:
             from sklearn.metrics import roc_auc_score
 
@@ -107,4 +109,5 @@ def run_data_info(config: DataInfoConfig) -> None:
         print(f"  p(expert)    mean {expertise.mean():.2f}, episodes above 0.5: {(expertise > 0.5).sum()}")
         if "expertise_auroc_vs_source" in summary:
             print(f"  AUROC of p(expert) against the source labels: {summary['expertise_auroc_vs_source']:.3f}")
-        print(f"  histogram    {summary['expertise_plot']}")
+        if "expertise_plot" in summary:
+            print(f"  histogram    {summary['expertise_plot']}")

@@ -1,0 +1,249 @@
+"""Fault injection with known outcomes: kills, a full disk, broken files, divergence, two writers, bad input."""
+
+import csv
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from tests.test_train import COMMON, rows
+from trajdiff import checkpoint as checkpoint_module
+from trajdiff.checkpoint import load_checkpoint
+from trajdiff.cli import main
+
+
+def start_cli(arguments: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "trajdiff.cli", *arguments], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, timeout: float = 300.0) -> None:  # noqa: ANN001
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def logged_steps(run) -> list[int]:  # noqa: ANN001
+    try:
+        with (run / "progress.csv").open() as handle:
+            return [int(row["step"]) for row in csv.DictReader(handle)]
+    except (FileNotFoundError, ValueError, KeyError):
+        return []
+
+
+def error_of(arguments: list[str], capsys) -> str:  # noqa: ANN001
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith("trajdiff: error:")
+    return message
+
+
+def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path, hopper_file):
+    """Killed after logging past its checkpoint, and killed at once: resumed runs end with the same weights,
+    progress.csv rows and TensorBoard scalars (each step once) as a run never interrupted."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    arguments = ["--dataset", str(hopper_file), "--eval-every", "5", "--eval-episodes", "1", "--checkpoint-every",
+                 "20", "--history-len", "2", "--n-step", "2", "--device", "cpu", "--batch-size", "32",
+                 "--updates", "60"]
+    straight = start_cli(["train", *arguments, "--out", str(tmp_path / "straight")])
+    assert straight.wait() == 0, straight.stderr.read()
+    killed = tmp_path / "killed"
+    # kill 1: after rows past the checkpoint at 20 (events at 25 and 30 must go); kill 2: a moment after resuming
+    process = start_cli(["train", *arguments, "--out", str(killed)])
+    wait_for(lambda: 30 in logged_steps(killed))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (killed / ".checkpoint.pt.orphan.tmp").write_bytes(b"a write cut short")
+    process = start_cli(["train", "--resume", str(killed)])
+    wait_for(lambda: 45 in logged_steps(killed))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    resumed = start_cli(["train", "--resume", str(killed)])
+    assert resumed.wait() == 0, resumed.stderr.read()
+    assert not list(killed.glob(".checkpoint.pt.*.tmp"))  # leftovers removed
+    first, second = load_checkpoint(tmp_path / "straight"), load_checkpoint(killed)
+    for name in ("actor", "critic", "ema_actor", "critic_target"):
+        for key, value in first["agent"][name].items():
+            assert torch.equal(value, second["agent"][name][key]), f"{name}.{key}"
+    timings = ("updates_per_s", "wall_s")
+    assert ([{k: v for k, v in row.items() if k not in timings} for row in rows(tmp_path / "straight")]
+            == [{k: v for k, v in row.items() if k not in timings} for row in rows(killed)])
+    scalars = []
+    for run in (tmp_path / "straight", killed):
+        events = EventAccumulator(str(run / "tensorboard"))
+        events.Reload()
+        scalars.append([(event.step, event.value) for event in events.Scalars("critic_loss")])
+    assert [step for step, _ in scalars[1]] == list(range(5, 61, 5))
+    np.testing.assert_allclose([value for _, value in scalars[1]], [value for _, value in scalars[0]], rtol=1e-6)
+
+
+def test_a_full_disk_names_the_checkpoint_and_keeps_the_previous_one(tmp_path, hopper_file, capsys, monkeypatch):
+    real_save = torch.save
+    calls = []
+
+    def save_until_full(payload, path):  # noqa: ANN001
+        calls.append(path)
+        if len(calls) > 1:
+            with open(path, "wb") as handle:  # part of the file, then the device is full
+                handle.write(b"x" * 100)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(payload, path)
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", save_until_full)
+    run = tmp_path / "run"
+    message = error_of(["train", "--dataset", str(hopper_file), "--updates", "20", "--eval-every", "0",
+                        "--checkpoint-every", "10", "--out", str(run), *COMMON], capsys)
+    assert f"cannot write the checkpoint {run / 'checkpoint.pt'} (no space left on the device)" in message
+    assert "the previous checkpoint is intact" in message
+    monkeypatch.setattr(checkpoint_module.torch, "save", real_save)
+    assert load_checkpoint(run)["step"] == 10 and not list(run.glob(".checkpoint.pt.*.tmp"))
+
+
+def test_a_truncated_checkpoint_is_one_line(tmp_path, hopper_file, capsys):
+    run = tmp_path / "run"
+    main(["train", "--dataset", str(hopper_file), "--updates", "4", "--eval-every", "0", "--checkpoint-every", "4",
+          "--out", str(run), *COMMON])
+    path = run / "checkpoint.pt"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    capsys.readouterr()
+    assert "is not a readable trajdiff checkpoint" in error_of(["eval", str(run)], capsys)
+    assert "is not a readable trajdiff checkpoint" in error_of(["train", "--resume", str(run), "--updates", "8"],
+                                                               capsys)
+
+
+def test_a_diverging_run_stops_and_keeps_its_last_good_checkpoint(tmp_path, hopper_file, capsys):
+    """Observations x 1e30 in 100 rows drive the losses to NaN: the run stops with one line, exit 2."""
+    data = tmp_path / "huge.hdf5"
+    data.write_bytes(hopper_file.read_bytes())
+    with h5py.File(data, "r+") as handle:
+        observations = handle["observations"][:]
+        observations[::6][:100] *= 1e30
+        handle["observations"][:] = observations
+    run = tmp_path / "run"
+    message = error_of(["train", "--dataset", str(data), "--updates", "200", "--eval-every", "0",
+                        "--checkpoint-every", "20", "--out", str(run), *COMMON], capsys)
+    assert "training diverged:" in message and "loss" in message and "is nan" in message
+    if (run / "checkpoint.pt").exists():  # whatever was saved before the NaNs is finite and evaluates
+        for tensor in load_checkpoint(run)["agent"]["actor"].values():
+            assert torch.isfinite(tensor).all()
+    # a checkpoint with non-finite weights (written by hand) is refused by eval in one line
+    good = tmp_path / "good"
+    main(["train", "--dataset", str(hopper_file), "--updates", "4", "--eval-every", "0", "--checkpoint-every", "4",
+          "--out", str(good), *COMMON])
+    checkpoint = torch.load(good / "checkpoint.pt", weights_only=False)
+    next(iter(checkpoint["agent"]["critic"].values())).fill_(float("nan"))
+    torch.save(checkpoint, good / "checkpoint.pt")
+    capsys.readouterr()
+    assert "holds non-finite (NaN or infinite) weights" in error_of(["eval", str(good), "--device", "cpu"], capsys)
+
+
+def test_a_second_training_into_a_locked_folder_is_refused(tmp_path, hopper_file, capsys):
+    run = tmp_path / "run"
+    holder = start_cli(["train", "--dataset", str(hopper_file), "--updates", "100000", "--eval-every", "0",
+                        "--out", str(run), *COMMON])
+    try:
+        wait_for(lambda: (run / ".lock").is_file() and (run / ".lock").read_text().strip().isdigit())
+        message = error_of(["train", "--dataset", str(hopper_file), "--updates", "10", "--out", str(run), *COMMON],
+                           capsys)
+        assert f"is in use by another trajdiff process (pid {holder.pid})" in message
+    finally:
+        holder.send_signal(signal.SIGINT)
+        _, stderr = holder.communicate(timeout=120)
+    # Ctrl-C: one line with the last saved step and the command that continues
+    assert "trajdiff: interrupted at update" in stderr and f"continue with: trajdiff train --resume {run}" in stderr
+    assert holder.returncode == 130
+
+
+def test_minari_offline_names_the_network(monkeypatch, capsys):
+    minari = pytest.importorskip("minari")
+
+    def unreachable(dataset_id, download):  # noqa: ANN001
+        raise OSError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(minari, "load_dataset", unreachable)
+    message = error_of(["data", "info", "mujoco/hopper/medium-v0"], capsys)
+    assert "could not be downloaded: the dataset server cannot be reached: no network?" in message
+
+
+@pytest.mark.parametrize("arguments, expected", [
+    (["train", "--env", "CartPole-v1"], "CartPole-v1 has Discrete actions"),
+    (["train", "--diffusion-steps", "0"], "--diffusion-steps must be at least 1"),
+    (["train", "--actor-lr", "-1"], "--actor-lr must be positive"),
+    (["train", "--action-candidates", "0"], "--action-candidates must be at least 1"),
+    (["train", "--hidden-dim", "0"], "--hidden-dim must be at least 1"),
+    (["train", "--discount", "1.5"], "--discount must be in (0, 1]"),
+    (["train", "--eval-every", "-5"], "--eval-every must be at least 0"),
+    (["eval", "RUN", "--episodes", "0"], "--episodes must be at least 1"),
+    (["eval", "RUN", "--episodes", "-2"], "--episodes must be at least 1"),
+])
+def test_bad_values_are_one_line(arguments, expected, tmp_path, capsys):
+    arguments = [str(tmp_path) if word == "RUN" else word for word in arguments]
+    if arguments[0] == "train":
+        arguments += ["--out", str(tmp_path / "run"), "--device", "cpu"]
+    assert expected in error_of(arguments, capsys)
+    assert not (tmp_path / "run").exists()  # nothing was created
+
+
+def test_bad_paths_are_one_line_and_change_nothing(tmp_path, hopper_file, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("mine")
+    base = ["train", "--dataset", str(hopper_file), *COMMON]
+    assert "is a file, not a run folder" in error_of([*base, "--out", str(a_file)], capsys)
+    assert "cannot create" in error_of([*base, "--out", str(a_file / "below")], capsys)
+    assert a_file.read_text() == "mine"
+    run = tmp_path / "run"
+    main([*base, "--updates", "4", "--eval-every", "0", "--checkpoint-every", "4", "--out", str(run)])
+    capsys.readouterr()
+    assert "--resume takes the run folder, not a file" in error_of(
+        ["train", "--resume", str(run / "checkpoint.pt"), "--updates", "8"], capsys)
+    if os.geteuid() != 0:  # root writes anywhere: the permission case needs an ordinary user
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert "permission denied" in error_of([*base, "--out", str(locked / "run")], capsys)
+
+
+def test_expertise_on_one_episode_is_one_line(tmp_path, capsys):
+    from tests.conftest import make_arrays
+    from trajdiff.data import EpisodeDataset, write_d4rl_hdf5
+
+    path = tmp_path / "one.hdf5"
+    write_d4rl_hdf5(path, EpisodeDataset.from_arrays(make_arrays([40], ["timeout"], 11, 3),
+                                                     metadata={"env_id": "Hopper-v5"}))
+    assert "has 1; train without --expertise-weighting" in error_of(
+        ["train", "--dataset", str(path), "--expertise-weighting", "--out", str(tmp_path / "r"), *COMMON], capsys)
+    assert "has 1" in error_of(["data", "info", str(path), "--expertise"], capsys)
+
+
+def test_data_info_writes_a_plot_only_when_asked(tmp_path, hopper_file, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(["data", "info", str(hopper_file), "--expertise", "--json"])
+    assert "expertise_plot" not in json.loads(capsys.readouterr().out)
+    assert not list(tmp_path.glob("*.png"))
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    assert "cannot write the histogram" in error_of(
+        ["data", "info", str(hopper_file), "--expertise", "--plot", str(a_file / "p.png")], capsys)
+
+
+def test_command_line_conventions(capsys):
+    main(["--version"])
+    assert capsys.readouterr().out.startswith("trajdiff ")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["frobnicate"])
+    assert exit_info.value.code == 2 and "unknown command 'frobnicate'" in capsys.readouterr().err
+    for group, command in (("data", "data info"), ("collect", "collect suite")):
+        with pytest.raises(SystemExit) as exit_info:
+            main([group, "--help"])
+        assert exit_info.value.code == 0 and command in capsys.readouterr().out
