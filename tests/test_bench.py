@@ -121,3 +121,74 @@ def test_parallel_workers_run_every_job_and_report_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*arguments, "--methods", "bc", "--baselines-python", str(tmp_path / "none")])
     assert "make baselines-env" in capsys.readouterr().err
+
+
+def test_run_summary_final_last_five_and_best(tmp_path):
+    from trajdiff.bench.suite import Job, run_summary
+
+    run = tmp_path / "run"
+    run.mkdir()
+    scores = [1, 2, 3, 4, 5, 6, 10, 0]
+    with (run / "progress.csv").open("w") as handle:
+        handle.write("step,normalized_score,return_mean,wall_s\n")
+        handle.writelines(f"{(i + 1) * 10},{score},{score * 30},{i}\n" for i, score in enumerate(scores))
+    row = run_summary(Job("data/hopper-medium-expert.hdf5", "trajdiff", 0, run))
+    assert (row["normalized_score"], row["last5_normalized_score"], row["best_normalized_score"]) == (0, 5, 10)
+    assert row["updates"] == 80 and row["dataset"] == "hopper-medium-expert"
+
+
+def test_diffusion_ql_takes_the_authors_settings_for_the_dataset_type():
+    from trajdiff.bench.suite import BUDGETS, SUITES, Job, trajdiff_config
+
+    def config(method, dataset):
+        return trajdiff_config(Job(dataset, method, 0, Path("x")), BUDGETS["gpu"], "cpu")
+
+    published = config("diffusion-ql", "d/hopper-medium-expert.hdf5")
+    assert published.agent.grad_norm == 5.0 and published.agent.lr_decay == "diffusion-ql"
+    assert config("diffusion-ql", "d/halfcheetah-medium-expert.hdf5").agent.grad_norm == 7.0
+    assert config("diffusion-ql", "d/hopper-medium-replay.hdf5").agent.grad_norm == 4.0
+    imitation = config("diffusion-ql-eta0", "d/walker2d-medium-expert.hdf5")
+    assert imitation.agent.eta == 0.0 and imitation.agent.grad_norm == 5.0
+    unpublished = config("diffusion-ql", "d/hopper-random.hdf5")  # no published setting: trajdiff's defaults
+    assert unpublished.agent.grad_norm == 9.0 and unpublished.agent.lr_decay == "none"
+    assert config("trajdiff", "d/hopper-medium-expert.hdf5").agent.grad_norm == 9.0
+    assert SUITES["evidence"][0] == "hopper-medium-expert.hdf5" and len(SUITES["evidence"]) == 4
+    assert BUDGETS["gpu"] == {"updates": 200_000, "eval_every": 10_000, "eval_episodes": 10, "seeds": 5}
+
+
+def test_evidence_suite_end_to_end_and_report_from_progress_files_alone(tmp_path, capsys):
+    """The GPU evidence suite at the smoke budget on tiny random-policy datasets of the four kinds; then the
+    report rebuilt from a copy holding only progress.csv and config.json is the same."""
+    import shutil
+
+    from trajdiff.collect.datasets import rollouts
+    from trajdiff.data import EpisodeDataset, write_d4rl_hdf5
+
+    data = tmp_path / "datasets"
+    for name, env_id in (("hopper-medium-expert", "Hopper-v5"), ("hopper-medium-replay", "Hopper-v5"),
+                         ("walker2d-medium-expert", "Walker2d-v5"), ("halfcheetah-medium-expert", "HalfCheetah-v5")):
+        steps = 2000 if env_id.startswith("HalfCheetah") else 300  # its episodes never end early: two of 1000
+        arrays, _ = rollouts(env_id, None, steps, seed=0, num_envs=2)
+        arrays.pop("qpos"), arrays.pop("qvel")
+        write_d4rl_hdf5(data / f"{name}.hdf5", EpisodeDataset.from_arrays(arrays, metadata={"env_id": env_id}))
+    out = tmp_path / "bench"
+    arguments = ["bench", "--suite", "evidence", "--budget", "smoke", "--seeds", "2", "--methods", "trajdiff",
+                 "diffusion-ql", "diffusion-ql-eta0", "--data-dir", str(data), "--out", str(out), "--device", "cpu"]
+    main(arguments)
+    report = (out / "results.md").read_text()
+    assert "| trajdiff | halfcheetah-medium-expert | 2 |" in report and "P(trajdiff > diffusion-ql)" in report
+    assert (out / "performance-profiles.png").stat().st_size > 0 and (out / "learning-curves.png").stat().st_size > 0
+    with (out / "results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4 * 3 * 2 and all(float(row["best_normalized_score"]) >= float(row["normalized_score"])
+                                          for row in rows)
+    copy = tmp_path / "copy"
+    for path in (out / "runs").rglob("*"):
+        if path.name in ("progress.csv", "config.json"):
+            target = copy / "runs" / path.relative_to(out / "runs")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+    capsys.readouterr()
+    main([*arguments[:-6], "--out", str(copy), "--report-only", "--data-dir", str(tmp_path / "gone")])
+    rebuilt = (copy / "results.md").read_text()
+    assert rebuilt == report.replace(str(out), str(copy))

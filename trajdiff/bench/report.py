@@ -19,15 +19,37 @@ def interquartile_mean(scores: np.ndarray, reps: int = 2000) -> tuple[float, flo
     except ImportError:
         raise TrajdiffError("aggregates need rliable: pip install 'trajdiff[bench]'") from None
     point, interval = library.get_interval_estimates(
-        {"method": scores}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps)
+        {"method": scores}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps,
+        random_state=np.random.RandomState(0))  # the same files give the same report
     return float(point["method"][0]), float(interval["method"][0, 0]), float(interval["method"][1, 0])
 
 
+FIGURES = (("normalized_score", "final"), ("last5_normalized_score", "last 5 evaluations"),
+           ("best_normalized_score", "best evaluation (online selection)"))
+"""results.csv columns the report aggregates, and how it names them."""
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int = 2000) -> tuple[float, float, float]:
+    """P(X > Y) over (runs, tasks) score matrices of two methods, with a 95% stratified-bootstrap interval."""
+    from rliable import library, metrics
+
+    point, interval = library.get_interval_estimates(
+        {"pair": [x, y]}, lambda a, b: np.array([metrics.probability_of_improvement(a, b)]), reps=reps,
+        random_state=np.random.RandomState(0))
+    return float(point["pair"][0]), float(interval["pair"][0, 0]), float(interval["pair"][1, 0])
+
+
 def write_report(rows: list[dict], out: Path, title: str) -> None:
-    """results.md (per dataset and method: mean, std, IQM [95% CI]) and learning-curves.png."""
-    by_method: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    """results.md, learning-curves.png and (several datasets) performance-profiles.png from results.csv rows.
+
+    Per dataset and method: mean and std over seeds of the final score, the mean of the last five
+    evaluations and the best evaluation (online selection), and the IQM of the final score with its 95%
+    stratified-bootstrap interval. Across datasets: the IQM of the final and last-five scores, and the
+    probability that trajdiff improves on Diffusion-QL.
+    """
+    by_method: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        by_method[row["method"]][row["dataset"]].append(row["normalized_score"])
+        by_method[row["method"]][row["dataset"]].append(row)
     datasets = list(dict.fromkeys(row["dataset"] for row in rows))
     from trajdiff.utils import library_versions
 
@@ -38,27 +60,76 @@ def write_report(rows: list[dict], out: Path, title: str) -> None:
                                 for path in baseline_records if path.is_file()})
     if baseline_versions:
         versions += f"; baselines in their own virtualenv: {'; '.join(baseline_versions)}"
-    lines = [f"# Results: {title}", "", "Normalised score of the final policy (D4RL reference returns).",
-             f"Libraries: {versions}.", "",
-             "| method | dataset | seeds | mean | std | IQM [95% CI] |", "|---|---|---|---|---|---|"]
+    seeds = min(len(runs) for per_dataset in by_method.values() for runs in per_dataset.values())
+    lines = [f"# Results: {title}", "", "Normalised score (D4RL reference returns): final evaluation, mean of the "
+             "last five evaluations, and best evaluation (online selection: it peeks at the test returns); "
+             "mean ± std over seeds.", f"Libraries: {versions}."]
+    if seeds <= 3:
+        lines.append(f"With {seeds} run(s) per cell the IQM is the mean and its interval spans about the "
+                     "range of the runs: read them as such.")
+    lines += ["", "| method | dataset | seeds | final | last 5 | best (online) | IQM of final [95% CI] |",
+              "|---|---|---|---|---|---|---|"]
     for method, per_dataset in by_method.items():
         for dataset in datasets:
-            scores = np.array(per_dataset[dataset])
-            low_high = interquartile_mean(scores[:, None])
-            lines.append(f"| {method} | {dataset} | {len(scores)} | {scores.mean():.1f} | {scores.std():.1f} | "
-                         f"{low_high[0]:.1f} [{low_high[1]:.1f}, {low_high[2]:.1f}] |")
+            runs = per_dataset[dataset]
+            cells = []
+            for column, _ in FIGURES:
+                values = np.array([run[column] for run in runs])
+                cells.append(f"{values.mean():.1f} ± {values.std():.1f}")
+            iqm, low, high = interquartile_mean(np.array([run["normalized_score"] for run in runs])[:, None])
+            lines.append(f"| {method} | {dataset} | {len(runs)} | {' | '.join(cells)} | "
+                         f"{iqm:.1f} [{low:.1f}, {high:.1f}] |")
     if len(datasets) > 1:
-        lines += ["", "| method | IQM over datasets and seeds [95% CI] |", "|---|---|"]
-        for method, per_dataset in by_method.items():
-            matrix = np.array([per_dataset[dataset] for dataset in datasets]).T  # (seeds, datasets)
-            iqm, low, high = interquartile_mean(matrix)
-            lines.append(f"| {method} | {iqm:.1f} [{low:.1f}, {high:.1f}] |")
+        lines += ["", "| method | IQM of final over datasets and seeds [95% CI] | IQM of last 5 [95% CI] |",
+                  "|---|---|---|"]
+        for method in by_method:
+            cells = []
+            for column in ("normalized_score", "last5_normalized_score"):
+                iqm, low, high = interquartile_mean(score_matrix(by_method[method], datasets, column))
+                cells.append(f"{iqm:.1f} [{low:.1f}, {high:.1f}]")
+            lines.append(f"| {method} | {' | '.join(cells)} |")
+        plot_performance_profiles({method: score_matrix(per_dataset, datasets, "normalized_score")
+                                   for method, per_dataset in by_method.items()}, out / "performance-profiles.png")
+    if "trajdiff" in by_method and "diffusion-ql" in by_method:
+        lines += ["", "| P(trajdiff > diffusion-ql) [95% CI] | final | last 5 |", "|---|---|---|"]
+        cells = []
+        for column in ("normalized_score", "last5_normalized_score"):
+            point, low, high = probability_of_improvement(score_matrix(by_method["trajdiff"], datasets, column),
+                                                          score_matrix(by_method["diffusion-ql"], datasets, column))
+            cells.append(f"{point:.2f} [{low:.2f}, {high:.2f}]")
+        lines.append(f"| over {len(datasets)} dataset(s) | {' | '.join(cells)} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     plot_learning_curves(rows, datasets, out / "learning-curves.png")
 
 
+def score_matrix(per_dataset: dict[str, list[dict]], datasets: list[str], column: str) -> np.ndarray:
+    """(runs, datasets) scores of one method, runs cut to the fewest any dataset has."""
+    runs = min(len(per_dataset[dataset]) for dataset in datasets)
+    return np.array([[run[column] for run in per_dataset[dataset][:runs]] for dataset in datasets]).T
+
+
+def plot_performance_profiles(scores: dict[str, np.ndarray], path: Path) -> None:
+    """rliable's performance profiles: the fraction of runs above each score, with 95% bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from rliable import library, plot_utils
+
+    top = max(float(matrix.max()) for matrix in scores.values())
+    thresholds = np.linspace(0.0, max(top, 1.0), 81)
+    profiles, intervals = library.create_performance_profile(scores, thresholds, reps=500)
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    plot_utils.plot_performance_profiles(profiles, thresholds, performance_profile_cis=intervals, ax=axis,
+                                         xlabel="normalised score τ", ylabel="fraction of runs > τ")
+    axis.legend(list(scores), fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 def plot_learning_curves(rows: list[dict], datasets: list[str], path: Path) -> None:
-    """Normalised score against updates: one panel per dataset, mean over seeds per method."""
+    """Normalised score against updates: one panel per dataset, mean over seeds per method, ± one std as a band."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -77,8 +148,10 @@ def plot_learning_curves(rows: list[dict], datasets: list[str], path: Path) -> N
             if curve_dataset != dataset:
                 continue
             length = min(len(steps) for steps, _ in runs)
-            mean = np.mean([scores[:length] for _, scores in runs], axis=0)
-            axis.plot(runs[0][0][:length], mean, marker="o", label=method)
+            matrix = np.array([scores[:length] for _, scores in runs])  # (seeds, evaluations)
+            steps, mean, spread = runs[0][0][:length], matrix.mean(axis=0), matrix.std(axis=0)
+            (line,) = axis.plot(steps, mean, marker="o", markersize=3, label=method)
+            axis.fill_between(steps, mean - spread, mean + spread, color=line.get_color(), alpha=0.2)
         axis.set_title(dataset)
         axis.set_xlabel("updates")
         axis.set_ylabel("normalised score")

@@ -12,36 +12,49 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
+from trajdiff.agent import AgentConfig
 from trajdiff.bench.baselines import BASELINES, run_baseline
 from trajdiff.bench.report import write_report
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trajdiff.collect.datasets import KINDS, suite_file_name
 from trajdiff.data.load import EMBEDDED_DEFAULT, load_dataset
 from trajdiff.errors import TrajdiffError
+from trajdiff.presets import PRESETS
 from trajdiff.train import TrainConfig, environment_for, train_members
 
 TRAJDIFF = {"history_len": 4, "n_step": 3, "expertise_weighting": True}
 """The full method's settings in the suites, fixed before any run; README "Results" has the sweep that
 followed (it favours n_step 5 and sees no effect of history length on hopper)."""
 
+DIFFUSION_QL = {"history_len": 1, "n_step": 1, "expertise_weighting": False}
+
 METHODS: dict[str, dict[str, Any]] = {
     "trajdiff": TRAJDIFF,
     "no-history": {**TRAJDIFF, "history_len": 1},
     "one-step": {**TRAJDIFF, "n_step": 1},
     "no-expertise": {**TRAJDIFF, "expertise_weighting": False},
-    "diffusion-ql": {"history_len": 1, "n_step": 1, "expertise_weighting": False},
+    "diffusion-ql": DIFFUSION_QL,
+    "diffusion-ql-eta0": {**DIFFUSION_QL, "eta": 0.0},
 }
-"""Method -> TrainConfig overrides: the full method, one ablation per part, and exact Diffusion-QL.
-The d3rlpy baselines (trajdiff.bench.baselines.BASELINES) are methods too, named bc, td3+bc, iql, cql."""
+"""Method -> TrainConfig overrides (AgentConfig fields go to the agent): the full method, one ablation per
+part, exact Diffusion-QL, and Diffusion-QL with eta 0 (imitation only: the critic still picks among the
+sampled actions). The Diffusion-QL methods also take the authors' settings for the dataset's type where
+they published some (:func:`authors_settings`). The d3rlpy baselines (trajdiff.bench.baselines.BASELINES)
+are methods too, named bc, td3+bc, iql, cql."""
+
+DEFAULT_METHODS = ("trajdiff", "no-history", "one-step", "no-expertise", "diffusion-ql")
 
 BUDGETS: dict[str, dict[str, int]] = {
     # asserts the pipeline end to end in CI (scores at 40 updates mean nothing)
     "smoke": {"updates": 40, "eval_every": 20, "eval_episodes": 2, "seeds": 1},
     # about an hour per dataset on a 2-core CPU: 5 methods x 2 seeds x 10k updates
     "cpu": {"updates": 10_000, "eval_every": 2_500, "eval_episodes": 10, "seeds": 2},
+    # a tenth of Diffusion-QL's protocol, 5 seeds, dense evaluations (one GPU, seed-batched: issue #17)
+    "gpu": {"updates": 200_000, "eval_every": 10_000, "eval_episodes": 10, "seeds": 5},
     # Diffusion-QL's protocol: 2000 epochs of 1000 updates, 10 evaluation episodes, 5 seeds (a GPU)
     "paper": {"updates": 2_000_000, "eval_every": 50_000, "eval_episodes": 10, "seeds": 5},
 }
@@ -51,10 +64,13 @@ SUITES: dict[str, list[str]] = {
     "smoke": ["default"],
     **{family: [suite_file_name(family, kind) for kind in KINDS] for family in FAMILIES},
     **{f"{family}-{kind}": [suite_file_name(family, kind)] for family in FAMILIES for kind in KINDS},
+    "evidence": [suite_file_name("hopper", "medium-expert"), suite_file_name("hopper", "medium-replay"),
+                 suite_file_name("walker2d", "medium-expert"), suite_file_name("halfcheetah", "medium-expert")],
 }
 """Suite -> datasets: 'default' is the embedded dataset, file names are read from --data-dir, named as
 `trajdiff collect suite` writes them. 'hopper' is all five kinds; 'hopper-KIND' is one (a dataset at a
-time fits the cpu budget's hour); likewise for halfcheetah and walker2d."""
+time fits the cpu budget's hour); likewise for halfcheetah and walker2d. 'evidence' is the four datasets of
+the GPU evidence run (issue #17), hopper first."""
 
 
 @dataclass(frozen=True)
@@ -64,21 +80,24 @@ class BenchConfig:
     suite: str = "smoke"
     """smoke; hopper, halfcheetah or walker2d (all five datasets of the family); or one of them, FAMILY-KIND
     with KIND one of random, medium, medium-replay, expert, medium-expert."""
-    budget: Literal["smoke", "cpu", "paper"] = "smoke"
+    budget: Literal["smoke", "cpu", "gpu", "paper"] = "smoke"
     """Updates, evaluation cadence and default seeds (see README "Results")."""
     out: Path = Path("runs/bench")
     """Folder for the runs, results.csv, results.md and learning-curves.png."""
     seeds: int | None = None
     """Seeds per method and dataset (default: the budget's)."""
-    methods: tuple[str, ...] = tuple(METHODS)
-    """Methods to run: trajdiff, its ablations and diffusion-ql (the default), and the d3rlpy baselines
-    bc, td3+bc, iql, cql (these need `make baselines-env`)."""
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    """Methods to run: trajdiff, its ablations and diffusion-ql (the default); diffusion-ql-eta0; and the
+    d3rlpy baselines bc, td3+bc, iql, cql (these need `make baselines-env`)."""
     data_dir: Path = Path("datasets")
     """Where the suite's hdf5 files are (as written by trajdiff collect suite)."""
     device: str = "auto"
     """auto, cpu, cuda or cuda:N."""
     baselines_python: Path = Path(".venv-baselines/bin/python")
     """The interpreter with d3rlpy 2.8.1 that trains the baselines (made by `make baselines-env`)."""
+    report_only: bool = False
+    """Train nothing: rebuild results.csv, results.md and the figures from the runs' progress.csv files (a
+    copy of OUT/runs with only those files, such as the committed docs/results, is enough)."""
     workers: int = 1
     """Batches at once, in separate processes sharing the CPU threads (or one GPU) between them. A batch is a
     baseline run, or every trajdiff method and seed that can train as one batched update (same dataset and
@@ -98,26 +117,25 @@ def run_bench(config: BenchConfig) -> None:
     if seeds < 1 or not config.methods:
         raise TrajdiffError("--seeds must be at least 1 and --methods must name at least one method")
     datasets = [name if name == "default" else str(config.data_dir / name) for name in SUITES[config.suite]]
-    missing = [name for name in datasets if name != "default" and not Path(name).is_file()]
-    if missing:
-        raise TrajdiffError(f"missing dataset(s) {', '.join(missing)}: build them with "
-                            f"trajdiff collect suite --from RUN_DIR --out {config.data_dir}")
     jobs = [Job(dataset, method, seed, config.out / "runs" / Path(dataset).stem / method / f"seed{seed}")
             for dataset in datasets for method in config.methods for seed in range(seeds)]
-    batches = member_batches(jobs, budget, config.device)
-    if config.workers <= 1:
-        for batch in batches:
-            run_batch(batch, budget, config)
+    if config.report_only:
+        unfinished = [str(job.run_dir) for job in jobs if not (job.run_dir / "progress.csv").is_file()]
+        if unfinished:
+            raise TrajdiffError(f"--report-only: no progress.csv in {', '.join(unfinished[:3])}"
+                                f"{f' and {len(unfinished) - 3} more' if len(unfinished) > 3 else ''}")
     else:
-        run_in_parallel(batches, budget, config)
-    rows = []
-    for job in jobs:
-        final = last_row(job.run_dir)
-        rows.append({"method": job.method, "dataset": Path(job.dataset).stem, "seed": job.seed,
-                     "updates": int(final["step"]), "normalized_score": float(final["normalized_score"]),
-                     "return_mean": float(final["return_mean"]),
-                     "wall_s": round(float(final["wall_s"]), 1) if final.get("wall_s") else "",
-                     "run_dir": str(job.run_dir)})
+        missing = [name for name in datasets if name != "default" and not Path(name).is_file()]
+        if missing:
+            raise TrajdiffError(f"missing dataset(s) {', '.join(missing)}: build them with "
+                                f"trajdiff collect suite --from RUN_DIR --out {config.data_dir}")
+        batches = member_batches(jobs, budget, config.device)
+        if config.workers <= 1:
+            for batch in batches:
+                run_batch(batch, budget, config)
+        else:
+            run_in_parallel(batches, budget, config)
+    rows = [run_summary(job) for job in jobs]
     with (config.out / "results.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -137,12 +155,27 @@ class Job:
     run_dir: Path
 
 
+def authors_settings(dataset: str) -> dict[str, Any]:
+    """Diffusion-QL's published settings for a dataset of this type (its gradient clip and learning-rate
+    decay), found by the D4RL name of its kind: ``hopper-medium-expert.hdf5`` -> hopper-medium-expert-v2.
+    Kinds the authors did not publish (random, expert, the embedded dataset) keep trajdiff's defaults."""
+    name = f"{Path(dataset).stem}-v2"
+    if name not in PRESETS:
+        return {}
+    return {key: PRESETS[name][key] for key in ("grad_norm", "lr_decay", "actor_lr", "eta", "max_q_backup")}
+
+
 def trajdiff_config(job: Job, budget: dict[str, int], device: str) -> TrainConfig:
     """The TrainConfig of a trajdiff method's run (resuming what an earlier call left unfinished)."""
     base = TrainConfig(dataset=job.dataset, out=job.run_dir, seed=job.seed, device=device, updates=budget["updates"],
                        eval_every=budget["eval_every"], eval_episodes=budget["eval_episodes"],
                        checkpoint_every=budget["eval_every"], tensorboard=False)
-    return dataclasses.replace(base, **METHODS[job.method])
+    overrides = dict(METHODS[job.method])
+    if job.method.startswith("diffusion-ql"):
+        overrides = {**authors_settings(job.dataset), **overrides}  # the method's own eta wins
+    agent_fields = {field.name for field in dataclasses.fields(AgentConfig)}
+    agent = dataclasses.replace(base.agent, **{k: v for k, v in overrides.items() if k in agent_fields})
+    return dataclasses.replace(base, agent=agent, **{k: v for k, v in overrides.items() if k not in agent_fields})
 
 
 def saved_step(run_dir: Path) -> int:
@@ -202,6 +235,17 @@ def _run_batch_logged(batch: list[Job], budget: dict[str, int], config: BenchCon
         run_batch(batch, budget, config)
 
 
-def last_row(run_dir: Path) -> dict[str, str]:
-    with (run_dir / "progress.csv").open() as handle:
-        return list(csv.DictReader(handle))[-1]
+LAST_EVALUATIONS = 5
+"""Evaluations the 'last' figure averages: the end of a run, less at the mercy of one evaluation."""
+
+
+def run_summary(job: Job) -> dict[str, Any]:
+    """One results.csv row: the final evaluation, the mean of the last five, and the best (online selection)."""
+    with (job.run_dir / "progress.csv").open() as handle:
+        progress = list(csv.DictReader(handle))
+    scores = [float(row["normalized_score"]) for row in progress]
+    final = progress[-1]
+    return {"method": job.method, "dataset": Path(job.dataset).stem, "seed": job.seed, "updates": int(final["step"]),
+            "normalized_score": scores[-1], "last5_normalized_score": float(np.mean(scores[-LAST_EVALUATIONS:])),
+            "best_normalized_score": max(scores), "return_mean": float(final["return_mean"]),
+            "wall_s": round(float(final["wall_s"]), 1) if final.get("wall_s") else "", "run_dir": str(job.run_dir)}
