@@ -42,11 +42,11 @@ def synthetic_dataset(transitions: int, seed: int = 0) -> EpisodeDataset:
 
 def windows_per_second(sampler: TrajectorySampler, batch_size: int, seconds: float) -> float:
     for _ in range(20):
-        sampler.sample(batch_size)
+        sampler.draw(batch_size)
     batches, start = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds:
         for _ in range(100):
-            sampler.sample(batch_size)
+            sampler.draw(batch_size)
         batches += 100
     if sampler.device.type == "cuda":
         torch.cuda.synchronize()

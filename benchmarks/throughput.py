@@ -33,8 +33,8 @@ def build(dataset, device: torch.device, history_len: int, n_step: int, batch_si
           members: int = 1) -> UpdateEngine:
     seeds = list(range(members))
     sampler = TrajectorySampler(dataset, history_len, [n_step] * members, [0.99] * members, seeds, device=device)
-    agent = DiffusionQLAgent(dataset.observation_dim, dataset.action_dim, 1.0, history_len,
-                             [AgentConfig()] * members, 10**6, device, seeds)
+    agent = DiffusionQLAgent(dataset.observation_dim, dataset.action_dim, 1.0,
+                             [AgentConfig(history_len=history_len, n_step=n_step)] * members, 10**6, device, seeds)
     return UpdateEngine(agent, sampler, batch_size, None, cuda_graph=True)
 
 

@@ -165,13 +165,13 @@ def dataset():
 def test_each_member_update_equals_reference_diffusion_ql(configs):
     members = len(configs)
     sampler = TrajectorySampler(dataset(), 1, [1] * members, [c.discount for c in configs], list(range(members)))
-    agent = DiffusionQLAgent(11, 3, 1.0, 1, configs, 10, CPU, seeds=[5 + k for k in range(members)])
+    agent = DiffusionQLAgent(11, 3, 1.0, configs, 10, CPU, seeds=[5 + k for k in range(members)])
     references = [ReferenceMember(agent, k, configs[k].diffusion_steps) for k in range(members)]
     optimizers = [(torch.optim.Adam(ref.parameters(ref.live, ("time", "body")), lr=config.actor_lr),
                    torch.optim.Adam(ref.parameters(ref.live, ("q1", "q2")), lr=config.critic_lr))
                   for ref, config in zip(references, configs)]
     for step in range(3):
-        batch = sampler.sample(64)
+        batch = sampler.draw(64)
         noise = agent.draw_noise(64)
         metrics = agent.update(batch, noise=noise)
         for k in range(members):
@@ -199,13 +199,14 @@ def test_a_member_does_not_depend_on_its_batch_mates():
     """Seed 7 alone, and seed 7 beside two other members with other settings: the same run."""
     data = dataset()
     runs = []
-    for seeds, configs, n_steps in (([7], [AgentConfig()], [3]),
-                                    ([1, 7, 2], [AgentConfig(eta=0.0, max_q_backup=True), AgentConfig(),
-                                                 AgentConfig(grad_norm=1.0)], [1, 3, 5])):
-        sampler = TrajectorySampler(data, 3, n_steps, [0.99] * len(seeds), seeds)
-        agent = DiffusionQLAgent(11, 3, 1.0, 3, configs, 10, CPU, seeds)
+    for seeds, configs in (([7], [AgentConfig(history_len=3, n_step=3)]),
+                           ([1, 7, 2], [AgentConfig(history_len=3, eta=0.0, max_q_backup=True),
+                                        AgentConfig(history_len=3, n_step=3),
+                                        AgentConfig(history_len=3, n_step=5, grad_norm=1.0)])):
+        sampler = TrajectorySampler(data, 3, [c.n_step for c in configs], [0.99] * len(seeds), seeds)
+        agent = DiffusionQLAgent(11, 3, 1.0, configs, 10, CPU, seeds)
         for _ in range(4):
-            metrics = agent.update(sampler.sample(32))
+            metrics = agent.update(sampler.draw(32))
         member = seeds.index(7)
         runs.append((metrics["loss/critic"][member], agent.member_state_dict(member)))
     (loss_alone, alone), (loss_batched, batched) = runs
@@ -217,7 +218,7 @@ def test_a_member_does_not_depend_on_its_batch_mates():
 
 def test_members_must_share_their_shapes():
     with pytest.raises(TrajdiffError, match="share hidden_dim"):
-        DiffusionQLAgent(11, 3, 1.0, 1, [AgentConfig(), AgentConfig(hidden_dim=64)], 10, CPU, [0, 1])
+        DiffusionQLAgent(11, 3, 1.0, [AgentConfig(), AgentConfig(hidden_dim=64)], 10, CPU, [0, 1])
 
 
 def test_terminal_targets_do_not_bootstrap():
@@ -225,7 +226,7 @@ def test_terminal_targets_do_not_bootstrap():
                                 [0])
     batch = sampler.windows(np.arange(3)[None])
     assert (batch.bootstrap_discount == 0).all()
-    agent = DiffusionQLAgent(11, 3, 1.0, 2, [AgentConfig()], 10, CPU, [0])
+    agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig(history_len=2, n_step=5)], 10, CPU, [0])
     metrics = agent.update(batch)
     torch.testing.assert_close(metrics["q/target_mean"][0], batch.n_step_return.mean())
 
@@ -245,7 +246,7 @@ def test_max_q_backup_takes_each_heads_max_then_the_min():
     """Member 0 with the max-Q backup, member 1 without, in one batch, with hand-set target Q values."""
     configs = [AgentConfig(max_q_backup=True, discount=0.5), AgentConfig(discount=0.5)]
     sampler = TrajectorySampler(dataset(), 1, [1, 1], [0.5, 0.5], [0, 1])
-    agent = DiffusionQLAgent(11, 3, 1.0, 1, configs, 10, CPU, [0, 1])
+    agent = DiffusionQLAgent(11, 3, 1.0, configs, 10, CPU, [0, 1])
     batch = sampler.windows(np.array([[0, 1], [0, 1]]))  # steps 0 and 1: not terminal, discount 0.5
     repeats = 10
     q1 = torch.zeros(2, 2 * repeats, 1)
@@ -265,7 +266,7 @@ def test_max_q_backup_takes_each_heads_max_then_the_min():
 
 def test_action_selection_follows_the_critic():
     """Q = 1000 x (first action coordinate): the argmax and the softmax draw pick the same candidate."""
-    agent = DiffusionQLAgent(11, 3, 1.0, 2, [AgentConfig(action_candidates=4)] * 2, 10, CPU, [0, 1])
+    agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig(history_len=2, action_candidates=4)] * 2, 10, CPU, [0, 1])
     candidates = torch.tensor([[0.1, 0.0, 0.0], [0.9, 1.0, 1.0], [-0.5, 2.0, 2.0], [0.3, 3.0, 3.0]])
     # member 0's environments see the candidates in this order, member 1's reversed
     fixed = torch.stack([candidates.repeat(5, 1), candidates.flip(0).repeat(5, 1)])  # (K, E * C, Da)
@@ -285,7 +286,7 @@ def test_action_selection_follows_the_critic():
 
 
 def test_equal_q_values_choose_uniformly():
-    agent = DiffusionQLAgent(11, 3, 1.0, 1, [AgentConfig(action_candidates=4)], 10, CPU, [0])
+    agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig(action_candidates=4)], 10, CPU, [0])
     candidates = torch.arange(4.0)[:, None].expand(4, 3)
     agent.actor.sample = lambda context, noise, max_action: candidates.repeat(200, 1)[None]
     agent.critic_target.heads = FixedHeads(torch.zeros(1, 800, 1), torch.zeros(1, 800, 1))
@@ -295,7 +296,7 @@ def test_equal_q_values_choose_uniformly():
 
 
 def test_actions_respect_bounds():
-    agent = DiffusionQLAgent(11, 3, 0.4, 3, [AgentConfig(action_candidates=7)], 10, CPU, [0])
+    agent = DiffusionQLAgent(11, 3, 0.4, [AgentConfig(history_len=3, action_candidates=7)], 10, CPU, [0])
     history, mask = torch.randn(1, 5, 3, 11), torch.ones(1, 5, 3, dtype=torch.bool)
     actions = agent.act(history, mask, MemberRandom([0], CPU))
     assert actions.shape == (1, 5, 3) and actions.abs().max() <= 0.4
@@ -303,13 +304,13 @@ def test_actions_respect_bounds():
 
 def test_critic_history_has_its_own_encoder_and_target():
     sampler = TrajectorySampler(dataset(), 4, [2], [0.99], [0])
-    config = AgentConfig(critic_uses_history=True, history_hidden_dim=8, ema_start=10_000)
-    agent = DiffusionQLAgent(11, 3, 1.0, 4, [config], 10, CPU, [0])
+    config = AgentConfig(history_len=4, n_step=2, critic_uses_history=True, history_hidden_dim=8, ema_start=10_000)
+    agent = DiffusionQLAgent(11, 3, 1.0, [config], 10, CPU, [0])
     assert agent.critic.heads.q1[0].weight.shape[1] == 11 + 8 + 3
     assert agent.critic.encoder.gru is not agent.actor.encoder.gru
     target_gru = [p.clone() for p in agent.critic_target.encoder.parameters()]
     ema_gru = [p.clone() for p in agent.ema_actor.encoder.parameters()]
-    agent.update(sampler.sample(16))
+    agent.update(sampler.draw(16))
     # the critic's target encoder follows its own encoder by Polyak averaging from the first update...
     for before, after, live in zip(target_gru, agent.critic_target.encoder.parameters(),
                                    agent.critic.encoder.parameters()):

@@ -124,7 +124,7 @@ def test_parallel_workers_run_every_job_and_report_errors(tmp_path, capsys):
 
 
 def test_run_summary_final_last_five_and_best(tmp_path):
-    from trajdiff.bench.suite import Job, run_summary
+    from trajdiff.commands.bench import Job, run_summary
 
     run = tmp_path / "run"
     run.mkdir()
@@ -138,7 +138,7 @@ def test_run_summary_final_last_five_and_best(tmp_path):
 
 
 def test_diffusion_ql_takes_the_authors_settings_for_the_dataset_type():
-    from trajdiff.bench.suite import BUDGETS, SUITES, Job, trajdiff_config
+    from trajdiff.commands.bench import BUDGETS, SUITES, Job, trajdiff_config
 
     def config(method, dataset):
         return trajdiff_config(Job(dataset, method, 0, Path("x")), BUDGETS["gpu"], "cpu")

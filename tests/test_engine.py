@@ -12,7 +12,8 @@ from trajdiff.engine import WARMUP_UPDATES, UpdateEngine
 def build(device, members=2, weights=None):
     seeds = list(range(members))
     sampler = TrajectorySampler(dataset(), 3, [2] * members, [0.99] * members, seeds, device)
-    agent = DiffusionQLAgent(11, 3, 1.0, 3, [AgentConfig(hidden_dim=32, ema_start=0)] * members, 100, device, seeds)
+    agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig(history_len=3, n_step=2, hidden_dim=32, ema_start=0)] * members,
+                             100, device, seeds)
     return UpdateEngine(agent, sampler, 16, weights, cuda_graph=True)
 
 
@@ -22,7 +23,7 @@ def test_means_are_the_average_of_each_updates_metrics():
     by_hand = []
     for _ in range(4):
         engine.step()
-        by_hand.append(twin.agent.update(twin.sampler.sample(16)))
+        by_hand.append(twin.agent.update(twin.sampler.draw(16)))
     means = engine.means()
     for key in ("loss/critic", "loss/bc", "q/mean"):
         expected = torch.stack([metrics[key] for metrics in by_hand]).mean(dim=0)

@@ -95,8 +95,8 @@ def test_unit_weights_train_like_no_weights():
     results = []
     for weights in (None, torch.ones(1, 32)):
         sampler = TrajectorySampler(dataset, 1, [1], [0.99], [0])
-        agent = DiffusionQLAgent(11, 3, 1.0, 1, [AgentConfig()], 10, torch.device("cpu"), [0])
-        metrics = agent.update(sampler.sample(32), weights)
+        agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig()], 10, torch.device("cpu"), [0])
+        metrics = agent.update(sampler.draw(32), weights)
         results.append((metrics["loss/bc"], agent.actor.denoiser.body[0].weight.clone()))
     torch.testing.assert_close(results[0][0], results[1][0])  # only the order of summation differs
     torch.testing.assert_close(results[0][1], results[1][1])
@@ -108,6 +108,6 @@ def test_weights_change_the_update():
     losses = []
     for weights in (None, torch.cat([torch.full((1, 16), 1.9), torch.full((1, 16), 0.1)], dim=1)):
         sampler = TrajectorySampler(dataset, 1, [1], [0.99], [0])
-        agent = DiffusionQLAgent(11, 3, 1.0, 1, [AgentConfig()], 10, torch.device("cpu"), [0])
-        losses.append(agent.update(sampler.sample(32), weights)["loss/bc"])
+        agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig()], 10, torch.device("cpu"), [0])
+        losses.append(agent.update(sampler.draw(32), weights)["loss/bc"])
     assert not torch.allclose(losses[0], losses[1])

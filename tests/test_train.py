@@ -13,7 +13,7 @@ from PIL import Image
 
 from trajdiff.checkpoint import load_checkpoint
 from trajdiff.cli import main
-from trajdiff.train import default_config
+from trajdiff.commands.train import default_config
 
 COMMON = ["--device", "cpu", "--batch-size", "32", "--no-tensorboard"]
 
@@ -33,7 +33,7 @@ def test_short_run_learns_and_writes_everything(tmp_path, hopper_file, capsys):
         assert column in progress[0]
     assert float(progress[1]["bc_loss"]) < float(progress[0]["bc_loss"])
     config = json.loads((out / "config.json").read_text())
-    assert config["history_len"] == 3 and config["env_id"] == "Hopper-v5" and "torch" in config["versions"]
+    assert config["agent"]["history_len"] == 3 and config["env_id"] == "Hopper-v5" and "torch" in config["versions"]
     assert load_checkpoint(out)["step"] == 300
     capsys.readouterr()
     main(["eval", str(out), "--episodes", "3", "--json", "--device", "cpu"])

@@ -40,8 +40,12 @@ MAX_Q_REPEATS = 10
 
 @dataclass(frozen=True)
 class AgentConfig:
-    """Diffusion-QL hyperparameters (defaults: the paper's gym-locomotion settings)."""
+    """Everything that defines the algorithm (defaults: Diffusion-QL's gym-locomotion settings)."""
 
+    history_len: int = 1
+    """Observations in the policy's history window (1: Diffusion-QL's Markov policy)."""
+    n_step: int = 1
+    """Steps of real reward in the critic's target (1: Diffusion-QL's one-step TD)."""
     discount: float = 0.99
     """Per-step discount gamma."""
     tau: float = 0.005
@@ -81,8 +85,8 @@ class AgentConfig:
     """Give the critic a history encoder of its own (with its own target copy) instead of the Markov state."""
 
     def __post_init__(self) -> None:
-        for name in ("diffusion_steps", "hidden_dim", "history_hidden_dim", "history_layers", "ema_every",
-                     "action_candidates"):
+        for name in ("history_len", "n_step", "diffusion_steps", "hidden_dim", "history_hidden_dim",
+                     "history_layers", "ema_every", "action_candidates"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         for name in ("actor_lr", "critic_lr"):
             require(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive")
@@ -94,7 +98,7 @@ class AgentConfig:
         require(math.isfinite(self.grad_norm), "--grad-norm must be finite (<= 0 turns clipping off)")
 
 
-MEMBER_FIELDS = ("discount", "eta", "actor_lr", "critic_lr", "grad_norm", "max_q_backup", "lr_decay")
+MEMBER_FIELDS = ("n_step", "discount", "eta", "actor_lr", "critic_lr", "grad_norm", "max_q_backup", "lr_decay")
 """AgentConfig fields in which the members of one agent may differ; all others must be equal."""
 
 
@@ -170,10 +174,10 @@ class UpdateNoise:
 class Actor(nn.Module):
     """The policy: history encoder + denoiser, with the noise schedule as a constant buffer."""
 
-    def __init__(self, observation_dim: int, action_dim: int, history_len: int, config: AgentConfig,
+    def __init__(self, observation_dim: int, action_dim: int, config: AgentConfig,
                  generators: Sequence[torch.Generator]) -> None:
         super().__init__()
-        self.encoder = HistoryEncoder(observation_dim, history_len, config.history_hidden_dim,
+        self.encoder = HistoryEncoder(observation_dim, config.history_len, config.history_hidden_dim,
                                       config.history_layers, generators)
         self.denoiser = Denoiser(action_dim, self.encoder.output_dim, config.diffusion_steps, config.hidden_dim,
                                  generators)
@@ -187,10 +191,10 @@ class Actor(nn.Module):
 class Critic(nn.Module):
     """Twin Q heads over [state, action]; the state is s_t, or [s_t, GRU(history)] from an encoder of its own."""
 
-    def __init__(self, observation_dim: int, action_dim: int, history_len: int, config: AgentConfig,
+    def __init__(self, observation_dim: int, action_dim: int, config: AgentConfig,
                  generators: Sequence[torch.Generator]) -> None:
         super().__init__()
-        self.encoder = HistoryEncoder(observation_dim, history_len if config.critic_uses_history else 1,
+        self.encoder = HistoryEncoder(observation_dim, config.history_len if config.critic_uses_history else 1,
                                       config.history_hidden_dim, config.history_layers, generators)
         self.heads = TwinCritic(self.encoder.output_dim, action_dim, config.hidden_dim, generators)
 
@@ -274,7 +278,6 @@ class DiffusionQLAgent:
         observation_dim: int,
         action_dim: int,
         max_action: float,
-        history_len: int,
         configs: Sequence[AgentConfig],
         total_updates: int,
         device: torch.device,
@@ -286,15 +289,16 @@ class DiffusionQLAgent:
         self.configs = list(configs)
         self.config = config = configs[0]  # the fields all members share
         self.members = len(configs)
+        self.history_len = config.history_len
         self.max_action = max_action
         self.action_dim = action_dim
         self.device = device
         self.seeds = list(seeds)
         # initial weights from CPU generators of the members' seeds: the same on every device
         initial = [torch.Generator().manual_seed(seed) for seed in seeds]
-        self.actor = Actor(observation_dim, action_dim, history_len, config, initial).to(device)
+        self.actor = Actor(observation_dim, action_dim, config, initial).to(device)
         self.ema_actor = copy.deepcopy(self.actor).requires_grad_(False)
-        self.critic = Critic(observation_dim, action_dim, history_len, config, initial).to(device)
+        self.critic = Critic(observation_dim, action_dim, config, initial).to(device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_optimizer = MemberAdam(list(self.actor.parameters()), device)
         self.critic_optimizer = MemberAdam(list(self.critic.parameters()), device)

@@ -18,12 +18,18 @@ def _commands() -> dict[tuple[str, ...], Command]:
 
     Imports stay local so that a typo answers fast.
     """
-    from trajdiff.bench.suite import BenchConfig, run_bench
-    from trajdiff.collect.behavior import TrainBehaviorConfig, train_behavior
-    from trajdiff.collect.datasets import CollectDatasetConfig, CollectSuiteConfig, collect_dataset, collect_suite
-    from trajdiff.data.info import DataInfoConfig, run_data_info
-    from trajdiff.evaluate_run import EvalConfig, run_eval
-    from trajdiff.train import TrainConfig, default_config, train
+    from trajdiff.commands.bench import BenchConfig, run_bench
+    from trajdiff.commands.collect import (
+        CollectDatasetConfig,
+        CollectSuiteConfig,
+        TrainBehaviorConfig,
+        collect_dataset,
+        collect_suite,
+        train_behavior,
+    )
+    from trajdiff.commands.data_info import DataInfoConfig, run_data_info
+    from trajdiff.commands.eval import EvalConfig, run_eval
+    from trajdiff.commands.train import TrainConfig, default_config, train
 
     return {
         ("train",): (TrainConfig, train, "train an agent on an offline dataset", default_config),

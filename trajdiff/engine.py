@@ -37,7 +37,7 @@ class UpdateEngine:
         self.eager_updates = 0
 
     def _update(self) -> None:
-        batch = self.sampler.sample(self.batch_size)
+        batch = self.sampler.draw(self.batch_size)
         weights = None
         if self.episode_weights is not None:
             weights = self.episode_weights.gather(1, batch.episode_index)  # (K, B)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 from trajdiff.agent import MemberRandom
 from trajdiff.data.registry import environment_family, normalized_score
+from trajdiff.envs import make_environment, make_vector_environment
 from trajdiff.errors import TrajdiffError
 
 
@@ -66,35 +66,21 @@ class EvaluationResult:
         }
 
 
-def make_environment(env_id: str, **kwargs: object) -> gym.Env:
-    """``gym.make`` with a one-line error for unknown ids."""
-    try:
-        return gym.make(env_id, **kwargs)
-    except Exception as error:
-        raise environment_error(env_id, error) from None
+class Policy(Protocol):
+    """What evaluation runs: a trajdiff agent, or a baseline's policy behind the same call (K = 1)."""
+
+    members: int
+    history_len: int
+    device: torch.device
+
+    def act(self, history: torch.Tensor, mask: torch.Tensor, random: MemberRandom,
+            deterministic: bool = False) -> torch.Tensor:
+        """history (K, E, H, Do), mask (K, E, H) -> actions (K, E, Da)."""
+        ...
 
 
-def make_vector_environment(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
-    """``num_envs`` synchronous copies that reset in the same step as an episode ends (SAME_STEP)."""
-    try:
-        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
-                            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
-    except Exception as error:
-        raise environment_error(env_id, error) from None
-
-
-def environment_error(env_id: str, error: Exception) -> TrajdiffError:
-    """One line for a failed ``gym.make``: an unknown id, or MuJoCo failing to load an OpenGL backend."""
-    if isinstance(error, gym.error.Error):
-        return TrajdiffError(f"cannot make environment {env_id!r}: {error}")
-    backend = os.environ.get("MUJOCO_GL")
-    hint = f"; MUJOCO_GL={backend} names an OpenGL backend that did not load (unset it, or install it)" \
-        if backend else ""
-    return TrajdiffError(f"cannot make environment {env_id!r} ({type(error).__name__}: {error}){hint}")
-
-
-def evaluate(agent, env_id: str, history_len: int, episodes: int, seed: int,  # noqa: ANN001
-             deterministic: bool = False, max_envs: int = 10) -> list[EvaluationResult]:
+def evaluate(agent: Policy, env_id: str, episodes: int, seed: int, deterministic: bool = False,
+             max_envs: int = 10) -> list[EvaluationResult]:
     """Run ``episodes`` episodes for each of the agent's K members; one result per member.
 
     Every member gets up to ``max_envs`` environments, seeded ``seed + i`` (the same for every member,
@@ -110,7 +96,7 @@ def evaluate(agent, env_id: str, history_len: int, episodes: int, seed: int,  # 
     device = agent.device
     random = MemberRandom([seed] * members, device)
     observations, _ = envs.reset(seed=[seed + index % per_member for index in range(num_envs)])
-    buffer = HistoryBuffer(num_envs, history_len, observations.shape[1], device)
+    buffer = HistoryBuffer(num_envs, agent.history_len, observations.shape[1], device)
     buffer.reset(np.ones(num_envs, bool), torch.as_tensor(observations, dtype=torch.float32, device=device))
     running_return = np.zeros(num_envs)
     running_length = np.zeros(num_envs, dtype=np.int64)
@@ -143,7 +129,7 @@ def evaluate(agent, env_id: str, history_len: int, episodes: int, seed: int,  # 
     return [EvaluationResult(returns[member], lengths[member], env_id) for member in range(members)]
 
 
-def record_video(agent, env_id: str, history_len: int, path: Path, seed: int) -> None:  # noqa: ANN001
+def record_video(agent: Policy, env_id: str, path: Path, seed: int) -> None:
     """Render one episode of the agent's first member to ``path`` (mp4 or gif) through MuJoCo's offscreen renderer.
 
     Needs an OpenGL backend: ``MUJOCO_GL=egl`` (NVIDIA's EGL on a GPU machine, or Mesa's
@@ -170,7 +156,7 @@ def record_video(agent, env_id: str, history_len: int, path: Path, seed: int) ->
         raise TrajdiffError(f"no imageio backend writes {path.suffix or 'extension-less'} files here: "
                             "pip install 'trajdiff[video]' (imageio-ffmpeg, for mp4) or ask for a .gif") from None
     device = agent.device
-    buffer = HistoryBuffer(1, history_len, observation.shape[0], device)
+    buffer = HistoryBuffer(1, agent.history_len, observation.shape[0], device)
     buffer.reset(np.ones(1, bool), torch.as_tensor(observation[None], dtype=torch.float32, device=device))
     random = MemberRandom([seed] * agent.members, device)
     with writer:

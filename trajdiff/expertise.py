@@ -23,7 +23,6 @@ inherits its episode's p.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -124,31 +123,3 @@ def episode_weights(expertise: np.ndarray, episode_lengths: np.ndarray, floor: f
     """
     weights = floor + (1.0 - floor) * np.asarray(expertise, dtype=np.float64)
     return weights / np.average(weights, weights=episode_lengths)
-
-
-def plot_expertise(model: ExpertiseModel, path, sources: np.ndarray | None = None) -> None:  # noqa: ANN001
-    """Histogram of p(expert) per episode, one colour per recorded source label when there is one."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 3.5))
-    bins = np.linspace(0, 1, 21)
-    if sources is None:
-        axis.hist(model.episode_expertise, bins=bins, color="tab:blue")
-    else:
-        for label, name in ((0, "medium (source 0)"), (1, "expert (source 1)")):
-            axis.hist(model.episode_expertise[sources == label], bins=bins, alpha=0.7, label=name)
-        axis.legend()
-    axis.set_xlabel("p(expert | episode)")
-    axis.set_ylabel("episodes")
-    axis.set_title(f"{model.components} component(s) selected by BIC")
-    figure.tight_layout()
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, dpi=100)
-    except OSError as error:
-        raise TrajdiffError(f"cannot write the histogram {path} ({error.strerror or error})") from None
-    finally:
-        plt.close(figure)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from trajdiff.cli import main
-from trajdiff.collect.behavior import TrainBehaviorConfig, train_behavior
 from trajdiff.collect.datasets import BehaviorRun, build_dataset, rollouts
+from trajdiff.commands.collect import TrainBehaviorConfig, train_behavior
 from trajdiff.data import EpisodeDataset, load_dataset, read_minari, write_minari
 from trajdiff.errors import TrajdiffError
 

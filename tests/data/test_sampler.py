@@ -53,7 +53,7 @@ def test_bootstrap_window_ends_at_stored_next_observation(small_dataset):
 
 def test_one_step_one_history_is_plain_transition_sampling(small_dataset):
     sampler = TrajectorySampler(small_dataset, history_len=1, n_steps=[1], discounts=[0.99], seeds=[3])
-    batch = one_member(sampler.sample(64))
+    batch = one_member(sampler.draw(64))
     index = batch.indices.numpy()
     np.testing.assert_array_equal(batch.observations.numpy(), small_dataset.observations[index])
     np.testing.assert_array_equal(batch.actions.numpy(), small_dataset.actions[index])
@@ -67,14 +67,14 @@ def test_every_step_reachable_and_uniform(small_dataset):
     sampler = TrajectorySampler(small_dataset, history_len=4, n_steps=[5], discounts=[0.9], seeds=[0])
     counts = np.zeros(small_dataset.num_transitions)
     for _ in range(50):
-        np.add.at(counts, sampler.sample(1000).indices[0].numpy(), 1)
+        np.add.at(counts, sampler.draw(1000).indices[0].numpy(), 1)
     assert (counts > 0).all()
     assert chisquare(counts).pvalue > 0.01
 
 
 def test_same_seed_same_batches(small_dataset):
-    first = TrajectorySampler(small_dataset, 2, [2], [0.9], [7]).sample(32)
-    second = TrajectorySampler(small_dataset, 2, [2], [0.9], [7]).sample(32)
+    first = TrajectorySampler(small_dataset, 2, [2], [0.9], [7]).draw(32)
+    second = TrajectorySampler(small_dataset, 2, [2], [0.9], [7]).draw(32)
     assert torch.equal(first.indices, second.indices)
 
 
@@ -88,5 +88,5 @@ def test_members_differ_in_n_step_and_draw_their_own_steps(small_dataset):
     rewards = small_dataset.rewards
     np.testing.assert_allclose(batch.n_step_return[1, 1].item(), rewards[5] + 0.5 * rewards[6] + 0.25 * rewards[7],
                                rtol=1e-6)
-    alone = TrajectorySampler(small_dataset, 2, [3], [0.5], [9]).sample(16)
-    assert torch.equal(sampler.sample(16).indices[1], alone.indices[0])
+    alone = TrajectorySampler(small_dataset, 2, [3], [0.5], [9]).draw(16)
+    assert torch.equal(sampler.draw(16).indices[1], alone.indices[0])

@@ -31,6 +31,7 @@ class ScriptedPolicy:
     as an agent of one member."""
 
     members = 1
+    history_len = 1
 
     def __init__(self, path: Path) -> None:
         self.device = torch.device("cpu")
@@ -66,7 +67,7 @@ def run_baseline(dataset: Path, method: str, seed: int, run_dir: Path, budget: d
     rows = []
     for step in range(save_every, budget["updates"] + 1, save_every):
         policy = ScriptedPolicy(run_dir / f"policy-{step}.pt")
-        summary = evaluate(policy, env_id, 1, budget["eval_episodes"], seed + 10_000)[0].summary()
+        summary = evaluate(policy, env_id, budget["eval_episodes"], seed + 10_000)[0].summary()
         rows.append({"step": step, "return_mean": summary["return_mean"], "return_std": summary["return_std"],
                      "normalized_score": summary["normalized_score_mean"]})
         print(f"{method} step {step}: return {summary['return_mean']:.1f}, "

@@ -19,20 +19,19 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
-import tyro
 from tqdm import tqdm
 
 import trajdiff
 from trajdiff.collect.behavior import checkpoint_path
 from trajdiff.data.episodes import EpisodeDataset
-from trajdiff.data.formats import write_d4rl_hdf5, write_minari
-from trajdiff.data.registry import default_environment, environment_family
+from trajdiff.data.formats import write_d4rl_hdf5
+from trajdiff.data.registry import default_environment
+from trajdiff.envs import make_vector_environment
 from trajdiff.errors import TrajdiffError
-from trajdiff.evaluate import make_vector_environment
 
 Kind = Literal["random", "medium", "expert", "medium-replay", "medium-expert"]
 KINDS: tuple[Kind, ...] = ("random", "medium", "medium-replay", "expert", "medium-expert")
@@ -149,7 +148,8 @@ def build_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int, built: dic
         arrays = {key: np.concatenate([getattr(medium, key), getattr(expert, key)])
                   for key in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")}
         source = np.concatenate([np.zeros(medium.num_episodes, np.int64), np.ones(expert.num_episodes, np.int64)])
-        metadata.update(policy=f"{medium.metadata['policy']} + {expert.metadata['policy']}",
+        metadata.update(episode_source_names="medium,expert",  # what the labels in episode_source mean
+                        policy=f"{medium.metadata['policy']} + {expert.metadata['policy']}",
                         policy_return=f"{medium.metadata['policy_return']} + {expert.metadata['policy_return']}")
         infos = {key: np.concatenate([medium_infos[key], expert_infos[key]]) for key in medium_infos}
         return _labelled(arrays, kind, metadata, {"episode_source": source}), infos
@@ -188,66 +188,14 @@ def _labelled(arrays: dict[str, np.ndarray], kind: str, metadata: dict[str, obje
                                                           "episode_returns": dataset.episode_returns})
 
 
-@dataclass(frozen=True, kw_only=True)
-class CollectSource:
-    """What both collect commands read: the behaviour run, and how much to roll out with which seed."""
-
-    from_: Annotated[Path, tyro.conf.arg(name="from")]
-    """Behaviour run folder (log.json, sac_<step>.zip, replay.npz)."""
-    size: int = 200_000
-    """Transitions per rollout dataset (at least; episodes are kept whole)."""
-    seed: int = 0
-    """Seed of the environments and of the policy's action noise."""
-    env: str | None = None
-    """Environment id, when the run folder does not record it."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class CollectDatasetConfig(CollectSource):
-    """Build one D4RL-protocol dataset from a behaviour run folder."""
-
-    kind: Kind
-    """random, medium, medium-replay, expert or medium-expert."""
-    out: Path
-    """hdf5 file to write (D4RL layout)."""
-    infos: bool = True
-    """Also store infos/qpos and infos/qvel (float64; about half the file)."""
-    minari_id: str | None = None
-    """Also write the dataset as a local Minari dataset with this id (e.g. trajdiff/hopper/medium-v0)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class CollectSuiteConfig(CollectSource):
-    """Build all five D4RL-protocol datasets of a behaviour run into OUT/<env>-<kind>.hdf5."""
-
-    out: Path = Path("datasets")
-    """Folder for the five files."""
-
-
-def collect_dataset(config: CollectDatasetConfig) -> None:
-    run = BehaviorRun.open(config.from_, config.env)
-    dataset, _ = _write(run, config.kind, config.size, config.seed, config.out, config.infos)
-    if config.minari_id is not None:
-        write_minari(dataset, config.minari_id, run.env_id)
-        print(f"also written as Minari dataset {config.minari_id}")
-
-
 def suite_file_name(family: str, kind: Kind) -> str:
     """File name `collect suite` gives a dataset, and `trajdiff bench` looks for: ``hopper-medium.hdf5``."""
     return f"{family}-{kind}.hdf5"
 
 
-def collect_suite(config: CollectSuiteConfig) -> None:
-    run = BehaviorRun.open(config.from_, config.env)
-    family = environment_family(run.env_id) or run.env_id.lower()
-    built: dict[str, Built] = {}
-    for kind in KINDS:
-        built[kind] = _write(run, kind, config.size, config.seed, config.out / suite_file_name(family, kind),
-                             built=built)
-
-
-def _write(run: BehaviorRun, kind: Kind, size: int, seed: int, out: Path, with_infos: bool = True,
-           built: dict[str, Built] | None = None) -> Built:
+def write_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int, out: Path, with_infos: bool = True,
+                  built: dict[str, Built] | None = None) -> Built:
+    """Build one dataset and write it as D4RL-layout hdf5 (with its infos unless ``with_infos`` is off)."""
     dataset, infos = build_dataset(run, kind, size, seed, built)
     write_d4rl_hdf5(out, dataset, infos=infos if with_infos else None)
     returns = dataset.episode_returns

@@ -97,7 +97,7 @@ class TrajectorySampler:
         self.offsets = torch.arange(-(history_len - 1), 1, device=self.device)
         self.generators = [torch.Generator(device=self.device).manual_seed(seed) for seed in seeds]
 
-    def sample(self, batch_size: int) -> WindowBatch:
+    def draw(self, batch_size: int) -> WindowBatch:
         """Windows at ``batch_size`` time steps per member, drawn uniformly with replacement."""
         indices = [torch.randint(self.size, (batch_size,), generator=generator, device=self.device)
                    for generator in self.generators]

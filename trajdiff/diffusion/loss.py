@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from trajdiff.diffusion.sampler import NoisePredictor
+from trajdiff.diffusion.reverse import NoisePredictor
 from trajdiff.diffusion.schedules import NoiseSchedule
 
 

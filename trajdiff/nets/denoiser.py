@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from trajdiff.diffusion.sampler import NoisePredictor
+from trajdiff.diffusion.reverse import NoisePredictor
 from trajdiff.nets.members import MemberLinear, member_matmul, member_mlp
 from trajdiff.nets.mlp import Mish
 

@@ -24,17 +24,19 @@ from trajdiff.agent import MEMBER_FIELDS, AgentConfig, DiffusionQLAgent
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, member_folders, restore_global_rng, save_checkpoints
 from trajdiff.data import EpisodeDataset, TrajectorySampler, default_environment, load_dataset
 from trajdiff.engine import UpdateEngine
+from trajdiff.envs import make_environment
 from trajdiff.errors import TrajdiffError, require
-from trajdiff.evaluate import evaluate, make_environment
-from trajdiff.expertise import Evidence, episode_weights, fit_expertise, plot_expertise
-from trajdiff.logging import RunLogger
+from trajdiff.evaluate import evaluate
+from trajdiff.expertise import Evidence, episode_weights, fit_expertise
+from trajdiff.plots import plot_expertise, source_names
 from trajdiff.run_folder import RunFolder, check_creatable
+from trajdiff.runlog import RunLogger
 from trajdiff.utils import atomic_write_json, library_versions, resolve_device, seed_everything
 
 # Fields that may differ between a run and its resumption; any other change is an incompatible config.
 RESUMABLE_FIELDS = {"updates", "resume", "device", "eval_every", "eval_episodes", "checkpoint_every", "cuda_graph"}
 # TrainConfig fields in which the members of one batch may differ (with AgentConfig's MEMBER_FIELDS).
-MEMBER_TRAIN_FIELDS = {"seed", "out", "resume", "n_step", "expertise_weighting", "expertise_floor"}
+MEMBER_TRAIN_FIELDS = {"seed", "out", "resume", "expertise_weighting", "expertise_floor"}
 
 
 @dataclass(frozen=True)
@@ -55,10 +57,6 @@ class TrainConfig:
     """Total gradient updates."""
     batch_size: int = 256
     """Windows per update."""
-    history_len: int = 1
-    """Observations in the policy's history window (1: Diffusion-QL's Markov policy)."""
-    n_step: int = 1
-    """Steps of real reward in the critic's target (1: Diffusion-QL's one-step TD)."""
     eval_every: int = 10_000
     """Evaluate every this many updates (0: never)."""
     eval_episodes: int = 10
@@ -89,7 +87,7 @@ class TrainConfig:
     """Algorithm hyperparameters."""
 
     def __post_init__(self) -> None:
-        for name in ("updates", "batch_size", "history_len", "n_step", "eval_episodes", "checkpoint_every",
+        for name in ("updates", "batch_size", "eval_episodes", "checkpoint_every",
                      "expertise_components", "expertise_early_steps"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         require(self.eval_every >= 0, "--eval-every must be at least 0 (0: never)")
@@ -135,6 +133,9 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     """Rebuild a TrainConfig from its JSON form (config.json or a checkpoint)."""
     values = dict(values)
     agent = dict(values.get("agent", {}))
+    for key in ("history_len", "n_step"):  # runs written before the agent's config owned them
+        if key in values:
+            agent[key] = values.pop(key)
     if isinstance(agent.get("lr_decay"), bool):  # runs written before lr_decay named its schedule
         agent["lr_decay"] = "cosine" if agent["lr_decay"] else "none"
     values["agent"] = AgentConfig(**agent)
@@ -148,6 +149,12 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+
+
+def flat_fields(config: TrainConfig) -> dict[str, Any]:
+    """The config's fields with the agent's beside the run's (their names are distinct), for comparisons."""
+    values = config_to_dict(config)
+    return {**values.pop("agent"), **values}
 
 
 def resumed_config(run: Path) -> TrainConfig:
@@ -173,7 +180,7 @@ def member_configs(config: TrainConfig) -> list[TrainConfig]:
 
 def check_resumable(saved: TrainConfig, requested: TrainConfig) -> None:
     """Raise when ``requested`` changes anything but the fields a resumption may change."""
-    old, new = config_to_dict(saved), config_to_dict(requested)
+    old, new = flat_fields(saved), flat_fields(requested)
     changed = sorted(key for key in old if key not in RESUMABLE_FIELDS | {"out"} and old[key] != new.get(key))
     if changed:
         raise TrajdiffError(f"cannot resume {requested.out}: incompatible config ({', '.join(changed)} "
@@ -202,14 +209,13 @@ def build_agent(configs: list[TrainConfig], env_id: str, device: torch.device,
     probe.close()
     if dataset is not None:
         dataset.check_environment(observation_dim, action_dim, env_id)
-    return DiffusionQLAgent(observation_dim, action_dim, max_action, configs[0].history_len,
-                            [config.agent for config in configs], configs[0].updates, device,
-                            [config.seed for config in configs])
+    return DiffusionQLAgent(observation_dim, action_dim, max_action, [config.agent for config in configs],
+                            configs[0].updates, device, [config.seed for config in configs])
 
 
 def check_members(configs: list[TrainConfig]) -> None:
     """Raise unless the members may train as one batch: equal in everything but their own fields."""
-    shared = [config_to_dict(dataclasses.replace(
+    shared = [flat_fields(dataclasses.replace(
         config, **{name: getattr(configs[0], name) for name in MEMBER_TRAIN_FIELDS},
         agent=dataclasses.replace(config.agent, **{name: getattr(configs[0].agent, name) for name in MEMBER_FIELDS}),
     )) for config in configs]
@@ -269,7 +275,8 @@ def expertise_table(configs: list[TrainConfig], dataset: EpisodeDataset, device:
         model = fit_expertise(dataset, config.expertise_components, config.seed, config.expertise_evidence,
                               config.expertise_early_steps)
         atomic_write_json(config.out / "expertise.json", model.summary())
-        plot_expertise(model, config.out / "expertise.png", dataset.episode_metadata.get("episode_source"))
+        plot_expertise(model, config.out / "expertise.png", dataset.episode_metadata.get("episode_source"),
+                       source_names(dataset.metadata))
         rows.append(episode_weights(model.episode_expertise, dataset.episode_lengths, config.expertise_floor))
     return torch.as_tensor(np.stack(rows), dtype=torch.float32, device=device)
 
@@ -293,7 +300,7 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
     dataset = load_dataset(first.dataset)
     env_id = environment_for(dataset, first.env)
     agent = build_agent(configs, env_id, device, dataset)
-    sampler = TrajectorySampler(dataset, first.history_len, [c.n_step for c in configs],
+    sampler = TrajectorySampler(dataset, first.agent.history_len, [c.agent.n_step for c in configs],
                                 [c.agent.discount for c in configs], [c.seed for c in configs], device)
     folders = [RunFolder(config.out) for config in configs]  # a second process into these folders stops here
     try:
@@ -378,7 +385,7 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
 
 def evaluate_into(rows: list[dict], agent: DiffusionQLAgent, env_id: str, config: TrainConfig, bar: tqdm) -> None:
     """Evaluate every member at once and add its return and score to its row."""
-    results = evaluate(agent, env_id, config.history_len, config.eval_episodes, config.seed + 10_000)
+    results = evaluate(agent, env_id, config.eval_episodes, config.seed + 10_000)
     for row, result in zip(rows, results):
         summary = result.summary()
         row.update(return_mean=summary["return_mean"], return_std=summary["return_std"],

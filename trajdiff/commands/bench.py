@@ -21,10 +21,10 @@ from trajdiff.bench.baselines import BASELINES, run_baseline
 from trajdiff.bench.report import write_report
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trajdiff.collect.datasets import KINDS, suite_file_name
+from trajdiff.commands.train import TrainConfig, environment_for, train_members
 from trajdiff.data.load import EMBEDDED_DEFAULT, load_dataset
 from trajdiff.errors import TrajdiffError
 from trajdiff.presets import PRESETS
-from trajdiff.train import TrainConfig, environment_for, train_members
 
 TRAJDIFF = {"history_len": 4, "n_step": 3, "expertise_weighting": True}
 """The full method's settings in the suites, fixed before any run; README "Results" has the sweep that
@@ -193,7 +193,8 @@ def member_batches(jobs: list[Job], budget: dict[str, int], device: str) -> list
         step = saved_step(job.run_dir)
         if step >= budget["updates"]:
             continue
-        batches.setdefault((job.dataset, METHODS[job.method].get("history_len", 1), step), []).append(job)
+        batches.setdefault((job.dataset, METHODS[job.method].get("history_len", AgentConfig.history_len), step),
+                           []).append(job)
     return list(batches.values())
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import tyro
 
 from trajdiff.checkpoint import load_checkpoint, member_folders
+from trajdiff.commands.train import build_agent, config_from_dict
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import evaluate, record_video
-from trajdiff.train import build_agent, config_from_dict
 from trajdiff.utils import resolve_device
 
 
@@ -55,10 +55,9 @@ def run_eval(config: EvalConfig) -> None:
     if broken:
         raise TrajdiffError(f"{folders[broken[0]]} holds non-finite (NaN or infinite) weights: the run diverged "
                             "before this checkpoint was written; there is nothing to evaluate")
-    history_len = train_configs[0].history_len
     if config.video is not None:  # first: a missing GL or video backend fails before the long part
-        record_video(agent, env_id, history_len, config.video, config.seed)
-    results = evaluate(agent, env_id, history_len, config.episodes, config.seed, deterministic=config.deterministic)
+        record_video(agent, env_id, config.video, config.seed)
+    results = evaluate(agent, env_id, config.episodes, config.seed, deterministic=config.deterministic)
     summaries = [{"run": str(folder), "seed": train_config.seed, "checkpoint_step": checkpoint["step"],
                   **result.summary()}
                  for folder, train_config, checkpoint, result in zip(folders, train_configs, checkpoints, results)]

@@ -1,4 +1,4 @@
-"""``trajdiff data info``: what a dataset holds, at a glance."""
+"""``trajdiff data info``: what a dataset holds, at a glance, and its expertise model."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from trajdiff.data.episodes import EpisodeDataset
 from trajdiff.data.load import load_dataset
 from trajdiff.data.registry import environment_family, normalized_score
 from trajdiff.errors import require
-from trajdiff.expertise import Evidence, fit_expertise, plot_expertise
+from trajdiff.expertise import Evidence, fit_expertise
+from trajdiff.plots import plot_expertise, source_names
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ def run_data_info(config: DataInfoConfig) -> None:
         model = fit_expertise(dataset, evidence=config.evidence, early_steps=config.early_steps)
         summary.update(model.summary())
         if config.plot is not None:
-            plot_expertise(model, config.plot, dataset.episode_metadata.get("episode_source"))
+            plot_expertise(model, config.plot, dataset.episode_metadata.get("episode_source"),
+                           source_names(dataset.metadata))
             summary["expertise_plot"] = str(config.plot)
         if "episode_source" in dataset.episode_metadata and model.components > 1:
             from sklearn.metrics import roc_auc_score
@@ -98,7 +100,9 @@ def run_data_info(config: DataInfoConfig) -> None:
             values = summary[key]
             print(f"{label:15}" + "".join(f"{values[s]:>10{spec}}" for s in ("min", "median", "max", "mean")))
     if "episode_source_counts" in summary:
-        print(f"episode source {summary['episode_source_counts']}  (0 = medium, 1 = expert)")
+        names = source_names(dataset.metadata)
+        named = f"  ({', '.join(f'{k} = {name}' for k, name in enumerate(names))})" if names else ""
+        print(f"episode source {summary['episode_source_counts']}{named}")
     if config.expertise:
         bic = ", ".join(f"{k}: {v:.1f}" for k, v in summary["bic"].items())
         print(f"expertise      {summary['components']} component(s) by BIC ({bic}) on {summary['evidence']}")

@@ -1,0 +1,155 @@
+"""``trajdiff collect``: behaviour policies (stable-baselines3 SAC) and D4RL-protocol datasets from them."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import torch
+import tyro
+from tqdm import tqdm
+
+from trajdiff.collect.behavior import checkpoint_path, load_replay, save_replay
+from trajdiff.collect.datasets import KINDS, BehaviorRun, Built, Kind, suite_file_name, write_dataset
+from trajdiff.data.formats import write_minari
+from trajdiff.data.registry import environment_family
+from trajdiff.envs import make_environment
+from trajdiff.errors import TrajdiffError
+from trajdiff.utils import atomic_write_json, library_versions
+
+
+@dataclass(frozen=True)
+class TrainBehaviorConfig:
+    """Train a SAC behaviour policy (stable-baselines3 defaults) and save checkpoints + replay."""
+
+    out: Path
+    """Run folder to create (checkpoints, log.json, replay.npz)."""
+    env: str = "Hopper-v5"
+    """Gymnasium environment id."""
+    steps: int = 100_000
+    """Environment steps of SAC training."""
+    checkpoint_every: int = 10_000
+    """Save and evaluate a checkpoint every this many steps."""
+    eval_episodes: int = 5
+    """Deterministic evaluation episodes per checkpoint."""
+    learning_starts: int = 10_000
+    """Random-action steps before SAC starts learning (the SB3 default)."""
+    seed: int = 0
+    """Seed of SAC and its environments."""
+
+
+def train_behavior(config: TrainBehaviorConfig) -> None:
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.monitor import Monitor
+
+    if config.steps < config.checkpoint_every:
+        raise TrajdiffError("--steps must be at least --checkpoint-every (no checkpoint otherwise)")
+    config.out.mkdir(parents=True, exist_ok=True)
+    log_path = config.out / "log.json"
+    log: list[dict[str, float]] = json.loads(log_path.read_text()) if log_path.is_file() else []
+    log = [entry for entry in log if checkpoint_path(config.out, int(entry["step"])).is_file()]
+    done_steps = int(log[-1]["step"]) if log else 0
+    if done_steps >= config.steps:
+        raise TrajdiffError(f"{config.out} already holds {done_steps} steps; ask for more with --steps")
+    eval_env = Monitor(make_environment(config.env))
+    start = time.time() - (log[-1]["wall_s"] if log else 0.0)
+
+    class CheckpointCallback(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bar = tqdm(total=config.steps, initial=done_steps, desc=f"SAC {config.env}", unit="step")
+
+        def _on_step(self) -> bool:
+            self.bar.update(1)
+            if self.num_timesteps % config.checkpoint_every == 0:
+                step = self.num_timesteps
+                self.model.save(checkpoint_path(config.out, step))
+                returns, _ = evaluate_policy(
+                    self.model, eval_env, n_eval_episodes=config.eval_episodes,
+                    deterministic=True, return_episode_rewards=True,
+                )
+                log.append({"step": step, "ret_mean": float(np.mean(returns)),
+                            "ret_std": float(np.std(returns)), "wall_s": time.time() - start})
+                atomic_write_json(log_path, log)
+                save_replay(self.model.replay_buffer, config.out / "replay.npz")
+                self.bar.set_postfix(eval_return=f"{log[-1]['ret_mean']:.0f}")
+            return True
+
+    torch.set_num_threads(1)  # SB3 SAC at batch 256 runs fastest single-threaded on small CPUs
+    if done_steps:  # continue a run that was stopped, from its last checkpoint and replay
+        model = SAC.load(checkpoint_path(config.out, done_steps), env=make_environment(config.env), device="cpu",
+                         custom_objects={"buffer_size": config.steps})
+        load_replay(model.replay_buffer, config.out / "replay.npz", done_steps)
+    else:
+        model = SAC("MlpPolicy", make_environment(config.env), buffer_size=config.steps,
+                    learning_starts=config.learning_starts, seed=config.seed, device="cpu", verbose=0)
+    eval_env.reset(seed=config.seed + 10_000 + done_steps)
+    callback = CheckpointCallback()
+    model.learn(total_timesteps=config.steps - done_steps, callback=callback, reset_num_timesteps=not done_steps)
+    callback.bar.close()
+    # SB3 calls the callback before storing the step's transition: save the complete replay now.
+    save_replay(model.replay_buffer, config.out / "replay.npz")
+    atomic_write_json(config.out / "run.json", {"env": config.env, "steps": config.steps,
+                                                "seed": config.seed, "versions": library_versions()})
+    print(json.dumps(log[-1]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CollectSource:
+    """What both collect commands read: the behaviour run, and how much to roll out with which seed."""
+
+    from_: Annotated[Path, tyro.conf.arg(name="from")]
+    """Behaviour run folder (log.json, sac_<step>.zip, replay.npz)."""
+    size: int = 200_000
+    """Transitions per rollout dataset (at least; episodes are kept whole)."""
+    seed: int = 0
+    """Seed of the environments and of the policy's action noise."""
+    env: str | None = None
+    """Environment id, when the run folder does not record it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CollectDatasetConfig(CollectSource):
+    """Build one D4RL-protocol dataset from a behaviour run folder."""
+
+    kind: Kind
+    """random, medium, medium-replay, expert or medium-expert."""
+    out: Path
+    """hdf5 file to write (D4RL layout)."""
+    infos: bool = True
+    """Also store infos/qpos and infos/qvel (float64; about half the file)."""
+    minari_id: str | None = None
+    """Also write the dataset as a local Minari dataset with this id (e.g. trajdiff/hopper/medium-v0)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CollectSuiteConfig(CollectSource):
+    """Build all five D4RL-protocol datasets of a behaviour run into OUT/<env>-<kind>.hdf5."""
+
+    out: Path = Path("datasets")
+    """Folder for the five files."""
+
+
+def collect_dataset(config: CollectDatasetConfig) -> None:
+    run = BehaviorRun.open(config.from_, config.env)
+    dataset, _ = write_dataset(run, config.kind, config.size, config.seed, config.out, config.infos)
+    if config.minari_id is not None:
+        write_minari(dataset, config.minari_id, run.env_id)
+        print(f"also written as Minari dataset {config.minari_id}")
+
+
+def collect_suite(config: CollectSuiteConfig) -> None:
+    run = BehaviorRun.open(config.from_, config.env)
+    family = environment_family(run.env_id) or run.env_id.lower()
+    built: dict[str, Built] = {}
+    for kind in KINDS:
+        built[kind] = write_dataset(run, kind, config.size, config.seed, config.out / suite_file_name(family, kind),
+                             built=built)
+
+

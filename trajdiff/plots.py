@@ -1,0 +1,47 @@
+"""Figures of the library's results (matplotlib stays out of the library modules themselves)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from trajdiff.errors import TrajdiffError
+from trajdiff.expertise import ExpertiseModel
+
+
+def source_names(metadata: dict[str, object]) -> list[str]:
+    """The names of a dataset's episode sources, as its file records them (``episode_source_names``)."""
+    names = metadata.get("episode_source_names")
+    return str(names).split(",") if names else []
+
+
+def plot_expertise(model: ExpertiseModel, path: Path, sources: np.ndarray | None = None,
+                   names: list[str] | None = None) -> None:
+    """Histogram of p(expert) per episode; one colour per recorded source, named as the data names it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = names or []
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    bins = np.linspace(0, 1, 21)
+    if sources is None:
+        axis.hist(model.episode_expertise, bins=bins, color="tab:blue")
+    else:
+        for label in np.unique(sources):
+            name = names[label] if label < len(names) else "source"
+            axis.hist(model.episode_expertise[sources == label], bins=bins, alpha=0.7, label=f"{name} ({label})")
+        axis.legend()
+    axis.set_xlabel("p(expert | episode)")
+    axis.set_ylabel("episodes")
+    axis.set_title(f"{model.components} component(s) selected by BIC")
+    figure.tight_layout()
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=100)
+    except OSError as error:
+        raise TrajdiffError(f"cannot write the histogram {path} ({error.strerror or error})") from None
+    finally:
+        plt.close(figure)
