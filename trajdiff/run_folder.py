@@ -1,13 +1,21 @@
-"""A run folder that a training process owns: checked before any work, locked while training, left clean."""
+"""Run folders: checked before any work, locked while a process trains in them, and read back into an agent."""
 
 from __future__ import annotations
 
 import errno
 import fcntl
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from trajdiff.checkpoint import CHECKPOINT_NAME
+import gymnasium as gym
+import torch
+
+from trajdiff.agent import AgentConfig, DiffusionQLAgent
+from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, member_folders
+from trajdiff.data.episodes import EpisodeDataset
+from trajdiff.envs import make_environment
 from trajdiff.errors import TrajdiffError
 
 LOCK_NAME = ".lock"
@@ -63,3 +71,59 @@ class RunFolder:
         if not self._lock.closed:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
+
+
+def saved_agent_config(values: dict[str, Any]) -> AgentConfig:
+    """The AgentConfig of a saved run config (config.json, or a checkpoint's copy), older layouts included."""
+    agent = dict(values.get("agent", {}))
+    for key in ("history_len", "n_step"):  # runs written before the agent's config owned them
+        if key in values:
+            agent[key] = values[key]
+    if isinstance(agent.get("lr_decay"), bool):  # runs written before lr_decay named its schedule
+        agent["lr_decay"] = "cosine" if agent["lr_decay"] else "none"
+    return AgentConfig(**agent)
+
+
+def agent_for_environment(configs: list[AgentConfig], seeds: list[int], total_updates: int, env_id: str,
+                          device: torch.device, dataset: EpisodeDataset | None = None) -> DiffusionQLAgent:
+    """An agent of these members for ``env_id``'s spaces; given a dataset, first check that the data fits them."""
+    probe = make_environment(env_id)
+    spaces = (probe.observation_space, probe.action_space)
+    if not all(isinstance(space, gym.spaces.Box) and len(space.shape) == 1 for space in spaces):
+        probe.close()
+        raise TrajdiffError(f"{env_id} has {type(probe.action_space).__name__} actions and "
+                            f"{type(probe.observation_space).__name__} observations; trajdiff needs flat continuous "
+                            "(Box) observations and actions")
+    observation_dim, action_dim = probe.observation_space.shape[0], probe.action_space.shape[0]
+    max_action = float(probe.action_space.high[0])
+    probe.close()
+    if dataset is not None:
+        dataset.check_environment(observation_dim, action_dim, env_id)
+    return DiffusionQLAgent(observation_dim, action_dim, max_action, configs, total_updates, device, seeds)
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """A trained run read back: its members' folders, checkpoints and evaluation environment."""
+
+    folders: list[Path]
+    checkpoints: list[dict]
+    env_id: str
+
+    @classmethod
+    def read(cls, run: Path) -> SavedRun:
+        """A run folder (one member, or the seed-S members of a --seeds run) or one checkpoint file."""
+        folders = member_folders(run)
+        checkpoints = [load_checkpoint(folder) for folder in folders]
+        return cls(folders, checkpoints, checkpoints[0]["env_id"])
+
+    @property
+    def seeds(self) -> list[int]:
+        return [checkpoint["config"]["seed"] for checkpoint in self.checkpoints]
+
+    def agent(self, device: torch.device) -> tuple[DiffusionQLAgent, list[str]]:
+        """The trained agent on ``device`` (no dataset needed), and any notes on its random streams."""
+        configs = [saved_agent_config(checkpoint["config"]) for checkpoint in self.checkpoints]
+        agent = agent_for_environment(configs, self.seeds, self.checkpoints[0]["config"]["updates"], self.env_id,
+                                      device)
+        return agent, agent.load_member_state_dicts([checkpoint["agent"] for checkpoint in self.checkpoints])

@@ -11,10 +11,9 @@ from typing import Annotated
 import numpy as np
 import tyro
 
-from trajdiff.checkpoint import load_checkpoint, member_folders
-from trajdiff.commands.train import build_agent, config_from_dict
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import evaluate, record_video
+from trajdiff.run_folder import SavedRun
 from trajdiff.utils import resolve_device
 
 
@@ -43,24 +42,20 @@ class EvalConfig:
 
 def run_eval(config: EvalConfig) -> None:
     device = resolve_device(config.device)
-    folders = member_folders(config.run)
-    checkpoints = [load_checkpoint(folder) for folder in folders]  # on CPU: the agent moves what it loads
-    train_configs = [config_from_dict(checkpoint["config"]) for checkpoint in checkpoints]
-    env_id = checkpoints[0]["env_id"]
-    # no dataset: the checkpoint was trained for env_id's spaces, and the data may live elsewhere now
-    agent = build_agent(train_configs, env_id, device)
-    for message in agent.load_member_state_dicts([checkpoint["agent"] for checkpoint in checkpoints]):
-        print(f"trajdiff: {message}", file=sys.stderr)
+    run = SavedRun.read(config.run)  # no dataset: the run was trained for its env_id's spaces
+    agent, notes = run.agent(device)
+    for note in notes:
+        print(f"trajdiff: {note}", file=sys.stderr)
     broken = agent.nonfinite_members()
     if broken:
-        raise TrajdiffError(f"{folders[broken[0]]} holds non-finite (NaN or infinite) weights: the run diverged "
+        raise TrajdiffError(f"{run.folders[broken[0]]} holds non-finite (NaN or infinite) weights: the run diverged "
                             "before this checkpoint was written; there is nothing to evaluate")
+    env_id, folders, checkpoints = run.env_id, run.folders, run.checkpoints
     if config.video is not None:  # first: a missing GL or video backend fails before the long part
         record_video(agent, env_id, config.video, config.seed)
     results = evaluate(agent, env_id, config.episodes, config.seed, deterministic=config.deterministic)
-    summaries = [{"run": str(folder), "seed": train_config.seed, "checkpoint_step": checkpoint["step"],
-                  **result.summary()}
-                 for folder, train_config, checkpoint, result in zip(folders, train_configs, checkpoints, results)]
+    summaries = [{"run": str(folder), "seed": seed, "checkpoint_step": checkpoint["step"], **result.summary()}
+                 for folder, seed, checkpoint, result in zip(folders, run.seeds, checkpoints, results)]
     if config.video is not None:
         summaries[0]["video"] = str(config.video)
     if len(summaries) > 1:

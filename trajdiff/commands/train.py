@@ -15,21 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
+import tyro
 from tqdm import tqdm
 
 from trajdiff.agent import MEMBER_FIELDS, AgentConfig, DiffusionQLAgent
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, member_folders, restore_global_rng, save_checkpoints
 from trajdiff.data import EpisodeDataset, TrajectorySampler, default_environment, load_dataset
 from trajdiff.engine import UpdateEngine
-from trajdiff.envs import make_environment
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import evaluate
 from trajdiff.expertise import Evidence, episode_weights, fit_expertise
 from trajdiff.plots import plot_expertise, source_names
-from trajdiff.run_folder import RunFolder, check_creatable
+from trajdiff.run_folder import RunFolder, agent_for_environment, check_creatable, saved_agent_config
 from trajdiff.runlog import RunLogger
 from trajdiff.utils import atomic_write_json, library_versions, resolve_device, seed_everything
 
@@ -101,23 +100,25 @@ def column_name(metric: str) -> str:
     return f"{name}_loss" if group == "loss" else f"{group}_{name}"
 
 
+@dataclass(frozen=True)
+class StartingPoint:
+    """The two flags that choose the defaults the others override."""
+
+    preset: str | None = None
+    resume: Path | None = None
+
+
 def default_config(argv: list[str]) -> TrainConfig:
     """The defaults the command line starts from: a resumed run's saved config, or a preset's values.
 
-    Explicit flags then override these defaults (tyro parses on top of them).
+    tyro reads --resume and --preset first (every other flag is left for the second pass); explicit
+    flags then override these defaults when tyro parses the whole TrainConfig on top of them.
     """
-    def value_of(flag: str) -> str | None:
-        for index, word in enumerate(argv):
-            if word == flag and index + 1 < len(argv):
-                return argv[index + 1]
-            if word.startswith(flag + "="):
-                return word.split("=", 1)[1]
-        return None
-
-    resume = value_of("--resume")
-    if resume is not None:
-        return resumed_config(Path(resume))
-    preset = value_of("--preset")
+    start, _ = tyro.cli(StartingPoint, args=argv, return_unknown_args=True, add_help=False,
+                        config=(tyro.conf.OmitArgPrefixes,))
+    if start.resume is not None:
+        return resumed_config(start.resume)
+    preset = start.preset
     if preset is None:
         return TrainConfig()
     from trajdiff.presets import preset_overrides
@@ -132,13 +133,7 @@ def default_config(argv: list[str]) -> TrainConfig:
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     """Rebuild a TrainConfig from its JSON form (config.json or a checkpoint)."""
     values = dict(values)
-    agent = dict(values.get("agent", {}))
-    for key in ("history_len", "n_step"):  # runs written before the agent's config owned them
-        if key in values:
-            agent[key] = values.pop(key)
-    if isinstance(agent.get("lr_decay"), bool):  # runs written before lr_decay named its schedule
-        agent["lr_decay"] = "cosine" if agent["lr_decay"] else "none"
-    values["agent"] = AgentConfig(**agent)
+    values["agent"] = saved_agent_config(values)
     values["seeds"] = tuple(values.get("seeds", ()))
     for key in ("out", "resume"):
         if values.get(key) is not None:
@@ -162,11 +157,24 @@ def resumed_config(run: Path) -> TrainConfig:
     if run.is_file():
         raise TrajdiffError(f"--resume takes the run folder, not a file: give {run.parent}")
     folders = member_folders(run)
-    saved = config_from_dict(load_checkpoint(folders[0])["config"])
+    saved = [read_config(folder) for folder in folders]
+    config = saved[0]
     if folders != [run]:
-        seeds = tuple(config_from_dict(load_checkpoint(folder)["config"]).seed for folder in folders)
-        saved = dataclasses.replace(saved, seeds=seeds, out=run)
-    return dataclasses.replace(saved, resume=run)
+        config = dataclasses.replace(config, seeds=tuple(member.seed for member in saved), out=run)
+    return dataclasses.replace(config, resume=run)
+
+
+def read_config(folder: Path) -> TrainConfig:
+    """A member's config.json (the checkpoint is read once, later, by the resumed run itself)."""
+    path = folder / "config.json"
+    if not (folder / CHECKPOINT_NAME).is_file():
+        raise TrajdiffError(f"no checkpoint at {folder / CHECKPOINT_NAME}")
+    try:
+        return config_from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise TrajdiffError(f"{folder} has a checkpoint but no config.json; it is not a trajdiff run folder") from None
+    except (json.JSONDecodeError, TypeError, AttributeError) as error:
+        raise TrajdiffError(f"{path} is not a readable run config ({type(error).__name__})") from None
 
 
 def member_configs(config: TrainConfig) -> list[TrainConfig]:
@@ -196,21 +204,9 @@ def environment_for(dataset: EpisodeDataset, env: str | None) -> str:
 
 def build_agent(configs: list[TrainConfig], env_id: str, device: torch.device,
                 dataset: EpisodeDataset | None = None) -> DiffusionQLAgent:
-    """The agent of these members for ``env_id``'s spaces; given a dataset, first check that the data fits them."""
-    probe = make_environment(env_id)
-    spaces = (probe.observation_space, probe.action_space)
-    if not all(isinstance(space, gym.spaces.Box) and len(space.shape) == 1 for space in spaces):
-        probe.close()
-        raise TrajdiffError(f"{env_id} has {type(probe.action_space).__name__} actions and "
-                            f"{type(probe.observation_space).__name__} observations; trajdiff needs flat continuous "
-                            "(Box) observations and actions")
-    observation_dim, action_dim = probe.observation_space.shape[0], probe.action_space.shape[0]
-    max_action = float(probe.action_space.high[0])
-    probe.close()
-    if dataset is not None:
-        dataset.check_environment(observation_dim, action_dim, env_id)
-    return DiffusionQLAgent(observation_dim, action_dim, max_action, [config.agent for config in configs],
-                            configs[0].updates, device, [config.seed for config in configs])
+    """The agent of these members (see trajdiff.run_folder.agent_for_environment)."""
+    return agent_for_environment([config.agent for config in configs], [config.seed for config in configs],
+                                 configs[0].updates, env_id, device, dataset)
 
 
 def check_members(configs: list[TrainConfig]) -> None:
