@@ -105,7 +105,7 @@ def test_clear_errors(tmp_path, hopper_file, capsys):
 
 def test_preset_sets_published_hyperparameters():
     config = default_config(["--preset", "walker2d-medium-v2"])
-    assert config.agent.grad_norm == 1.0 and config.agent.eta == 1.0 and config.updates == 2_000_000
+    assert config.agent.grad_norm == 1.0 and config.agent.eta == 1.0 and config.schedule.updates == 2_000_000
     assert config.agent.lr_decay == "diffusion-ql"
     assert default_config(["--preset", "hopper-medium-replay"]).agent.grad_norm == 4.0
 

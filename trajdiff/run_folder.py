@@ -124,6 +124,7 @@ class SavedRun:
     def agent(self, device: torch.device) -> tuple[DiffusionQLAgent, list[str]]:
         """The trained agent on ``device`` (no dataset needed), and any notes on its random streams."""
         configs = [saved_agent_config(checkpoint["config"]) for checkpoint in self.checkpoints]
-        agent = agent_for_environment(configs, self.seeds, self.checkpoints[0]["config"]["updates"], self.env_id,
-                                      device)
+        saved = self.checkpoints[0]["config"]
+        total_updates = saved.get("schedule", saved).get("updates", 1)  # older runs keep it at the top level
+        agent = agent_for_environment(configs, self.seeds, total_updates, self.env_id, device)
         return agent, agent.load_member_state_dicts([checkpoint["agent"] for checkpoint in self.checkpoints])

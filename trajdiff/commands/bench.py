@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import multiprocessing
 import os
 import sys
@@ -21,7 +20,7 @@ from trajdiff.bench.baselines import BASELINES, run_baseline
 from trajdiff.bench.report import write_report
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trajdiff.collect.datasets import KINDS, suite_file_name
-from trajdiff.commands.train import TrainConfig, environment_for, train_members
+from trajdiff.commands.train import Schedule, TrainConfig, environment_for, train_members, with_overrides
 from trajdiff.data.load import EMBEDDED_DEFAULT, load_dataset
 from trajdiff.errors import TrajdiffError
 from trajdiff.presets import PRESETS
@@ -167,15 +166,13 @@ def authors_settings(dataset: str) -> dict[str, Any]:
 
 def trajdiff_config(job: Job, budget: dict[str, int], device: str) -> TrainConfig:
     """The TrainConfig of a trajdiff method's run (resuming what an earlier call left unfinished)."""
-    base = TrainConfig(dataset=job.dataset, out=job.run_dir, seed=job.seed, device=device, updates=budget["updates"],
-                       eval_every=budget["eval_every"], eval_episodes=budget["eval_episodes"],
-                       checkpoint_every=budget["eval_every"], tensorboard=False)
+    schedule = Schedule(updates=budget["updates"], eval_every=budget["eval_every"],
+                        eval_episodes=budget["eval_episodes"], checkpoint_every=budget["eval_every"], device=device)
+    base = TrainConfig(dataset=job.dataset, out=job.run_dir, seed=job.seed, schedule=schedule, tensorboard=False)
     overrides = dict(METHODS[job.method])
     if job.method.startswith("diffusion-ql"):
         overrides = {**authors_settings(job.dataset), **overrides}  # the method's own eta wins
-    agent_fields = {field.name for field in dataclasses.fields(AgentConfig)}
-    agent = dataclasses.replace(base.agent, **{k: v for k, v in overrides.items() if k in agent_fields})
-    return dataclasses.replace(base, agent=agent, **{k: v for k, v in overrides.items() if k not in agent_fields})
+    return with_overrides(base, overrides)
 
 
 def saved_step(run_dir: Path) -> int:

@@ -32,10 +32,31 @@ from trajdiff.run_folder import RunFolder, agent_for_environment, check_creatabl
 from trajdiff.runlog import RunLogger
 from trajdiff.utils import atomic_write_json, library_versions, resolve_device, seed_everything
 
-# Fields that may differ between a run and its resumption; any other change is an incompatible config.
-RESUMABLE_FIELDS = {"updates", "resume", "device", "eval_every", "eval_episodes", "checkpoint_every", "cuda_graph"}
 # TrainConfig fields in which the members of one batch may differ (with AgentConfig's MEMBER_FIELDS).
 MEMBER_TRAIN_FIELDS = {"seed", "out", "resume", "expertise_weighting", "expertise_floor"}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How long a run goes, how it is watched and where it runs: what a resumption may change."""
+
+    updates: int = 100_000
+    """Total gradient updates."""
+    eval_every: int = 10_000
+    """Evaluate every this many updates (0: never)."""
+    eval_episodes: int = 10
+    """Episodes per evaluation, run in parallel vectorised environments."""
+    checkpoint_every: int = 10_000
+    """Write the checkpoint every this many updates (and at the end)."""
+    device: str = "auto"
+    """auto, cpu, cuda or cuda:N."""
+    cuda_graph: bool = True
+    """On CUDA, capture the whole update once as a CUDA graph and replay it (no effect on CPU)."""
+
+    def __post_init__(self) -> None:
+        for name in ("updates", "eval_episodes", "checkpoint_every"):
+            require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
+        require(self.eval_every >= 0, "--eval-every must be at least 0 (0: never)")
 
 
 @dataclass(frozen=True)
@@ -52,24 +73,12 @@ class TrainConfig:
     """Run folder: config.json, progress.csv, tensorboard/, checkpoint.pt."""
     resume: Path | None = None
     """Continue the run in this folder (up to --updates total updates)."""
-    updates: int = 100_000
-    """Total gradient updates."""
     batch_size: int = 256
     """Windows per update."""
-    eval_every: int = 10_000
-    """Evaluate every this many updates (0: never)."""
-    eval_episodes: int = 10
-    """Episodes per evaluation, run in parallel vectorised environments."""
-    checkpoint_every: int = 10_000
-    """Write the checkpoint every this many updates (and at the end)."""
     seed: int = 0
     """Seed of networks, sampling and diffusion noise; evaluation uses seed + 10000 onwards."""
     seeds: tuple[int, ...] = ()
     """Train one member per seed as one batched computation, into OUT/seed-S/ each (instead of --seed)."""
-    device: str = "auto"
-    """auto, cpu, cuda or cuda:N."""
-    cuda_graph: bool = True
-    """On CUDA, capture the whole update once as a CUDA graph and replay it (no effect on CPU)."""
     tensorboard: bool = True
     """Also write TensorBoard event files."""
     expertise_weighting: bool = False
@@ -83,13 +92,13 @@ class TrainConfig:
     expertise_early_steps: int = 50
     """Steps from each episode's start that the early-reward evidence averages over."""
     agent: AgentConfig = field(default_factory=AgentConfig)
-    """Algorithm hyperparameters."""
+    """Algorithm hyperparameters: must match when a run is resumed."""
+    schedule: Schedule = field(default_factory=Schedule)
+    """Updates, evaluation and checkpoint cadence, device: may change when a run is resumed."""
 
     def __post_init__(self) -> None:
-        for name in ("updates", "batch_size", "eval_episodes", "checkpoint_every",
-                     "expertise_components", "expertise_early_steps"):
+        for name in ("batch_size", "expertise_components", "expertise_early_steps"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
-        require(self.eval_every >= 0, "--eval-every must be at least 0 (0: never)")
         require(0.0 < self.expertise_floor <= 1.0, "--expertise-floor must be in (0, 1]")
         require(len(set(self.seeds)) == len(self.seeds), "--seeds repeats a seed")
 
@@ -123,17 +132,28 @@ def default_config(argv: list[str]) -> TrainConfig:
         return TrainConfig()
     from trajdiff.presets import preset_overrides
 
-    overrides = preset_overrides(preset)
-    agent_fields = {f.name for f in dataclasses.fields(AgentConfig)}
-    agent = dataclasses.replace(AgentConfig(), **{k: v for k, v in overrides.items() if k in agent_fields})
-    return dataclasses.replace(TrainConfig(), agent=agent, preset=preset,
-                               **{k: v for k, v in overrides.items() if k not in agent_fields})
+    return with_overrides(TrainConfig(preset=preset), preset_overrides(preset))
+
+
+def with_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """``config`` with fields replaced by name, wherever they live: the agent's, the schedule's or its own."""
+    parts: dict[str, dict[str, Any]] = {"agent": {}, "schedule": {}, "": {}}
+    for key, value in overrides.items():
+        part = next((name for name, kind in (("agent", AgentConfig), ("schedule", Schedule))
+                     if key in {f.name for f in dataclasses.fields(kind)}), "")
+        parts[part][key] = value
+    return dataclasses.replace(config, agent=dataclasses.replace(config.agent, **parts["agent"]),
+                               schedule=dataclasses.replace(config.schedule, **parts["schedule"]), **parts[""])
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     """Rebuild a TrainConfig from its JSON form (config.json or a checkpoint)."""
     values = dict(values)
     values["agent"] = saved_agent_config(values)
+    schedule_fields = {f.name for f in dataclasses.fields(Schedule)}
+    # runs written before the schedule had a type of its own keep these fields at the top level
+    values["schedule"] = Schedule(**{**{k: v for k, v in values.items() if k in schedule_fields},
+                                     **values.get("schedule", {})})
     values["seeds"] = tuple(values.get("seeds", ()))
     for key in ("out", "resume"):
         if values.get(key) is not None:
@@ -189,7 +209,7 @@ def member_configs(config: TrainConfig) -> list[TrainConfig]:
 def check_resumable(saved: TrainConfig, requested: TrainConfig) -> None:
     """Raise when ``requested`` changes anything but the fields a resumption may change."""
     old, new = flat_fields(saved), flat_fields(requested)
-    changed = sorted(key for key in old if key not in RESUMABLE_FIELDS | {"out"} and old[key] != new.get(key))
+    changed = sorted(key for key in old if key not in ("schedule", "out", "resume") and old[key] != new.get(key))
     if changed:
         raise TrajdiffError(f"cannot resume {requested.out}: incompatible config ({', '.join(changed)} "
                             "differ from the saved run)")
@@ -206,7 +226,7 @@ def build_agent(configs: list[TrainConfig], env_id: str, device: torch.device,
                 dataset: EpisodeDataset | None = None) -> DiffusionQLAgent:
     """The agent of these members (see trajdiff.run_folder.agent_for_environment)."""
     return agent_for_environment([config.agent for config in configs], [config.seed for config in configs],
-                                 configs[0].updates, env_id, device, dataset)
+                                 configs[0].schedule.updates, env_id, device, dataset)
 
 
 def check_members(configs: list[TrainConfig]) -> None:
@@ -250,7 +270,7 @@ def check_start(configs: list[TrainConfig], resume: bool) -> list[dict] | None:
     steps = {checkpoint["step"] for checkpoint in checkpoints}
     if len(steps) > 1:
         raise TrajdiffError(f"cannot resume: the members' checkpoints are at different steps ({sorted(steps)})")
-    if steps.pop() >= configs[0].updates:
+    if steps.pop() >= configs[0].schedule.updates:
         raise TrajdiffError(f"{configs[0].out} already has {checkpoints[0]['step']} updates; "
                             "ask for more with --updates")
     return checkpoints
@@ -291,7 +311,7 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
     """Train K members as one batch, each into its own folder (``config.out``); resume them all when asked."""
     checkpoints = check_start(configs, resume)
     first = configs[0]
-    device = resolve_device(first.device)
+    device = resolve_device(first.schedule.device)
     seed_everything(first.seed)
     dataset = load_dataset(first.dataset)
     env_id = environment_for(dataset, first.env)
@@ -301,7 +321,7 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
     folders = [RunFolder(config.out) for config in configs]  # a second process into these folders stops here
     try:
         engine = UpdateEngine(agent, sampler, first.batch_size, expertise_table(configs, dataset, device),
-                              first.cuda_graph)
+                              first.schedule.cuda_graph)
         step, earlier_wall_s = 0, [0.0] * len(configs)
         if checkpoints is not None:
             restore(agent, sampler, engine, checkpoints)
@@ -340,17 +360,18 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
          device: torch.device, resume_command: str) -> None:
     """The training loop: update, and at its points log (with an evaluation) and checkpoint."""
     first = configs[0]
-    row_every = first.eval_every or first.checkpoint_every
+    schedule = first.schedule
+    row_every = schedule.eval_every or schedule.checkpoint_every
     members = f"{len(configs)} members, " if len(configs) > 1 else ""
-    bar = tqdm(total=first.updates, initial=step, desc=f"train {dataset_name} ({members}{device})", unit="update",
+    bar = tqdm(total=schedule.updates, initial=step, desc=f"train {dataset_name} ({members}{device})", unit="update",
                dynamic_ncols=True)
     started, started_step, last_saved = time.time(), step, step
     try:
-        while step < first.updates:
+        while step < schedule.updates:
             engine.step()
             step += 1
             bar.update(1)
-            if step % row_every == 0 or step == first.updates:
+            if step % row_every == 0 or step == schedule.updates:
                 means = engine.means()
                 check_finite(means, step, configs, last_saved)
                 bar.set_postfix({key.split("/")[1]: f"{float(means[key].mean()):.3g}"
@@ -358,12 +379,12 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
                 rows = [{"step": step, **{column_name(key): float(value[k]) for key, value in means.items()},
                          "updates_per_s": (step - started_step) / (time.time() - started)}
                         for k in range(len(configs))]
-                if first.eval_every:
+                if schedule.eval_every:
                     evaluate_into(rows, agent, env_id, first, bar)
                 for row, logger, wall_s in zip(rows, loggers, earlier_wall_s):
                     row["wall_s"] = wall_s + time.time() - started  # training and evaluation so far
                     logger.write(row)
-            if step % first.checkpoint_every == 0 or step == first.updates:
+            if step % schedule.checkpoint_every == 0 or step == schedule.updates:
                 save(configs, agent, engine, sampler, env_id, step, [w + time.time() - started for w in earlier_wall_s])
                 last_saved = step
     except KeyboardInterrupt:
@@ -381,7 +402,7 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
 
 def evaluate_into(rows: list[dict], agent: DiffusionQLAgent, env_id: str, config: TrainConfig, bar: tqdm) -> None:
     """Evaluate every member at once and add its return and score to its row."""
-    results = evaluate(agent, env_id, config.eval_episodes, config.seed + 10_000)
+    results = evaluate(agent, env_id, config.schedule.eval_episodes, config.seed + 10_000)
     for row, result in zip(rows, results):
         summary = result.summary()
         row.update(return_mean=summary["return_mean"], return_std=summary["return_std"],
