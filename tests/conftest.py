@@ -51,3 +51,13 @@ def hopper_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "hopper-random.hdf5"
     write_d4rl_hdf5(path, EpisodeDataset.from_arrays(arrays, metadata={"env_id": "Hopper-v5"}))
     return path
+
+
+SLOW_MODULES = {"test_train", "test_faults", "test_bench", "test_throughput", "test_member_layers", "test_datasets"}
+"""Test modules that step MuJoCo, start processes or train for real: `pytest -m "not slow"` leaves them out."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES or "hopper_file" in item.fixturenames:
+            item.add_marker(pytest.mark.slow)

@@ -332,3 +332,55 @@ def test_learning_rate_factor(decay, step, total, factor):
     period, horizon = decay_period_and_horizon(decay, total)
     value = learning_rate_factor(torch.tensor(float(step)), torch.tensor([period]), torch.tensor([horizon]))
     assert value.item() == pytest.approx(factor, abs=1e-6)
+
+
+class HandSetHeads(FixedHeads):
+    """FixedHeads whose per-member head choice returns Q1 where ``first``, else Q2."""
+
+    def head(self, state, action, first):
+        return torch.where(first[:, None, None], self.q1, self.q2)
+
+
+def test_critic_loss_known_answer():
+    agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig()] * 2, 10, CPU, [0, 1])
+    agent.critic.heads = HandSetHeads(torch.tensor([[[1.0], [2.0]], [[0.0], [0.0]]]),
+                                      torch.tensor([[[0.0], [4.0]], [[3.0], [-1.0]]]))
+    target = torch.tensor([[[1.0], [1.0]], [[1.0], [2.0]]])
+    loss, q1 = agent.critic_loss(None, None, target)
+    # member 0: mean((1-1)^2, (2-1)^2) + mean((0-1)^2, (4-1)^2) = 0.5 + 5; member 1: (1 + 4) / 2 + (4 + 9) / 2
+    torch.testing.assert_close(loss, torch.tensor([5.5, 9.0]))
+    assert torch.equal(q1, agent.critic.heads.q1)
+
+
+def test_q_loss_known_answer():
+    """-E[Q_chosen] / |E[Q_other]|| per member, the coin choosing per member; no gradient through the normaliser."""
+    agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig()] * 2, 10, CPU, [0, 1])
+    q1 = torch.tensor([[[2.0], [4.0]], [[1.0], [1.0]]], requires_grad=True)
+    q2 = torch.tensor([[[-1.0], [-3.0]], [[5.0], [3.0]]], requires_grad=True)
+    agent.critic.heads = HandSetHeads(q1, q2)
+    loss = agent.q_loss(None, None, torch.tensor([True, False]))
+    # member 0 maximises Q1 (mean 3) over |Q2| (mean 2); member 1 maximises Q2 (mean 4) over |Q1| (mean 1)
+    torch.testing.assert_close(loss, torch.tensor([-1.5, -4.0]))
+    loss.sum().backward()
+    torch.testing.assert_close(q1.grad, torch.tensor([[[-0.25], [-0.25]], [[0.0], [0.0]]]))  # -1 / (2 * 2)
+    torch.testing.assert_close(q2.grad, torch.tensor([[[0.0], [0.0]], [[-0.5], [-0.5]]]))  # -1 / (2 * 1)
+
+
+def test_target_updates_known_answer():
+    """Polyak critic target every update; the EMA actor only on updates ema_start, +ema_every, ... ."""
+    config = AgentConfig(ema_start=2, ema_every=2, ema_decay=0.9, tau=0.25)
+    agent = DiffusionQLAgent(11, 3, 1.0, [config], 10, CPU, [0])
+    with torch.no_grad():
+        for network, value in ((agent.actor, 1.0), (agent.ema_actor, 0.0), (agent.critic, 1.0),
+                               (agent.critic_target, 0.0)):
+            for parameter in network.parameters():
+                parameter.fill_(value)
+    ema, target = [], []
+    for step in range(5):
+        agent.step_count.fill_(step)
+        agent.update_targets()
+        ema.append(next(agent.ema_actor.parameters()).flatten()[0].item())
+        target.append(next(agent.critic_target.parameters()).flatten()[0].item())
+    # EMA at updates 2 and 4: 0 -> 0.1 -> 0.19; Polyak: 1 - 0.75^(t+1)
+    np.testing.assert_allclose(ema, [0.0, 0.0, 0.1, 0.1, 0.19], rtol=1e-6)
+    np.testing.assert_allclose(target, [1 - 0.75 ** (t + 1) for t in range(5)], rtol=1e-6)

@@ -257,6 +257,16 @@ def clip_member_gradients(parameters: Sequence[nn.Parameter], max_norm: torch.Te
                                                        for p in parameters])
 
 
+def step_optimizer(optimizer: MemberAdam, loss: torch.Tensor, max_norm: torch.Tensor, lr: torch.Tensor) -> None:
+    """Gradients of the members' summed loss (K,) for the optimiser's parameters only, clipped per member, then
+    one Adam step at each member's learning rate (K,)."""
+    for parameter in optimizer.parameters:
+        parameter.grad = None
+    loss.sum().backward(inputs=optimizer.parameters)  # e.g. the critic's gradients from the actor's loss: unused
+    clip_member_gradients(optimizer.parameters, max_norm)
+    optimizer.update(lr)
+
+
 @torch.no_grad()
 def lerp_parameters(target: nn.Module, source: nn.Module, weight: torch.Tensor | float) -> None:
     """target <- target + weight * (source - target), for every parameter.
@@ -374,7 +384,6 @@ class DiffusionQLAgent:
         Shapes: batch of K x B windows; sample_weights (K, B) or None (Diffusion-QL's unweighted loss);
         noise: this update's draws (drawn from the members' generators when None).
         """
-        config = self.config
         if noise is None:
             noise = self.draw_noise(batch.actions.shape[1])
         actions = batch.actions
@@ -384,13 +393,8 @@ class DiffusionQLAgent:
         with torch.no_grad():
             target = self.critic_target_value(batch, noise)
         critic_state = self.critic.state(batch.history, batch.history_mask)
-        current_q1, current_q2 = self.critic.heads(critic_state, actions)
-        critic_loss = (current_q1 - target).square().mean(dim=(1, 2)) + (current_q2 - target).square().mean(dim=(1, 2))
-        for parameter in self.critic.parameters():
-            parameter.grad = None
-        critic_loss.sum().backward()
-        clip_member_gradients(self.critic_optimizer.parameters, self.grad_norm)
-        self.critic_optimizer.update(self.critic_lr * lr_factor)
+        critic_loss, current_q1 = self.critic_loss(critic_state, actions, target)
+        step_optimizer(self.critic_optimizer, critic_loss, self.grad_norm, self.critic_lr * lr_factor)
 
         # Actor: L_bc + eta * L_q, both from one encoding of the history and one conditioning on it
         context = self.actor.encoder(batch.history, batch.history_mask)
@@ -400,25 +404,11 @@ class DiffusionQLAgent:
         if self.critic.encoder.gru is not None:  # the critic's own encoder moved in the critic step
             with torch.no_grad():
                 critic_state = self.critic.state(batch.history, batch.history_mask)
-        critic_state = critic_state.detach()
-        maximised = self.critic.heads.head(critic_state, new_action, noise.first_head)
-        with torch.no_grad():  # the other head only normalises: |E Q| sets the Q-term's scale
-            normaliser = self.critic.heads.head(critic_state, new_action, ~noise.first_head)
-        q_loss = -maximised.mean(dim=(1, 2)) / normaliser.abs().mean(dim=(1, 2))
+        q_loss = self.q_loss(critic_state.detach(), new_action, noise.first_head)
         actor_loss = bc_loss + self.eta * q_loss
-        actor_parameters = self.actor_optimizer.parameters
-        for parameter in actor_parameters:
-            parameter.grad = None
-        actor_loss.sum().backward(inputs=actor_parameters)  # the critic's gradients from L_q are not needed
-        clip_member_gradients(actor_parameters, self.grad_norm)
-        self.actor_optimizer.update(self.actor_lr * lr_factor)
+        step_optimizer(self.actor_optimizer, actor_loss, self.grad_norm, self.actor_lr * lr_factor)
 
-        # Targets: EMA actor every ema_every steps once past ema_start; Polyak critic every step.
-        # The EMA's condition is a weight of 0 or 1 - decay on the device: no host branch.
-        step = self.step_count
-        ema_due = (step >= config.ema_start) & (torch.remainder(step, config.ema_every) == 0)
-        lerp_parameters(self.ema_actor, self.actor, ema_due * (1.0 - config.ema_decay))
-        lerp_parameters(self.critic_target, self.critic, config.tau)
+        self.update_targets()
         self.step_count += 1
         return {
             "loss/critic": critic_loss.detach(),
@@ -429,6 +419,33 @@ class DiffusionQLAgent:
             "q/target_mean": target.mean(dim=(1, 2)),
             "lr/actor": self.actor_lr * lr_factor,
         }
+
+    def critic_loss(self, state: torch.Tensor, actions: torch.Tensor,
+                    target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """sum_j mean_b (Q_j(s, a) - y)^2 per member, and Q1. Shapes: target (K, B, 1) -> (K,), (K, B, 1)."""
+        current_q1, current_q2 = self.critic.heads(state, actions)
+        loss = (current_q1 - target).square().mean(dim=(1, 2)) + (current_q2 - target).square().mean(dim=(1, 2))
+        return loss, current_q1
+
+    def q_loss(self, state: torch.Tensor, new_action: torch.Tensor, first_head: torch.Tensor) -> torch.Tensor:
+        """Diffusion-QL's Q-term: -E[Q_i(s, a~pi)] / |E[Q_j(s, a~pi)]|, i the head a coin picked, j the other.
+
+        The normaliser only scales (no gradient flows through it). Shapes: first_head (K,) bool -> (K,).
+        """
+        maximised = self.critic.heads.head(state, new_action, first_head)
+        with torch.no_grad():
+            normaliser = self.critic.heads.head(state, new_action, ~first_head)
+        return -maximised.mean(dim=(1, 2)) / normaliser.abs().mean(dim=(1, 2))
+
+    def update_targets(self) -> None:
+        """EMA actor every ema_every updates once past ema_start; Polyak critic target every update.
+
+        The EMA's condition is a weight of 0 or 1 - decay on the device: no host branch.
+        """
+        config, step = self.config, self.step_count
+        ema_due = (step >= config.ema_start) & (torch.remainder(step, config.ema_every) == 0)
+        lerp_parameters(self.ema_actor, self.actor, ema_due * (1.0 - config.ema_decay))
+        lerp_parameters(self.critic_target, self.critic, config.tau)
 
     @torch.no_grad()
     def act(self, history: torch.Tensor, mask: torch.Tensor, random: MemberRandom,
