@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_train import COMMON, rows
+from tests.commands.test_train import COMMON, rows
 from trajdiff import checkpoint as checkpoint_module
 from trajdiff.checkpoint import load_checkpoint
 from trajdiff.cli import main
