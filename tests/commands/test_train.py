@@ -233,3 +233,25 @@ def test_random_state_from_another_device_type_loads(tmp_path, hopper_file, caps
     main(["train", "--resume", str(run), "--updates", "8"])
     assert "start afresh on cpu" in capsys.readouterr().err
     assert load_checkpoint(run)["step"] == 8
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_cuda_run_evaluates_on_cpu_and_cuda_alike(tmp_path, hopper_file, capsys):
+    """Trained on CUDA (through the captured graph), evaluated on CPU: finite returns, and the two devices'
+    returns agree in distribution (same checkpoint, 10 episodes each; a loose two-sample check)."""
+    run = tmp_path / "run"
+    main(["train", "--dataset", str(hopper_file), "--updates", "200", "--eval-every", "0", "--checkpoint-every",
+          "200", "--history-len", "3", "--n-step", "2", "--device", "cuda", "--batch-size", "64", "--no-tensorboard",
+          "--out", str(run)])
+    assert json.loads((run / "config.json").read_text())["resolved_device"].startswith("cuda")
+    returns = {}
+    for device in ("cpu", "cuda"):
+        capsys.readouterr()
+        main(["eval", str(run), "--episodes", "10", "--json", "--device", device])
+        returns[device] = np.array(json.loads(capsys.readouterr().out)["episode_returns"])
+    assert np.isfinite(returns["cpu"]).all()
+    spread = max(returns["cpu"].std(), returns["cuda"].std(), 1.0)
+    assert abs(returns["cpu"].mean() - returns["cuda"].mean()) < 3 * spread
+    # and resumed on CPU: one line says the random streams start afresh, and training goes on
+    main(["train", "--resume", str(run), "--updates", "210", "--device", "cpu"])
+    assert "start afresh on cpu" in capsys.readouterr().err

@@ -23,11 +23,6 @@ class TwinCritic(nn.Module):
         x = torch.cat([state, action], dim=-1)
         return self.q1(x), self.q2(x)
 
-    def q_min(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """min(Q1, Q2), (K, B, 1)."""
-        q1, q2 = self(state, action)
-        return torch.minimum(q1, q2)
-
     def head(self, state: torch.Tensor, action: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
         """Q1 for the members where ``first`` (K,) bool is True, Q2 for the others: (K, B, 1).
 
