@@ -257,6 +257,30 @@ def clip_member_gradients(parameters: Sequence[nn.Parameter], max_norm: torch.Te
                                                        for p in parameters])
 
 
+def select_actions(actor: Actor, critic: Critic, history: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor,
+                   uniform: torch.Tensor, candidates: int, max_action: float,
+                   deterministic: bool = False) -> torch.Tensor:
+    """Diffusion-QL's action selection, from given draws: ``candidates`` actions per state from the actor, one
+    picked with probability softmax(min-Q of the critic) by the inverse CDF at ``uniform``, or the argmax.
+
+    A pure function of its inputs (trajdiff.export hands it to torch.export). Shapes: history (K, E, H, Do),
+    mask (K, E, H), noise (T, K, E * candidates, Da), uniform (K, E, 1) in [0, 1) -> (K, E, Da).
+    """
+    members, envs = history.shape[:2]
+    context = actor.encoder(history, mask).repeat_interleave(candidates, dim=1)
+    state = critic.state(history, mask).repeat_interleave(candidates, dim=1)
+    actions = actor.sample(context, noise, max_action)  # (K, E * candidates, Da)
+    q = torch.minimum(*critic.heads(state, actions)).view(members, envs, candidates)
+    if deterministic:
+        choice = q.argmax(dim=2)  # (K, E)
+    else:
+        cumulative = torch.softmax(q, dim=2).cumsum(dim=2)
+        choice = (cumulative < uniform * cumulative[..., -1:]).sum(dim=2).clamp(max=candidates - 1)
+    action_dim = actions.shape[-1]
+    actions = actions.view(members, envs, candidates, action_dim)
+    return torch.gather(actions, 2, choice[..., None, None].expand(-1, -1, 1, action_dim)).squeeze(2)
+
+
 def step_optimizer(optimizer: MemberAdam, loss: torch.Tensor, max_norm: torch.Tensor, lr: torch.Tensor) -> None:
     """Gradients of the members' summed loss (K,) for the optimiser's parameters only, clipped per member, then
     one Adam step at each member's learning rate (K,)."""
@@ -301,7 +325,7 @@ class DiffusionQLAgent:
         self.members = len(configs)
         self.history_len = config.history_len
         self.max_action = max_action
-        self.action_dim = action_dim
+        self.observation_dim, self.action_dim = observation_dim, action_dim
         self.device = device
         self.seeds = list(seeds)
         # initial weights from CPU generators of the members' seeds: the same on every device
@@ -450,28 +474,15 @@ class DiffusionQLAgent:
     @torch.no_grad()
     def act(self, history: torch.Tensor, mask: torch.Tensor, random: MemberRandom,
             deterministic: bool = False) -> torch.Tensor:
-        """Diffusion-QL's action selection for a batch of environments per member.
+        """Diffusion-QL's action selection for a batch of environments per member (see :func:`select_actions`).
 
-        Each state's ``action_candidates`` actions are drawn from the actor; one is picked with
-        probability softmax(min-Q of the target critic), or the argmax when ``deterministic``.
         Shapes: history (K, E, H, Do), mask (K, E, H) -> (K, E, Da).
         """
-        candidates = self.config.action_candidates
-        members, envs = history.shape[:2]
-        context = self.actor.encoder(history, mask).repeat_interleave(candidates, dim=1)
-        state = self.critic_target.state(history, mask).repeat_interleave(candidates, dim=1)
+        envs, candidates = history.shape[1], self.config.action_candidates
         noise = random.normal((self.config.diffusion_steps, envs * candidates, self.action_dim)).transpose(0, 1)
-        actions = self.actor.sample(context, noise, self.max_action)  # (K, E * candidates, Da)
-        q = self.critic_target.heads(state, actions)
-        q = torch.minimum(*q).view(members, envs, candidates)
-        if deterministic:
-            choice = q.argmax(dim=2)  # (K, E)
-        else:
-            u = random.uniform((envs, 1))  # inverse-CDF draw from softmax(q), per member
-            cumulative = torch.softmax(q, dim=2).cumsum(dim=2)
-            choice = (cumulative < u * cumulative[..., -1:]).sum(dim=2).clamp(max=candidates - 1)
-        actions = actions.view(members, envs, candidates, self.action_dim)
-        return torch.gather(actions, 2, choice[..., None, None].expand(-1, -1, 1, self.action_dim)).squeeze(2)
+        uniform = random.uniform((envs, 1))
+        return select_actions(self.actor, self.critic_target, history, mask, noise, uniform, candidates,
+                              self.max_action, deterministic)
 
     def nonfinite_members(self) -> list[int]:
         """Members with a NaN or infinite weight in any network (one host read)."""

@@ -29,11 +29,13 @@ def _commands() -> dict[tuple[str, ...], Command]:
     )
     from trajdiff.commands.data_info import DataInfoConfig, run_data_info
     from trajdiff.commands.eval import EvalConfig, run_eval
+    from trajdiff.commands.export import ExportConfig, run_export
     from trajdiff.commands.train import TrainConfig, default_config, train
 
     return {
         ("train",): (TrainConfig, train, "train an agent on an offline dataset", default_config),
         ("eval",): (EvalConfig, run_eval, "evaluate a run or checkpoint", None),
+        ("export",): (ExportConfig, run_export, "a trained policy as a torch.export program", None),
         ("data", "info"): (DataInfoConfig, run_data_info, "summarise a dataset", None),
         ("bench",): (BenchConfig, run_bench, "methods x datasets x seeds, with aggregates and plots", None),
         ("collect", "train-behavior"): (TrainBehaviorConfig, train_behavior,

@@ -1,0 +1,65 @@
+"""``trajdiff export``: a trained member's policy as a torch.export program, usable without trajdiff."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import torch
+import tyro
+
+from trajdiff.errors import TrajdiffError, require
+from trajdiff.export import export_policy
+from trajdiff.run_folder import SavedRun, check_creatable
+from trajdiff.utils import library_versions
+
+REFERENCE = Path(__file__).resolve().parent.parent / "assets" / "run_policy.py"
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Export one member of a trained run: policy.pt2 (torch.export), policy.json, and run_policy.py."""
+
+    run: Annotated[Path, tyro.conf.Positional]
+    """A run folder (with checkpoint.pt, or the seed-S folders of a --seeds run) or a checkpoint file."""
+    out: Path = Path("runs/export")
+    """Folder to write policy.pt2, policy.json and run_policy.py into."""
+    member: int = 0
+    """Which member of a --seeds run (0: the first)."""
+
+    def __post_init__(self) -> None:
+        require(self.member >= 0, "--member must be at least 0")
+
+
+def run_export(config: ExportConfig) -> None:
+    run = SavedRun.read(config.run)
+    if config.member >= len(run.folders):
+        raise TrajdiffError(f"{config.run} has {len(run.folders)} member(s); --member {config.member} is not one")
+    check_creatable(config.out)
+    agent, _ = run.agent(torch.device("cpu"))  # exported for the CPU; the program moves like any module
+    program = export_policy(agent, config.member)
+    member_config = agent.configs[config.member]
+    spec = {
+        "env_id": run.env_id, "seed": run.seeds[config.member], "checkpoint_step": run.checkpoints[0]["step"],
+        "history_len": member_config.history_len, "observation_dim": agent.observation_dim,
+        "action_dim": agent.action_dim, "diffusion_steps": member_config.diffusion_steps,
+        "action_candidates": member_config.action_candidates, "max_action": agent.max_action,
+        "inputs": {"history": "(E, history_len, observation_dim) float32, oldest first, zero-padded before the "
+                              "episode's start", "mask": "(E, history_len) bool, True on real steps",
+                   "noise": "(diffusion_steps, E, action_candidates, action_dim) float32, standard normal",
+                   "uniform": "(E, 1) float32, uniform in [0, 1)"},
+        "output": "(E, action_dim) float32 actions",
+        "versions": library_versions(),
+    }
+    try:
+        config.out.mkdir(parents=True, exist_ok=True)
+        torch.export.save(program, str(config.out / "policy.pt2"))
+        (config.out / "policy.json").write_text(json.dumps(spec, indent=2) + "\n")
+        shutil.copy(REFERENCE, config.out / "run_policy.py")
+    except OSError as error:
+        raise TrajdiffError(f"cannot write the export into {config.out} ({error.strerror or error})") from None
+    print(f"trajdiff: exported member {config.member} (seed {spec['seed']}, step {spec['checkpoint_step']}) of "
+          f"{config.run} to {config.out}: policy.pt2, policy.json, run_policy.py")
