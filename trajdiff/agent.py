@@ -69,6 +69,9 @@ class AgentConfig:
     """Noise schedule."""
     hidden_dim: int = 256
     """Width of the denoiser and critic MLPs."""
+    history_encoder: Literal["gru", "frames"] = "gru"
+    """How the window becomes a context: a GRU over it, or the frame-stack baseline (the H observations
+    concatenated into the MLPs' input)."""
     history_hidden_dim: int = 64
     """GRU hidden size of the history encoders (used when history_len > 1)."""
     history_layers: int = 1
@@ -178,7 +181,7 @@ class Actor(nn.Module):
                  generators: Sequence[torch.Generator]) -> None:
         super().__init__()
         self.encoder = HistoryEncoder(observation_dim, config.history_len, config.history_hidden_dim,
-                                      config.history_layers, generators)
+                                      config.history_layers, generators, config.history_encoder)
         self.denoiser = Denoiser(action_dim, self.encoder.output_dim, config.diffusion_steps, config.hidden_dim,
                                  generators)
         self.schedule = NoiseSchedule(config.beta_schedule, config.diffusion_steps)
@@ -195,7 +198,8 @@ class Critic(nn.Module):
                  generators: Sequence[torch.Generator]) -> None:
         super().__init__()
         self.encoder = HistoryEncoder(observation_dim, config.history_len if config.critic_uses_history else 1,
-                                      config.history_hidden_dim, config.history_layers, generators)
+                                      config.history_hidden_dim, config.history_layers, generators,
+                                      config.history_encoder)
         self.heads = TwinCritic(self.encoder.output_dim, action_dim, config.hidden_dim, generators)
 
     def state(self, history: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

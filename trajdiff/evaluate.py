@@ -11,7 +11,7 @@ import torch
 
 from trajdiff.agent import MemberRandom
 from trajdiff.data.registry import environment_family, normalized_score
-from trajdiff.envs import make_environment, make_vector_environment
+from trajdiff.envs import Observe, make_environment, make_vector_environment
 from trajdiff.errors import TrajdiffError
 
 
@@ -80,7 +80,7 @@ class Policy(Protocol):
 
 
 def evaluate(agent: Policy, env_id: str, episodes: int, seed: int, deterministic: bool = False,
-             max_envs: int = 10) -> list[EvaluationResult]:
+             max_envs: int = 10, observe: Observe = "all") -> list[EvaluationResult]:
     """Run ``episodes`` episodes for each of the agent's K members; one result per member.
 
     Every member gets up to ``max_envs`` environments, seeded ``seed + i`` (the same for every member,
@@ -92,7 +92,7 @@ def evaluate(agent: Policy, env_id: str, episodes: int, seed: int, deterministic
     """
     members, per_member = agent.members, min(episodes, max_envs)
     num_envs = members * per_member
-    envs = make_vector_environment(env_id, num_envs)
+    envs = make_vector_environment(env_id, num_envs, observe)
     device = agent.device
     random = MemberRandom([seed] * members, device)
     observations, _ = envs.reset(seed=[seed + index % per_member for index in range(num_envs)])
@@ -129,7 +129,7 @@ def evaluate(agent: Policy, env_id: str, episodes: int, seed: int, deterministic
     return [EvaluationResult(returns[member], lengths[member], env_id) for member in range(members)]
 
 
-def record_video(agent: Policy, env_id: str, path: Path, seed: int) -> None:
+def record_video(agent: Policy, env_id: str, path: Path, seed: int, observe: Observe = "all") -> None:
     """Render one episode of the agent's first member to ``path`` (mp4 or gif) through MuJoCo's offscreen renderer.
 
     Needs an OpenGL backend: ``MUJOCO_GL=egl`` (NVIDIA's EGL on a GPU machine, or Mesa's
@@ -140,7 +140,7 @@ def record_video(agent: Policy, env_id: str, path: Path, seed: int) -> None:
         import imageio.v2 as imageio
     except ImportError:
         raise TrajdiffError("videos need imageio: pip install 'trajdiff[video]'") from None
-    env = make_environment(env_id, render_mode="rgb_array")
+    env = make_environment(env_id, observe, render_mode="rgb_array")
     try:
         observation, _ = env.reset(seed=seed)
         frame = env.render()

@@ -15,7 +15,7 @@ import torch
 from trajdiff.agent import AgentConfig, DiffusionQLAgent
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, member_folders
 from trajdiff.data.episodes import EpisodeDataset
-from trajdiff.envs import make_environment
+from trajdiff.envs import Observe, make_environment
 from trajdiff.errors import TrajdiffError
 
 LOCK_NAME = ".lock"
@@ -85,9 +85,11 @@ def saved_agent_config(values: dict[str, Any]) -> AgentConfig:
 
 
 def agent_for_environment(configs: list[AgentConfig], seeds: list[int], total_updates: int, env_id: str,
-                          device: torch.device, dataset: EpisodeDataset | None = None) -> DiffusionQLAgent:
-    """An agent of these members for ``env_id``'s spaces; given a dataset, first check that the data fits them."""
-    probe = make_environment(env_id)
+                          device: torch.device, dataset: EpisodeDataset | None = None,
+                          observe: Observe = "all") -> DiffusionQLAgent:
+    """An agent of these members for ``env_id``'s spaces (as ``observe`` shows them); given a dataset, first
+    check that the data fits them."""
+    probe = make_environment(env_id, observe)
     spaces = (probe.observation_space, probe.action_space)
     if not all(isinstance(space, gym.spaces.Box) and len(space.shape) == 1 for space in spaces):
         probe.close()
@@ -118,6 +120,11 @@ class SavedRun:
         return cls(folders, checkpoints, checkpoints[0]["env_id"])
 
     @property
+    def observe(self) -> Observe:
+        """The observation entries the run was trained on (README "Partial observability")."""
+        return self.checkpoints[0]["config"].get("observe", "all")
+
+    @property
     def seeds(self) -> list[int]:
         return [checkpoint["config"]["seed"] for checkpoint in self.checkpoints]
 
@@ -126,5 +133,5 @@ class SavedRun:
         configs = [saved_agent_config(checkpoint["config"]) for checkpoint in self.checkpoints]
         saved = self.checkpoints[0]["config"]
         total_updates = saved.get("schedule", saved).get("updates", 1)  # older runs keep it at the top level
-        agent = agent_for_environment(configs, self.seeds, total_updates, self.env_id, device)
+        agent = agent_for_environment(configs, self.seeds, total_updates, self.env_id, device, observe=self.observe)
         return agent, agent.load_member_state_dicts([checkpoint["agent"] for checkpoint in self.checkpoints])

@@ -138,10 +138,10 @@ def test_run_summary_final_last_five_and_best(tmp_path):
 
 
 def test_diffusion_ql_takes_the_authors_settings_for_the_dataset_type():
-    from trajdiff.commands.bench import BUDGETS, SUITES, Job, trajdiff_config
+    from trajdiff.commands.bench import BUDGETS, SUITES, BenchConfig, Job, trajdiff_config
 
     def config(method, dataset):
-        return trajdiff_config(Job(dataset, method, 0, Path("x")), BUDGETS["gpu"], "cpu")
+        return trajdiff_config(Job(dataset, method, 0, Path("x")), BUDGETS["gpu"], BenchConfig(device="cpu"))
 
     published = config("diffusion-ql", "d/hopper-medium-expert.hdf5")
     assert published.agent.grad_norm == 5.0 and published.agent.lr_decay == "diffusion-ql"
@@ -192,3 +192,18 @@ def test_evidence_suite_end_to_end_and_report_from_progress_files_alone(tmp_path
     main([*arguments[:-6], "--out", str(copy), "--report-only", "--data-dir", str(tmp_path / "gone")])
     rebuilt = (copy / "results.md").read_text()
     assert rebuilt == report.replace(str(out), str(copy))
+
+
+def test_member_batches_group_by_shapes():
+    """Methods whose networks have the same shapes share a batch; the partial-observability ones do not."""
+    from trajdiff.commands.bench import BUDGETS, BenchConfig, Job, member_batches
+
+    methods = ("diffusion-ql", "diffusion-ql-eta0", "history-8", "history-8-critic", "frames-8", "trajdiff",
+               "one-step", "no-expertise")
+    jobs = [Job("d/hopper-medium-expert.hdf5", method, seed, Path("/nonexistent") / method / str(seed))
+            for method in methods for seed in range(2)]
+    batches = member_batches(jobs, BUDGETS["smoke"], BenchConfig(observe="positions"))
+    grouped = sorted(sorted({job.method for job in batch}) for batch in batches)
+    assert grouped == [["diffusion-ql", "diffusion-ql-eta0"], ["frames-8"], ["history-8"], ["history-8-critic"],
+                       ["no-expertise", "one-step", "trajdiff"]]
+    assert all(len(batch) == 2 * len({job.method for job in batch}) for batch in batches)

@@ -255,3 +255,18 @@ def test_a_cuda_run_evaluates_on_cpu_and_cuda_alike(tmp_path, hopper_file, capsy
     # and resumed on CPU: one line says the random streams start afresh, and training goes on
     main(["train", "--resume", str(run), "--updates", "210", "--device", "cpu"])
     assert "start afresh on cpu" in capsys.readouterr().err
+
+
+def test_partial_observability_trains_evaluates_and_is_recorded(tmp_path, hopper_file, capsys):
+    """--observe positions: the agent sees 5 of Hopper's 11 entries in the data and in the environment; eval
+    honours the run's choice; frame-stack and critic history train beside it in one member batch each."""
+    run = tmp_path / "run"
+    main(["train", "--dataset", str(hopper_file), "--updates", "6", "--eval-every", "6", "--eval-episodes", "1",
+          "--checkpoint-every", "6", "--observe", "positions", "--history-len", "4", "--history-encoder", "frames",
+          "--critic-uses-history", "--out", str(run), *COMMON])
+    config = json.loads((run / "config.json").read_text())
+    assert config["observe"] == "positions" and config["agent"]["history_encoder"] == "frames"
+    assert load_checkpoint(run)["agent"]["actor"]["denoiser.body.0.weight"].shape[1] == 3 + 16 + 4 * 5
+    capsys.readouterr()
+    main(["eval", str(run), "--episodes", "1", "--json", "--device", "cpu"])
+    assert np.isfinite(json.loads(capsys.readouterr().out)["return_mean"])

@@ -49,3 +49,13 @@ def test_rollout_history_resets_per_episode():
     assert buffer.history[0, :, 0].tolist() == [2.0, 3.0, 4.0] and buffer.mask[0].all()
     assert buffer.history[1, :, 0].tolist() == [0.0, 0.0, 0.0]
     assert buffer.mask[1].tolist() == [False, False, True]
+
+
+def test_frame_stack_is_the_masked_window_flattened():
+    encoder = HistoryEncoder(2, history_len=3, hidden_dim=8, layers=1, generators=generators(0), kind="frames")
+    history = torch.arange(12.0).view(1, 2, 3, 2)  # (K, B, H, Do)
+    mask = torch.tensor([[[False, True, True], [True, True, True]]])
+    context = encoder(history, mask)
+    assert encoder.output_dim == 6 and not list(encoder.parameters())
+    torch.testing.assert_close(context[0, 0], torch.tensor([0.0, 0.0, 2.0, 3.0, 4.0, 5.0]))  # padding zeroed
+    torch.testing.assert_close(context[0, 1], torch.arange(6.0, 12.0))

@@ -29,12 +29,13 @@ def main() -> None:
     env = gym.make(spec["env_id"])
     generator = torch.Generator().manual_seed(args.seed)
     horizon, observation_dim = spec["history_len"], spec["observation_dim"]
+    columns = slice(*spec["observation_columns"])  # the entries the policy was trained to see (policy.json "observe")
     for episode in range(args.episodes):
         observation, _ = env.reset(seed=args.seed + episode)
         # a new episode: the window holds its first observation only, the rest is padding (mask False)
         history = torch.zeros(1, horizon, observation_dim)
         mask = torch.zeros(1, horizon, dtype=torch.bool)
-        history[0, -1] = torch.as_tensor(observation, dtype=torch.float32)
+        history[0, -1] = torch.as_tensor(observation[columns], dtype=torch.float32)
         mask[0, -1] = True
         total, steps, done = 0.0, 0, False
         while not done:
@@ -46,7 +47,7 @@ def main() -> None:
             observation, reward, terminated, truncated, _ = env.step(action)
             total, steps, done = total + float(reward), steps + 1, terminated or truncated
             # slide the window: drop the oldest observation, append the newest
-            latest = torch.as_tensor(observation, dtype=torch.float32)[None, None]
+            latest = torch.as_tensor(observation[columns], dtype=torch.float32)[None, None]
             history = torch.cat([history[:, 1:], latest], dim=1)
             mask = torch.cat([mask[:, 1:], torch.ones(1, 1, dtype=torch.bool)], dim=1)
         print(json.dumps({"episode": episode, "return": total, "length": steps}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import multiprocessing
 import os
 import sys
@@ -15,13 +16,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from trajdiff.agent import AgentConfig
+from trajdiff.agent import MEMBER_FIELDS, AgentConfig
 from trajdiff.bench.baselines import BASELINES, run_baseline
 from trajdiff.bench.report import write_report
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trajdiff.collect.datasets import KINDS, suite_file_name
 from trajdiff.commands.train import Schedule, TrainConfig, environment_for, train_members, with_overrides
 from trajdiff.data.load import EMBEDDED_DEFAULT, load_dataset
+from trajdiff.envs import Observe
 from trajdiff.errors import TrajdiffError
 from trajdiff.presets import PRESETS
 
@@ -38,12 +40,20 @@ METHODS: dict[str, dict[str, Any]] = {
     "no-expertise": {**TRAJDIFF, "expertise_weighting": False},
     "diffusion-ql": DIFFUSION_QL,
     "diffusion-ql-eta0": {**DIFFUSION_QL, "eta": 0.0},
+    # partial observability (README "Partial observability"): history alone, without n-step or weighting
+    "history-8": {**DIFFUSION_QL, "history_len": 8},
+    "history-8-critic": {**DIFFUSION_QL, "history_len": 8, "critic_uses_history": True},
+    "frames-8": {**DIFFUSION_QL, "history_len": 8, "history_encoder": "frames"},
 }
 """Method -> TrainConfig overrides (AgentConfig fields go to the agent): the full method, one ablation per
 part, exact Diffusion-QL, and Diffusion-QL with eta 0 (imitation only: the critic still picks among the
-sampled actions). The Diffusion-QL methods also take the authors' settings for the dataset's type where
+sampled actions); for partial observability, an 8-step GRU history for the actor (and for the critic too),
+and the frame-stack baseline. The Diffusion-QL methods also take the authors' settings for the dataset's type where
 they published some (:func:`authors_settings`). The d3rlpy baselines (trajdiff.bench.baselines.BASELINES)
 are methods too, named bc, td3+bc, iql, cql."""
+
+SHAPE_FIELDS = tuple(field.name for field in dataclasses.fields(AgentConfig) if field.name not in MEMBER_FIELDS)
+"""The AgentConfig fields that members of one batch share (trajdiff.agent.check_member_configs)."""
 
 DEFAULT_METHODS = ("trajdiff", "no-history", "one-step", "no-expertise", "diffusion-ql")
 
@@ -94,6 +104,8 @@ class BenchConfig:
     """auto, cpu, cuda or cuda:N."""
     baselines_python: Path = Path(".venv-baselines/bin/python")
     """The interpreter with d3rlpy 2.8.1 that trains the baselines (made by `make baselines-env`)."""
+    observe: Observe = "all"
+    """What the agents see of each observation (all, positions or velocities; README "Partial observability")."""
     report_only: bool = False
     """Train nothing: rebuild results.csv, results.md and the figures from the runs' progress.csv files (a
     copy of OUT/runs with only those files, such as the committed docs/results, is enough)."""
@@ -128,7 +140,7 @@ def run_bench(config: BenchConfig) -> None:
         if missing:
             raise TrajdiffError(f"missing dataset(s) {', '.join(missing)}: build them with "
                                 f"trajdiff collect suite --from RUN_DIR --out {config.data_dir}")
-        batches = member_batches(jobs, budget, config.device)
+        batches = member_batches(jobs, budget, config)
         if config.workers <= 1:
             for batch in batches:
                 run_batch(batch, budget, config)
@@ -164,11 +176,13 @@ def authors_settings(dataset: str) -> dict[str, Any]:
     return {key: PRESETS[name][key] for key in ("grad_norm", "lr_decay", "actor_lr", "eta", "max_q_backup")}
 
 
-def trajdiff_config(job: Job, budget: dict[str, int], device: str) -> TrainConfig:
+def trajdiff_config(job: Job, budget: dict[str, int], config: BenchConfig) -> TrainConfig:
     """The TrainConfig of a trajdiff method's run (resuming what an earlier call left unfinished)."""
     schedule = Schedule(updates=budget["updates"], eval_every=budget["eval_every"],
-                        eval_episodes=budget["eval_episodes"], checkpoint_every=budget["eval_every"], device=device)
-    base = TrainConfig(dataset=job.dataset, out=job.run_dir, seed=job.seed, schedule=schedule, tensorboard=False)
+                        eval_episodes=budget["eval_episodes"], checkpoint_every=budget["eval_every"],
+                        device=config.device)
+    base = TrainConfig(dataset=job.dataset, out=job.run_dir, seed=job.seed, schedule=schedule, tensorboard=False,
+                       observe=config.observe)
     overrides = dict(METHODS[job.method])
     if job.method.startswith("diffusion-ql"):
         overrides = {**authors_settings(job.dataset), **overrides}  # the method's own eta wins
@@ -179,9 +193,10 @@ def saved_step(run_dir: Path) -> int:
     return load_checkpoint(run_dir)["step"] if (run_dir / CHECKPOINT_NAME).is_file() else 0
 
 
-def member_batches(jobs: list[Job], budget: dict[str, int], device: str) -> list[list[Job]]:
+def member_batches(jobs: list[Job], budget: dict[str, int], config: BenchConfig) -> list[list[Job]]:
     """The jobs left to run, as batches: a baseline alone; trajdiff methods that can share one batched update
-    (same dataset and history length, at the same saved step) together, seeds and ablations alike."""
+    (same dataset, same shapes: every AgentConfig field members may not differ in, at the same saved step)
+    together, seeds and ablations alike."""
     batches: dict[tuple, list[Job]] = {}
     for job in jobs:
         if job.method in BASELINES:
@@ -190,8 +205,9 @@ def member_batches(jobs: list[Job], budget: dict[str, int], device: str) -> list
         step = saved_step(job.run_dir)
         if step >= budget["updates"]:
             continue
-        batches.setdefault((job.dataset, METHODS[job.method].get("history_len", AgentConfig.history_len), step),
-                           []).append(job)
+        agent = trajdiff_config(job, budget, config).agent
+        shapes = tuple(getattr(agent, name) for name in SHAPE_FIELDS)
+        batches.setdefault((job.dataset, shapes, step), []).append(job)
     return list(batches.values())
 
 
@@ -205,7 +221,7 @@ def run_batch(batch: list[Job], budget: dict[str, int], config: BenchConfig) -> 
         return
     print(f"bench: {Path(job.dataset).stem}: {', '.join(f'{j.method} seed {j.seed}' for j in batch)} "
           f"as one batch of {len(batch)} member(s)", file=sys.stderr)
-    train_members([trajdiff_config(j, budget, config.device) for j in batch],
+    train_members([trajdiff_config(j, budget, config) for j in batch],
                   resume=(job.run_dir / CHECKPOINT_NAME).is_file())
 
 

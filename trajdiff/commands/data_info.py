@@ -13,6 +13,7 @@ import tyro
 from trajdiff.data.episodes import EpisodeDataset
 from trajdiff.data.load import load_dataset
 from trajdiff.data.registry import environment_family, normalized_score
+from trajdiff.envs import Observe, observed_columns
 from trajdiff.errors import require
 from trajdiff.expertise import Evidence, fit_expertise
 from trajdiff.plots import plot_expertise, source_names
@@ -34,6 +35,8 @@ class DataInfoConfig:
     """Per-episode evidence of quality: mean reward over the first steps, or the return."""
     early_steps: int = 50
     """Steps from each episode's start that the early-reward evidence averages over."""
+    observe: Observe = "all"
+    """Summarise the observations as an agent trained with --observe would see them."""
 
     def __post_init__(self) -> None:
         require(self.early_steps >= 1, "--early-steps must be at least 1")
@@ -72,6 +75,7 @@ def _spread(values: np.ndarray) -> dict[str, float]:
 
 def run_data_info(config: DataInfoConfig) -> None:
     dataset = load_dataset(config.dataset)
+    dataset = dataset.with_observation_columns(observed_columns(dataset.env_id or dataset.name, config.observe))
     summary = dataset_summary(dataset)
     if config.expertise:
         model = fit_expertise(dataset, evidence=config.evidence, early_steps=config.early_steps)

@@ -52,8 +52,9 @@ def run_eval(config: EvalConfig) -> None:
                             "before this checkpoint was written; there is nothing to evaluate")
     env_id, folders, checkpoints = run.env_id, run.folders, run.checkpoints
     if config.video is not None:  # first: a missing GL or video backend fails before the long part
-        record_video(agent, env_id, config.video, config.seed)
-    results = evaluate(agent, env_id, config.episodes, config.seed, deterministic=config.deterministic)
+        record_video(agent, env_id, config.video, config.seed, run.observe)
+    results = evaluate(agent, env_id, config.episodes, config.seed, deterministic=config.deterministic,
+                       observe=run.observe)
     summaries = [{"run": str(folder), "seed": seed, "checkpoint_step": checkpoint["step"], **result.summary()}
                  for folder, seed, checkpoint, result in zip(folders, run.seeds, checkpoints, results)]
     if config.video is not None:

@@ -11,6 +11,7 @@ from typing import Annotated
 import torch
 import tyro
 
+from trajdiff.envs import observed_columns
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.export import export_policy
 from trajdiff.run_folder import SavedRun, check_creatable
@@ -42,8 +43,10 @@ def run_export(config: ExportConfig) -> None:
     agent, _ = run.agent(torch.device("cpu"))  # exported for the CPU; the program moves like any module
     program = export_policy(agent, config.member)
     member_config = agent.configs[config.member]
+    columns = observed_columns(run.env_id, run.observe)
     spec = {
         "env_id": run.env_id, "seed": run.seeds[config.member], "checkpoint_step": run.checkpoints[0]["step"],
+        "observe": run.observe, "observation_columns": [columns.start, columns.stop],
         "history_len": member_config.history_len, "observation_dim": agent.observation_dim,
         "action_dim": agent.action_dim, "diffusion_steps": member_config.diffusion_steps,
         "action_candidates": member_config.action_candidates, "max_action": agent.max_action,

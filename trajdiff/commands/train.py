@@ -24,6 +24,7 @@ from trajdiff.agent import MEMBER_FIELDS, AgentConfig, DiffusionQLAgent
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, member_folders, restore_global_rng, save_checkpoints
 from trajdiff.data import EpisodeDataset, TrajectorySampler, default_environment, load_dataset
 from trajdiff.engine import UpdateEngine
+from trajdiff.envs import Observe, observed_columns
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import evaluate
 from trajdiff.expertise import Evidence, episode_weights, fit_expertise
@@ -79,6 +80,9 @@ class TrainConfig:
     """Seed of networks, sampling and diffusion noise; evaluation uses seed + 10000 onwards."""
     seeds: tuple[int, ...] = ()
     """Train one member per seed as one batched computation, into OUT/seed-S/ each (instead of --seed)."""
+    observe: Observe = "all"
+    """What the agent sees of each observation, in the data and in the environment alike: all of it, only the
+    joint positions (velocities must be inferred from the recent past) or only the velocities."""
     tensorboard: bool = True
     """Also write TensorBoard event files."""
     expertise_weighting: bool = False
@@ -226,7 +230,7 @@ def build_agent(configs: list[TrainConfig], env_id: str, device: torch.device,
                 dataset: EpisodeDataset | None = None) -> DiffusionQLAgent:
     """The agent of these members (see trajdiff.run_folder.agent_for_environment)."""
     return agent_for_environment([config.agent for config in configs], [config.seed for config in configs],
-                                 configs[0].schedule.updates, env_id, device, dataset)
+                                 configs[0].schedule.updates, env_id, device, dataset, configs[0].observe)
 
 
 def check_members(configs: list[TrainConfig]) -> None:
@@ -315,6 +319,7 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
     seed_everything(first.seed)
     dataset = load_dataset(first.dataset)
     env_id = environment_for(dataset, first.env)
+    dataset = dataset.with_observation_columns(observed_columns(env_id, first.observe))
     agent = build_agent(configs, env_id, device, dataset)
     sampler = TrajectorySampler(dataset, first.agent.history_len, [c.agent.n_step for c in configs],
                                 [c.agent.discount for c in configs], [c.seed for c in configs], device)
@@ -402,7 +407,7 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
 
 def evaluate_into(rows: list[dict], agent: DiffusionQLAgent, env_id: str, config: TrainConfig, bar: tqdm) -> None:
     """Evaluate every member at once and add its return and score to its row."""
-    results = evaluate(agent, env_id, config.schedule.eval_episodes, config.seed + 10_000)
+    results = evaluate(agent, env_id, config.schedule.eval_episodes, config.seed + 10_000, observe=config.observe)
     for row, result in zip(rows, results):
         summary = result.summary()
         row.update(return_mean=summary["return_mean"], return_std=summary["return_std"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,11 @@ class EpisodeDataset:
     name: str = "dataset"
     metadata: dict[str, Any] = field(default_factory=dict)
     episode_metadata: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def with_observation_columns(self, columns: slice) -> EpisodeDataset:
+        """The dataset seeing only these observation entries (in observations and next_observations alike)."""
+        return replace(self, observations=np.ascontiguousarray(self.observations[:, columns]),
+                       next_observations=np.ascontiguousarray(self.next_observations[:, columns]))
 
     @classmethod
     def from_arrays(
