@@ -12,7 +12,7 @@ learning rates, gradient clip, max-Q backup, n-step, discount, learning-rate dec
 weighting). Every weight has a leading member dimension (trajdiff.nets.members), every loss is (K,),
 and member k draws all its randomness from its own generators, so its run does not depend on which
 members share the batch. The update is a function of (weights, batch, noise) with no host
-synchronisation, so that on CUDA it can be captured whole in one graph (trajdiff.training_graph).
+synchronisation, so that on CUDA it can be captured whole in one graph (trajdiff.engine).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ generator it draws from is registered with it.
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
 from trajdiff.agent import DiffusionQLAgent
@@ -34,6 +36,11 @@ class UpdateEngine:
         self.count = 0
         self.graph: torch.cuda.CUDAGraph | None = None
         self.use_graph = cuda_graph and agent.device.type == "cuda"
+        if self.use_graph and not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
+            # graphs with generators of one's own need PyTorch >= 2.5: run eagerly rather than fail
+            print("trajdiff: this PyTorch cannot capture per-member generators in a CUDA graph; updating eagerly",
+                  file=sys.stderr)
+            self.use_graph = False
         self.eager_updates = 0
 
     def _update(self) -> None:
