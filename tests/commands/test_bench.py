@@ -207,3 +207,18 @@ def test_member_batches_group_by_shapes():
     assert grouped == [["diffusion-ql", "diffusion-ql-eta0"], ["frames-8"], ["history-8"], ["history-8-critic"],
                        ["no-expertise", "one-step", "trajdiff"]]
     assert all(len(batch) == 2 * len({job.method for job in batch}) for batch in batches)
+
+
+def test_ray_backend_finds_the_rows_of_the_local_backend(tmp_path):
+    pytest.importorskip("ray")
+    rows = {}
+    for backend in ("local", "ray"):
+        out = tmp_path / backend
+        main(["bench", "--suite", "smoke", "--budget", "smoke", "--methods", "trajdiff", "diffusion-ql",
+              "--out", str(out), "--device", "cpu", "--backend", backend])
+        with (out / "results.csv").open() as handle:
+            rows[backend] = [(row["method"], row["dataset"], row["seed"], row["updates"])
+                             for row in csv.DictReader(handle)]
+        if backend == "ray":  # each task's progress went to its batch's log
+            assert "as one batch of 1 member(s)" in (out / "runs/default/trajdiff/seed0/bench.log").read_text()
+    assert rows["ray"] == rows["local"] == [("trajdiff", "default", "0", "40"), ("diffusion-ql", "default", "0", "40")]

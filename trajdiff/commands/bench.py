@@ -106,6 +106,11 @@ class BenchConfig:
     """The interpreter with d3rlpy 2.8.1 that trains the baselines (made by `make baselines-env`)."""
     observe: Observe = "all"
     """What the agents see of each observation (all, positions or velocities; README "Partial observability")."""
+    backend: Literal["local", "ray"] = "local"
+    """Where batches run: here (--workers at a time), or as Ray tasks (pip install 'trajdiff[ray]')."""
+    address: str | None = None
+    """With --backend ray: the cluster to join (what `ray start --head` prints); default a Ray instance on this
+    machine. --out and --data-dir must be on storage that every node sees."""
     report_only: bool = False
     """Train nothing: rebuild results.csv, results.md and the figures from the runs' progress.csv files (a
     copy of OUT/runs with only those files, such as the committed docs/results, is enough)."""
@@ -141,7 +146,9 @@ def run_bench(config: BenchConfig) -> None:
             raise TrajdiffError(f"missing dataset(s) {', '.join(missing)}: build them with "
                                 f"trajdiff collect suite --from RUN_DIR --out {config.data_dir}")
         batches = member_batches(jobs, budget, config)
-        if config.workers <= 1:
+        if config.backend == "ray":
+            run_on_ray(batches, budget, config)
+        elif config.workers <= 1:
             for batch in batches:
                 run_batch(batch, budget, config)
         else:
@@ -239,6 +246,39 @@ def run_in_parallel(batches: list[list[Job]], budget: dict[str, int], config: Be
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"bench ({config.workers} workers)",
                            unit="batch"):
             future.result()  # re-raises a batch's error here, with its one-line message
+
+
+def run_on_ray(batches: list[list[Job]], budget: dict[str, int], config: BenchConfig) -> None:
+    """Every batch as a Ray task that declares what it needs: one CPU, and on CUDA a share of a GPU (up to four
+    batches on one card); logs go to bench.log as with --workers. A task's error is re-raised here in one line."""
+    try:
+        import ray
+    except ImportError:
+        raise TrajdiffError("--backend ray needs Ray: pip install 'trajdiff[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            ray.init(address=config.address, num_cpus=None if config.address else os.cpu_count(),
+                     include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise TrajdiffError(f"cannot reach a Ray cluster at {config.address} ({error})") from None
+    gpu_share = 0.25 if config.device.startswith("cuda") else 0.0
+    task = ray.remote(num_cpus=1, num_gpus=gpu_share)(_run_batch_logged)
+    try:
+        pending = [task.remote(batch, budget, config, 1) for batch in batches]
+        with tqdm(total=len(pending), desc="bench (ray)", unit="batch") as bar:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                try:
+                    ray.get(done[0])
+                except ray.exceptions.RayTaskError as error:
+                    if isinstance(error.cause, TrajdiffError):
+                        raise TrajdiffError(str(error.cause)) from None
+                    raise
+                bar.update(1)
+    finally:
+        if started_here:
+            ray.shutdown()
 
 
 def _run_batch_logged(batch: list[Job], budget: dict[str, int], config: BenchConfig, threads: int) -> None:
