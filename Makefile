@@ -17,11 +17,20 @@ $(STAMP): pyproject.toml
 
 DEMO := runs/demo
 demo: $(STAMP)
-	$(VENV)/bin/trajdiff data info default --expertise --plot $(DEMO)-expertise.png
 	rm -rf $(DEMO)
-	$(VENV)/bin/trajdiff train --dataset default --out $(DEMO) --updates 2000 --eval-every 1000 \
+	$(VENV)/bin/trajdiff data info default --expertise
+	$(VENV)/bin/trajdiff train --dataset default --out $(DEMO) --updates 2000 --eval-every 500 \
 		--eval-episodes 5 --history-len 4 --n-step 3 --expertise-weighting --device auto
 	$(VENV)/bin/trajdiff eval $(DEMO) --episodes 10
+	@echo
+	@echo "demo outputs:"
+	@echo "  $(DEMO)/expertise.png       p(expert) per episode of the embedded dataset, by source (random, medium)"
+	@echo "  $(DEMO)/expertise.json      the expertise model: components, BIC, p(expert) per episode"
+	@echo "  $(DEMO)/learning-curve.png  normalised score and BC loss against updates"
+	@echo "  $(DEMO)/progress.csv        one row per evaluation (scores, losses, weights, timings)"
+	@echo "  $(DEMO)/config.json         the resolved config, device and library versions"
+	@echo "  $(DEMO)/checkpoint.pt       the trained agent (trajdiff eval / trajdiff export)"
+	@echo "  $(DEMO)/tensorboard/        tensorboard --logdir $(DEMO)/tensorboard"
 
 test: $(STAMP)
 	$(PYTHON) -m pytest

@@ -21,9 +21,11 @@ def _commands() -> dict[tuple[str, ...], Command]:
     from trajdiff.commands.bench import BenchConfig, run_bench
     from trajdiff.commands.collect import (
         CollectDatasetConfig,
+        CollectMixConfig,
         CollectSuiteConfig,
         TrainBehaviorConfig,
         collect_dataset,
+        collect_mix,
         collect_suite,
         train_behavior,
     )
@@ -43,6 +45,7 @@ def _commands() -> dict[tuple[str, ...], Command]:
         ("collect", "dataset"): (CollectDatasetConfig, collect_dataset, "build one D4RL-protocol dataset", None),
         ("collect", "suite"): (CollectSuiteConfig, collect_suite,
                                "build random/medium/medium-replay/expert/medium-expert", None),
+        ("collect", "mix"): (CollectMixConfig, collect_mix, "mix datasets, labelling each episode's source", None),
     }
 
 

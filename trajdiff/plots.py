@@ -45,3 +45,28 @@ def plot_expertise(model: ExpertiseModel, path: Path, sources: np.ndarray | None
         raise TrajdiffError(f"cannot write the histogram {path} ({error.strerror or error})") from None
     finally:
         plt.close(figure)
+
+
+def plot_progress(progress: list[dict[str, str]], path: Path, title: str) -> None:
+    """A run's learning curve: normalised score (and BC loss) against updates, from its progress.csv rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [int(row["step"]) for row in progress]
+    figure, (score_axis, loss_axis) = plt.subplots(1, 2, figsize=(9, 3.2))
+    score_axis.plot(steps, [float(row["normalized_score"]) for row in progress], marker="o")
+    score_axis.set_xlabel("updates")
+    score_axis.set_ylabel("normalised score")
+    loss_axis.plot(steps, [float(row["bc_loss"]) for row in progress], marker="o", color="tab:orange")
+    loss_axis.set_xlabel("updates")
+    loss_axis.set_ylabel("BC (denoising) loss")
+    figure.suptitle(title)
+    figure.tight_layout()
+    try:
+        figure.savefig(path, dpi=100)
+    except OSError as error:
+        raise TrajdiffError(f"cannot write the learning curve {path} ({error.strerror or error})") from None
+    finally:
+        plt.close(figure)

@@ -53,6 +53,11 @@ class RunLogger:
                     self.writer.add_scalar(key, value, int(row["step"]))
             self.writer.flush()
 
+    def rows(self) -> list[dict[str, str]]:
+        """Every row written so far (this run's and, after a resume, the earlier ones kept)."""
+        with self.path.open() as handle:
+            return list(csv.DictReader(handle))
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()

@@ -120,3 +120,24 @@ def test_collect_dataset_also_as_minari(behavior_run, tmp_path, monkeypatch):
 def test_size_must_be_positive(behavior_run):
     with pytest.raises(TrajdiffError, match="--size must be at least 1"):
         build_dataset(BehaviorRun.open(behavior_run), "random", 0, seed=0)
+
+
+def test_mix_labels_each_episode_with_its_source(tmp_path, capsys):
+    from tests.conftest import make_arrays
+    from trajdiff.cli import main
+    from trajdiff.data import EpisodeDataset, load_dataset, write_d4rl_hdf5
+
+    files = []
+    for name, lengths in (("low", [3, 3, 3]), ("high", [5, 5])):
+        path = tmp_path / f"{name}.hdf5"
+        write_d4rl_hdf5(path, EpisodeDataset.from_arrays(make_arrays(lengths, ["terminal"] * len(lengths)),
+                                                         metadata={"env_id": "Hopper-v5", "policy": name}))
+        files.append(str(path))
+    out = tmp_path / "mixed.hdf5"
+    main(["collect", "mix", *files, "--names", "low", "high", "--sizes", "4", "100", "--out", str(out)])
+    mixed = load_dataset(out)
+    # the first whole episodes reaching 4 transitions of low (two of 3 steps), all of high
+    assert mixed.episode_lengths.tolist() == [3, 3, 5, 5]
+    assert mixed.episode_metadata["episode_source"].tolist() == [0, 0, 1, 1]
+    assert mixed.metadata["episode_source_names"] == "low,high" and mixed.metadata["policy"] == "low + high"
+    assert "low 2 episodes (6 transitions), high 2 episodes (10 transitions)" in capsys.readouterr().out

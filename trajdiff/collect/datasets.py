@@ -145,14 +145,8 @@ def build_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int, built: dic
         built = built or {}
         medium, medium_infos = built.get("medium") or build_dataset(run, "medium", size, seed)
         expert, expert_infos = built.get("expert") or build_dataset(run, "expert", size, seed)
-        arrays = {key: np.concatenate([getattr(medium, key), getattr(expert, key)])
-                  for key in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")}
-        source = np.concatenate([np.zeros(medium.num_episodes, np.int64), np.ones(expert.num_episodes, np.int64)])
-        metadata.update(episode_source_names="medium,expert",  # what the labels in episode_source mean
-                        policy=f"{medium.metadata['policy']} + {expert.metadata['policy']}",
-                        policy_return=f"{medium.metadata['policy_return']} + {expert.metadata['policy_return']}")
         infos = {key: np.concatenate([medium_infos[key], expert_infos[key]]) for key in medium_infos}
-        return _labelled(arrays, kind, metadata, {"episode_source": source}), infos
+        return mix_datasets([medium, expert], ["medium", "expert"], kind, metadata), infos
     if kind == "medium-replay":
         replay_path = run.directory / "replay.npz"
         if not replay_path.is_file():
@@ -178,6 +172,30 @@ def build_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int, built: dic
     metadata.update(policy=checkpoint_path(run.directory, int(entry["step"])).name if policy else "uniform random",
                     policy_return=float(entry["ret_mean"]))
     return _labelled(arrays, kind, metadata), infos
+
+
+def mix_datasets(parts: list[EpisodeDataset], names: list[str], name: str,
+                 metadata: dict[str, object] | None = None) -> EpisodeDataset:
+    """Whole datasets one after the other, every episode labelled with its part: ``episode_source`` k is
+    ``names[k]`` (recorded as ``episode_source_names``), with each part's policy and return in the metadata."""
+    arrays = {key: np.concatenate([getattr(part, key) for part in parts])
+              for key in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")}
+    source = np.concatenate([np.full(part.num_episodes, k, np.int64) for k, part in enumerate(parts)])
+    metadata = {**(metadata or {}), "episode_source_names": ",".join(names),
+                "policy": " + ".join(str(part.metadata.get("policy", "?")) for part in parts),
+                "policy_return": " + ".join(str(part.metadata.get("policy_return", "?")) for part in parts)}
+    if all("env_id" in part.metadata for part in parts):
+        metadata.setdefault("env_id", parts[0].metadata["env_id"])
+    return _labelled(arrays, name, metadata, {"episode_source": source})
+
+
+def first_episodes(dataset: EpisodeDataset, size: int) -> EpisodeDataset:
+    """The dataset's first whole episodes, at least ``size`` transitions (all of them if it has fewer)."""
+    episodes = int(np.searchsorted(dataset.episode_ends, min(size, dataset.num_transitions))) + 1
+    end = int(dataset.episode_ends[min(episodes, dataset.num_episodes) - 1])
+    arrays = {key: getattr(dataset, key)[:end]
+              for key in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")}
+    return EpisodeDataset.from_arrays(arrays, name=dataset.name, metadata=dataset.metadata)
 
 
 def _labelled(arrays: dict[str, np.ndarray], kind: str, metadata: dict[str, object],

@@ -14,11 +14,21 @@ import tyro
 from tqdm import tqdm
 
 from trajdiff.collect.behavior import checkpoint_path, load_replay, save_replay
-from trajdiff.collect.datasets import KINDS, BehaviorRun, Built, Kind, suite_file_name, write_dataset
-from trajdiff.data.formats import write_minari
+from trajdiff.collect.datasets import (
+    KINDS,
+    BehaviorRun,
+    Built,
+    Kind,
+    first_episodes,
+    mix_datasets,
+    suite_file_name,
+    write_dataset,
+)
+from trajdiff.data.formats import write_d4rl_hdf5, write_minari
+from trajdiff.data.load import load_dataset
 from trajdiff.data.registry import environment_family
 from trajdiff.envs import make_environment
-from trajdiff.errors import TrajdiffError
+from trajdiff.errors import TrajdiffError, require
 from trajdiff.utils import atomic_write_json, library_versions
 
 
@@ -142,6 +152,43 @@ def collect_dataset(config: CollectDatasetConfig) -> None:
     if config.minari_id is not None:
         write_minari(dataset, config.minari_id, run.env_id)
         print(f"also written as Minari dataset {config.minari_id}")
+
+
+@dataclass(frozen=True)
+class CollectMixConfig:
+    """Mix whole episodes of several datasets into one, labelling each episode with its source."""
+
+    sources: Annotated[tuple[str, ...], tyro.conf.Positional]
+    """Datasets to mix (hdf5 files, D4RL names, Minari ids or 'default'), in label order 0, 1, ..."""
+    names: tuple[str, ...]
+    """A name per source (e.g. random medium): what episode_source k means."""
+    out: Path
+    """hdf5 file to write (D4RL layout)."""
+    sizes: tuple[int, ...] = ()
+    """Transitions to take from each source (its first whole episodes; default all)."""
+
+    def __post_init__(self) -> None:
+        require(len(self.sources) >= 2, "mix at least two datasets")
+        require(len(self.names) == len(self.sources), "--names needs one name per source")
+        require(not self.sizes or len(self.sizes) == len(self.sources), "--sizes needs one size per source")
+        require(all(size >= 1 for size in self.sizes), "--sizes must be at least 1")
+        require(all("," not in name for name in self.names), "--names cannot contain commas")
+
+
+def collect_mix(config: CollectMixConfig) -> None:
+    parts = [load_dataset(source) for source in config.sources]
+    envs = {part.env_id for part in parts}
+    if len(envs) > 1:
+        raise TrajdiffError(f"the datasets come from different environments ({', '.join(map(str, envs))})")
+    if len({part.observation_dim for part in parts}) > 1 or len({part.action_dim for part in parts}) > 1:
+        raise TrajdiffError("the datasets have different observation or action sizes")
+    if config.sizes:
+        parts = [first_episodes(part, size) for part, size in zip(parts, config.sizes)]
+    dataset = mix_datasets(parts, list(config.names), config.out.stem)
+    write_d4rl_hdf5(config.out, dataset)
+    counts = ", ".join(f"{name} {part.num_episodes} episodes ({part.num_transitions:,} transitions)"
+                       for name, part in zip(config.names, parts))
+    print(f"{config.out}: {counts}")
 
 
 def collect_suite(config: CollectSuiteConfig) -> None:

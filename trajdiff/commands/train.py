@@ -28,7 +28,7 @@ from trajdiff.envs import Observe, observed_columns
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import evaluate
 from trajdiff.expertise import Evidence, episode_weights, fit_expertise
-from trajdiff.plots import plot_expertise, source_names
+from trajdiff.plots import plot_expertise, plot_progress, source_names
 from trajdiff.run_folder import RunFolder, agent_for_environment, check_creatable, saved_agent_config
 from trajdiff.runlog import RunLogger
 from trajdiff.utils import atomic_write_json, library_versions, resolve_device, seed_everything
@@ -386,9 +386,12 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
                         for k in range(len(configs))]
                 if schedule.eval_every:
                     evaluate_into(rows, agent, env_id, first, bar)
-                for row, logger, wall_s in zip(rows, loggers, earlier_wall_s):
+                for row, logger, wall_s, config in zip(rows, loggers, earlier_wall_s, configs):
                     row["wall_s"] = wall_s + time.time() - started  # training and evaluation so far
                     logger.write(row)
+                    if schedule.eval_every:
+                        plot_progress(logger.rows(), config.out / "learning-curve.png",
+                                      f"{dataset_name}, seed {config.seed}")
             if step % schedule.checkpoint_every == 0 or step == schedule.updates:
                 save(configs, agent, engine, sampler, env_id, step, [w + time.time() - started for w in earlier_wall_s])
                 last_saved = step

@@ -9,7 +9,7 @@ from trajdiff.data.formats import read_d4rl_hdf5, read_minari
 from trajdiff.data.registry import D4RL_NAME, resolve_d4rl
 from trajdiff.errors import TrajdiffError
 
-EMBEDDED_DEFAULT = Path(__file__).resolve().parent.parent / "assets" / "hopper-medium-v5-small.hdf5"
+EMBEDDED_DEFAULT = Path(__file__).resolve().parent.parent / "assets" / "hopper-mixed-v5-small.hdf5"
 """The compact dataset shipped in the package (see README "Embedded default dataset")."""
 
 
@@ -25,7 +25,7 @@ def load_dataset(source: str | Path) -> EpisodeDataset:
     """
     text = str(source)
     if text == "default":
-        return read_d4rl_hdf5(EMBEDDED_DEFAULT, name="default (hopper-medium-v5-small)")
+        return read_d4rl_hdf5(EMBEDDED_DEFAULT, name="default (hopper-mixed-v5-small)")
     path = Path(text).expanduser()
     if path.is_dir():
         raise TrajdiffError(f"{path} is a folder; give an hdf5 file, a D4RL name or a Minari id")
