@@ -31,6 +31,7 @@ from trajdiff.data.sampler import WindowBatch
 from trajdiff.diffusion import NoiseSchedule, ddpm_sample, denoising_loss
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.nets import Denoiser, HistoryEncoder, TwinCritic
+from trajdiff.utils import generator_state, restore_generator
 
 LearningRateDecay = Literal["none", "cosine", "diffusion-ql"]
 
@@ -507,13 +508,12 @@ class DiffusionQLAgent:
                     "exp_avg_sq": [t[member:member + 1].clone() for t in optimizer.exp_avg_sq],
                     "step": optimizer.step.cpu()}
 
-        generator = self.random.generators[member]
         return {
             "actor": slice_module(self.actor), "ema_actor": slice_module(self.ema_actor),
             "critic": slice_module(self.critic), "critic_target": slice_module(self.critic_target),
             "actor_optimizer": slice_optimizer(self.actor_optimizer),
             "critic_optimizer": slice_optimizer(self.critic_optimizer),
-            "generator": {"device": generator.device.type, "state": generator.get_state()},
+            "generator": generator_state(self.random.generators[member]),
             "step": self.step,
         }
 
@@ -537,12 +537,8 @@ class DiffusionQLAgent:
                 for key in ("exp_avg", "exp_avg_sq")} | {"step": states[0][name]["step"]})
         messages = []
         for member, (state, generator) in enumerate(zip(states, self.random.generators)):
-            saved = state["generator"]
-            if saved["device"] == generator.device.type:
-                generator.set_state(saved["state"])
-            else:
-                generator.manual_seed(self.seeds[member] + 1 + state["step"])
-                messages.append(f"member {member}: random streams saved on {saved['device']} start afresh on "
-                                f"{generator.device.type}")
+            if not restore_generator(generator, state["generator"], self.seeds[member] + 1 + state["step"]):
+                messages.append(f"member {member}: random streams saved on {state['generator']['device']} start "
+                                f"afresh on {generator.device.type}")
         self.step_count.fill_(states[0]["step"])
         return messages

@@ -24,6 +24,22 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def generator_state(generator: torch.Generator) -> dict[str, Any]:
+    """A generator's state with the device type it belongs to (a CUDA state does not fit a CPU generator)."""
+    return {"device": generator.device.type, "state": generator.get_state()}
+
+
+def restore_generator(generator: torch.Generator, saved: dict[str, Any], fresh_seed: int) -> bool:
+    """Restore a state saved by :func:`generator_state` where the device type matches; elsewhere seed the
+    generator with ``fresh_seed`` and return False (bitwise continuation holds only on the device type that
+    wrote the state)."""
+    if saved["device"] == generator.device.type:
+        generator.set_state(saved["state"])
+        return True
+    generator.manual_seed(fresh_seed)
+    return False
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto`` picks CUDA when present, else CPU; an unavailable device is a clear error."""
     if device == "auto":

@@ -31,7 +31,14 @@ from trajdiff.expertise import Evidence, episode_weights, fit_expertise
 from trajdiff.plots import plot_expertise, plot_progress, source_names
 from trajdiff.run_folder import RunFolder, agent_for_environment, check_creatable, saved_agent_config
 from trajdiff.runlog import RunLogger
-from trajdiff.utils import atomic_write_json, library_versions, resolve_device, seed_everything
+from trajdiff.utils import (
+    atomic_write_json,
+    generator_state,
+    library_versions,
+    resolve_device,
+    restore_generator,
+    seed_everything,
+)
 
 # TrainConfig fields in which the members of one batch may differ (with AgentConfig's MEMBER_FIELDS).
 MEMBER_TRAIN_FIELDS = {"seed", "out", "resume", "expertise_weighting", "expertise_floor"}
@@ -351,11 +358,7 @@ def restore(agent: DiffusionQLAgent, sampler: TrajectorySampler, engine: UpdateE
     for message in agent.load_member_state_dicts([checkpoint["agent"] for checkpoint in checkpoints]):
         print(f"trajdiff: {message}", file=sys.stderr)
     for generator, checkpoint in zip(sampler.generators, checkpoints):
-        saved = checkpoint["sampler_generator"]
-        if saved["device"] == generator.device.type:
-            generator.set_state(saved["state"])
-        else:
-            generator.manual_seed(checkpoint["config"]["seed"] + checkpoint["step"])
+        restore_generator(generator, checkpoint["sampler_generator"], checkpoint["config"]["seed"] + checkpoint["step"])
     restore_global_rng(checkpoints[0])
     engine.load_sums([checkpoint["metric_sums"] for checkpoint in checkpoints], checkpoints[0]["metric_count"])
 
@@ -428,7 +431,7 @@ def save(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
                             "its last good checkpoint is kept")
     save_checkpoints([config.out / CHECKPOINT_NAME for config in configs], [{
         "agent": agent.member_state_dict(k), "step": step, "config": config_to_dict(config), "env_id": env_id,
-        "sampler_generator": {"device": sampler.generators[k].device.type, "state": sampler.generators[k].get_state()},
+        "sampler_generator": generator_state(sampler.generators[k]),
         "metric_sums": {key: value[k:k + 1].cpu() for key, value in engine.sums.items()},
         "metric_count": engine.count, "wall_s": wall_s[k],
     } for k, config in enumerate(configs)])
