@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> None:
             except KeyboardInterrupt:
                 print("trajdiff: interrupted", file=sys.stderr)
                 sys.exit(130)
+            except BrokenPipeError:  # the reader left (`trajdiff train --help | head`): nothing of ours failed
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+                sys.exit(0)
             return
     groups = {words[0] for words in commands if len(words) > 1}
     asked_help = any(word in ("-h", "--help") for word in argv[:2])

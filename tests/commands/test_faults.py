@@ -247,3 +247,11 @@ def test_command_line_conventions(capsys):
         with pytest.raises(SystemExit) as exit_info:
             main([group, "--help"])
         assert exit_info.value.code == 0 and command in capsys.readouterr().out
+
+
+def test_help_into_a_closed_pipe_is_quiet():
+    """`trajdiff train --help | head -1`: the reader leaves early; no traceback."""
+    completed = subprocess.run(f"{sys.executable} -m trajdiff.cli train --help | head -1", shell=True,
+                               capture_output=True, text=True, timeout=120)
+    assert completed.stdout.startswith("usage: trajdiff train")
+    assert "Traceback" not in completed.stderr and "BrokenPipe" not in completed.stderr
