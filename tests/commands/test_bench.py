@@ -11,6 +11,7 @@ import torch
 from trajdiff.bench import baselines
 from trajdiff.bench.report import interquartile_mean
 from trajdiff.cli import main
+from trajdiff.errors import TrajdiffError
 
 FAKE_TRAINER = textwrap.dedent("""
     # Stands in for d3rlpy_train.py: saves a constant-action TorchScript policy at every save point.
@@ -135,6 +136,12 @@ def test_run_summary_final_last_five_and_best(tmp_path):
     row = run_summary(Job("data/hopper-medium-expert.hdf5", "trajdiff", 0, run))
     assert (row["normalized_score"], row["last5_normalized_score"], row["best_normalized_score"]) == (0, 5, 10)
     assert row["updates"] == 80 and row["dataset"] == "hopper-medium-expert"
+    early = run_summary(Job("data/hopper-medium-expert.hdf5", "trajdiff", 0, run), at_step=60)  # as if it ended there
+    assert (early["normalized_score"], early["last5_normalized_score"], early["best_normalized_score"]) == (6, 4, 6)
+    assert early["updates"] == 60 and early["return_mean"] == 180
+    for not_evaluated in (65, 90):
+        with pytest.raises(TrajdiffError, match=f"--at-step {not_evaluated}: .*its last is at 80"):
+            run_summary(Job("d.hdf5", "trajdiff", 0, run), at_step=not_evaluated)
 
 
 def test_diffusion_ql_takes_the_authors_settings_for_the_dataset_type():
@@ -152,6 +159,9 @@ def test_diffusion_ql_takes_the_authors_settings_for_the_dataset_type():
     unpublished = config("diffusion-ql", "d/hopper-random.hdf5")  # no published setting: trajdiff's defaults
     assert unpublished.agent.grad_norm == 9.0 and unpublished.agent.lr_decay == "none"
     assert config("trajdiff", "d/hopper-medium-expert.hdf5").agent.grad_norm == 9.0
+    for method in ("history-8", "history-8-critic", "frames-8"):  # Diffusion-QL plus history: the same settings
+        with_history = config(method, "d/walker2d-medium.hdf5").agent
+        assert (with_history.grad_norm, with_history.lr_decay, with_history.history_len) == (1.0, "diffusion-ql", 8)
     assert SUITES["evidence"][0] == "hopper-medium-expert.hdf5" and len(SUITES["evidence"]) == 4
     assert BUDGETS["gpu"] == {"updates": 200_000, "eval_every": 10_000, "eval_episodes": 10, "seeds": 5}
 
@@ -176,7 +186,7 @@ def test_evidence_suite_end_to_end_and_report_from_progress_files_alone(tmp_path
                  "diffusion-ql", "diffusion-ql-eta0", "--data-dir", str(data), "--out", str(out), "--device", "cpu"]
     main(arguments)
     report = (out / "results.md").read_text()
-    assert "| trajdiff | halfcheetah-medium-expert | 2 |" in report and "P(trajdiff > diffusion-ql)" in report
+    assert "| trajdiff | halfcheetah-medium-expert | 2 |" in report and "| P(trajdiff > diffusion-ql) |" in report
     assert (out / "performance-profiles.png").stat().st_size > 0 and (out / "learning-curves.png").stat().st_size > 0
     with (out / "results.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -192,6 +202,10 @@ def test_evidence_suite_end_to_end_and_report_from_progress_files_alone(tmp_path
     main([*arguments[:-6], "--out", str(copy), "--report-only", "--data-dir", str(tmp_path / "gone")])
     rebuilt = (copy / "results.md").read_text()
     assert rebuilt == report.replace(str(out), str(copy))
+    main([*arguments[:-6], "--out", str(copy), "--report-only", "--at-step", "20"])  # the first evaluation
+    assert "as of update 20" in (copy / "results.md").read_text()
+    with (copy / "results.csv").open() as handle:
+        assert {row["updates"] for row in csv.DictReader(handle)} == {"20"}
 
 
 def test_member_batches_group_by_shapes():

@@ -44,8 +44,8 @@ def write_report(rows: list[dict], out: Path, title: str) -> None:
 
     Per dataset and method: mean and std over seeds of the final score, the mean of the last five
     evaluations and the best evaluation (online selection), and the IQM of the final score with its 95%
-    stratified-bootstrap interval. Across datasets: the IQM of the final and last-five scores, and the
-    probability that trajdiff improves on Diffusion-QL.
+    stratified-bootstrap interval. Across datasets: the IQM of the final and last-five scores; and the
+    probability that each method improves on Diffusion-QL.
     """
     by_method: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
@@ -90,14 +90,19 @@ def write_report(rows: list[dict], out: Path, title: str) -> None:
             lines.append(f"| {method} | {' | '.join(cells)} |")
         plot_performance_profiles({method: score_matrix(per_dataset, datasets, "normalized_score")
                                    for method, per_dataset in by_method.items()}, out / "performance-profiles.png")
-    if "trajdiff" in by_method and "diffusion-ql" in by_method:
-        lines += ["", "| P(trajdiff > diffusion-ql) [95% CI] | final | last 5 |", "|---|---|---|"]
-        cells = []
-        for column in ("normalized_score", "last5_normalized_score"):
-            point, low, high = probability_of_improvement(score_matrix(by_method["trajdiff"], datasets, column),
-                                                          score_matrix(by_method["diffusion-ql"], datasets, column))
-            cells.append(f"{point:.2f} [{low:.2f}, {high:.2f}]")
-        lines.append(f"| over {len(datasets)} dataset(s) | {' | '.join(cells)} |")
+    if "diffusion-ql" in by_method and len(by_method) > 1:
+        lines += ["", f"| P(method > diffusion-ql) over {len(datasets)} dataset(s) [95% CI] | final | last 5 |",
+                  "|---|---|---|"]
+        for method in by_method:
+            if method == "diffusion-ql":
+                continue
+            cells = []
+            for column in ("normalized_score", "last5_normalized_score"):
+                point, low, high = probability_of_improvement(
+                    score_matrix(by_method[method], datasets, column),
+                    score_matrix(by_method["diffusion-ql"], datasets, column))
+                cells.append(f"{point:.2f} [{low:.2f}, {high:.2f}]")
+            lines.append(f"| P({method} > diffusion-ql) | {' | '.join(cells)} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     plot_learning_curves(rows, datasets, out / "learning-curves.png")
 
@@ -140,6 +145,7 @@ def plot_learning_curves(rows: list[dict], datasets: list[str], path: Path) -> N
     for row in rows:
         with (Path(row["run_dir"]) / "progress.csv").open() as handle:
             progress = list(csv.DictReader(handle))
+        progress = [entry for entry in progress if int(entry["step"]) <= int(row["updates"])]  # cut as the row is
         steps = np.array([int(entry["step"]) for entry in progress])
         scores = np.array([float(entry["normalized_score"]) for entry in progress])
         curves[(row["dataset"], row["method"])].append((steps, scores))

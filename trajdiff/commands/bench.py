@@ -48,9 +48,13 @@ METHODS: dict[str, dict[str, Any]] = {
 """Method -> TrainConfig overrides (AgentConfig fields go to the agent): the full method, one ablation per
 part, exact Diffusion-QL, and Diffusion-QL with eta 0 (imitation only: the critic still picks among the
 sampled actions); for partial observability, an 8-step GRU history for the actor (and for the critic too),
-and the frame-stack baseline. The Diffusion-QL methods also take the authors' settings for the dataset's type where
-they published some (:func:`authors_settings`). The d3rlpy baselines (trajdiff.bench.baselines.BASELINES)
+and the frame-stack baseline. The Diffusion-QL methods, and the partial-observability ones built on them, also
+take the authors' settings for the dataset's type where they published some (:func:`authors_settings`), so that
+those four differ in their history alone. The d3rlpy baselines (trajdiff.bench.baselines.BASELINES)
 are methods too, named bc, td3+bc, iql, cql."""
+
+WITH_AUTHORS_SETTINGS = ("diffusion-ql", "diffusion-ql-eta0", "history-8", "history-8-critic", "frames-8")
+"""The methods that are Diffusion-QL with one change, and so train with the authors' settings."""
 
 SHAPE_FIELDS = tuple(field.name for field in dataclasses.fields(AgentConfig) if field.name not in MEMBER_FIELDS)
 """The AgentConfig fields that members of one batch share (trajdiff.agent.check_member_configs)."""
@@ -62,6 +66,9 @@ BUDGETS: dict[str, dict[str, int]] = {
     "smoke": {"updates": 40, "eval_every": 20, "eval_episodes": 2, "seeds": 1},
     # about an hour per dataset on a 2-core CPU: 5 methods x 2 seeds x 10k updates
     "cpu": {"updates": 10_000, "eval_every": 2_500, "eval_episodes": 10, "seeds": 2},
+    # the partial-observability comparison on a 2-core CPU: 4 methods x 5 seeds x 20k updates, one dataset
+    # in about 2.5 hours with --workers 4 (README "Partial observability")
+    "cpu-20k": {"updates": 20_000, "eval_every": 2_000, "eval_episodes": 10, "seeds": 5},
     # a tenth of Diffusion-QL's protocol, 5 seeds, dense evaluations (one GPU, seed-batched: issue #17)
     "gpu": {"updates": 200_000, "eval_every": 10_000, "eval_episodes": 10, "seeds": 5},
     # Diffusion-QL's protocol: 2000 epochs of 1000 updates, 10 evaluation episodes, 5 seeds (a GPU)
@@ -89,7 +96,7 @@ class BenchConfig:
     suite: str = "smoke"
     """smoke; hopper, halfcheetah or walker2d (all five datasets of the family); or one of them, FAMILY-KIND
     with KIND one of random, medium, medium-replay, expert, medium-expert."""
-    budget: Literal["smoke", "cpu", "gpu", "paper"] = "smoke"
+    budget: Literal["smoke", "cpu", "cpu-20k", "gpu", "paper"] = "smoke"
     """Updates, evaluation cadence and default seeds (see README "Results")."""
     out: Path = Path("runs/bench")
     """Folder for the runs, results.csv, results.md and learning-curves.png."""
@@ -114,6 +121,9 @@ class BenchConfig:
     report_only: bool = False
     """Train nothing: rebuild results.csv, results.md and the figures from the runs' progress.csv files (a
     copy of OUT/runs with only those files, such as the committed docs/results, is enough)."""
+    at_step: int | None = None
+    """Report every run as of its evaluation at this update, not its last one: with --report-only, compares
+    methods at one budget while their runs are still going (each run must have reached it)."""
     workers: int = 1
     """Batches at once, in separate processes sharing the CPU threads (or one GPU) between them. A batch is a
     baseline run, or every trajdiff method and seed that can train as one batched update (same dataset and
@@ -153,13 +163,14 @@ def run_bench(config: BenchConfig) -> None:
                 run_batch(batch, budget, config)
         else:
             run_in_parallel(batches, budget, config)
-    rows = [run_summary(job) for job in jobs]
+    rows = [run_summary(job, config.at_step) for job in jobs]
     with (config.out / "results.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    as_of = "" if config.at_step is None else f", as of update {config.at_step:,}"
     write_report(rows, config.out, f"suite {config.suite}, budget {config.budget} ({budget['updates']:,} updates, "
-                                   f"{seeds} seed(s), {budget['eval_episodes']} evaluation episodes)")
+                                   f"{seeds} seed(s), {budget['eval_episodes']} evaluation episodes){as_of}")
     print((config.out / "results.md").read_text())
 
 
@@ -191,7 +202,7 @@ def trajdiff_config(job: Job, budget: dict[str, int], config: BenchConfig) -> Tr
     base = TrainConfig(dataset=job.dataset, out=job.run_dir, seed=job.seed, schedule=schedule, tensorboard=False,
                        observe=config.observe)
     overrides = dict(METHODS[job.method])
-    if job.method.startswith("diffusion-ql"):
+    if job.method in WITH_AUTHORS_SETTINGS:
         overrides = {**authors_settings(job.dataset), **overrides}  # the method's own eta wins
     return with_overrides(base, overrides)
 
@@ -293,10 +304,17 @@ LAST_EVALUATIONS = 5
 """Evaluations the 'last' figure averages: the end of a run, less at the mercy of one evaluation."""
 
 
-def run_summary(job: Job) -> dict[str, Any]:
-    """One results.csv row: the final evaluation, the mean of the last five, and the best (online selection)."""
+def run_summary(job: Job, at_step: int | None = None) -> dict[str, Any]:
+    """One results.csv row: the final evaluation, the mean of the last five, and the best (online selection);
+    with ``at_step``, of the evaluations up to that update, as if the run had ended there."""
     with (job.run_dir / "progress.csv").open() as handle:
         progress = list(csv.DictReader(handle))
+    if at_step is not None:
+        reached = int(progress[-1]["step"]) if progress else 0
+        progress = [row for row in progress if int(row["step"]) <= at_step]
+        if not progress or int(progress[-1]["step"]) != at_step:
+            raise TrajdiffError(f"--at-step {at_step}: {job.run_dir} has no evaluation at that update "
+                                f"(its last is at {reached})")
     scores = [float(row["normalized_score"]) for row in progress]
     final = progress[-1]
     return {"method": job.method, "dataset": Path(job.dataset).stem, "seed": job.seed, "updates": int(final["step"]),
