@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -14,14 +15,24 @@ from trajdiff.errors import TrajdiffError
 
 def interquartile_mean(scores: np.ndarray, reps: int = 2000) -> tuple[float, float, float]:
     """IQM over a (runs, tasks) score matrix and its 95% stratified-bootstrap interval (rliable)."""
+    return interval_estimate("aggregate_iqm", scores, reps)
+
+
+def interval_estimate(metric: str, scores: np.ndarray | list[np.ndarray], reps: int) -> tuple[float, float, float]:
+    """An rliable metric (by name) of a (runs, tasks) score matrix, or of a list of them compared, with its 95%
+    stratified-bootstrap interval: (point, low, high)."""
     try:
         from rliable import library, metrics
     except ImportError:
         raise TrajdiffError("aggregates need rliable: pip install 'trajdiff[bench]'") from None
-    point, interval = library.get_interval_estimates(
-        {"method": scores}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps,
-        random_state=np.random.RandomState(0))  # the same files give the same report
-    return float(point["method"][0]), float(interval["method"][0, 0]), float(interval["method"][1, 0])
+    statistic = getattr(metrics, metric)
+    with warnings.catch_warnings():
+        # rliable 1.2 hands arch a RandomState, which arch 7.2 deprecates: nothing a user can act on
+        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+        point, interval = library.get_interval_estimates(
+            {"estimate": scores}, lambda *matrices: np.array([statistic(*matrices)]), reps=reps,
+            random_state=np.random.RandomState(0))  # the same files give the same report
+    return float(point["estimate"][0]), float(interval["estimate"][0, 0]), float(interval["estimate"][1, 0])
 
 
 FIGURES = (("normalized_score", "final"), ("last5_normalized_score", "last 5 evaluations"),
@@ -31,12 +42,7 @@ FIGURES = (("normalized_score", "final"), ("last5_normalized_score", "last 5 eva
 
 def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int = 2000) -> tuple[float, float, float]:
     """P(X > Y) over (runs, tasks) score matrices of two methods, with a 95% stratified-bootstrap interval."""
-    from rliable import library, metrics
-
-    point, interval = library.get_interval_estimates(
-        {"pair": [x, y]}, lambda a, b: np.array([metrics.probability_of_improvement(a, b)]), reps=reps,
-        random_state=np.random.RandomState(0))
-    return float(point["pair"][0]), float(interval["pair"][0, 0]), float(interval["pair"][1, 0])
+    return interval_estimate("probability_of_improvement", [x, y], reps)
 
 
 def write_report(rows: list[dict], out: Path, title: str) -> None:
