@@ -1,6 +1,8 @@
 """trajdiff collect: D4RL protocol on tiny sizes (a few thousand steps)."""
 
 import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +17,10 @@ from trajdiff.errors import TrajdiffError
 @pytest.fixture(scope="module")
 def behavior_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("behavior") / "hopper"
+    sb3_folders = set(Path(tempfile.gettempdir()).glob("SB3-*"))
     train_behavior(TrainBehaviorConfig(out=out, env="Hopper-v5", steps=900, checkpoint_every=300,
                                        learning_starts=300, eval_episodes=2))
+    assert set(Path(tempfile.gettempdir()).glob("SB3-*")) == sb3_folders  # no log folder left behind in /tmp
     return out
 
 

@@ -56,6 +56,7 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.monitor import Monitor
 
     if config.steps < config.checkpoint_every:
@@ -99,6 +100,7 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
     else:
         model = SAC("MlpPolicy", make_environment(config.env), buffer_size=config.steps,
                     learning_starts=config.learning_starts, seed=config.seed, device="cpu", verbose=0)
+    model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default makes an empty /tmp/SB3-<date> folder
     eval_env.reset(seed=config.seed + 10_000 + done_steps)
     callback = CheckpointCallback()
     model.learn(total_timesteps=config.steps - done_steps, callback=callback, reset_num_timesteps=not done_steps)
