@@ -61,6 +61,19 @@ def test_interquartile_mean_known_answer():
     assert low <= iqm <= high
 
 
+def test_intervals_do_not_depend_on_numpys_global_generator():
+    """rliable draws its bootstrap from np.random: the report seeds it for the call and leaves it as it was."""
+    from trajdiff.bench.report import probability_of_improvement
+
+    scores, other = np.array([[1.0], [5.0], [2.0], [9.0], [4.0]]), np.array([[3.0], [2.0], [6.0], [1.0], [0.0]])
+    answers = []
+    for seed in (1, 2):
+        np.random.seed(seed)
+        answers.append((interquartile_mean(scores, reps=200), probability_of_improvement(scores, other, reps=200)))
+        assert np.random.randint(1 << 30) == np.random.RandomState(seed).randint(1 << 30)  # left untouched
+    assert answers[0] == answers[1]
+
+
 def test_bench_errors(tmp_path, capsys):
     for arguments, message in ((["--suite", "nope"], "unknown suite"),
                                (["--suite", "hopper", "--data-dir", str(tmp_path)], "missing dataset(s)"),

@@ -26,12 +26,19 @@ def interval_estimate(metric: str, scores: np.ndarray | list[np.ndarray], reps: 
     except ImportError:
         raise TrajdiffError("aggregates need rliable: pip install 'trajdiff[bench]'") from None
     statistic = getattr(metrics, metric)
-    with warnings.catch_warnings():
-        # rliable 1.2 hands arch a RandomState, which arch 7.2 deprecates: nothing a user can act on
-        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
-        point, interval = library.get_interval_estimates(
-            {"estimate": scores}, lambda *matrices: np.array([statistic(*matrices)]), reps=reps,
-            random_state=np.random.RandomState(0))  # the same files give the same report
+    # rliable 1.2 draws its bootstrap indices from numpy's global generator (np.random.choice), whatever
+    # random_state says: seed that one for the call, so that the same files give the same report
+    global_state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        with warnings.catch_warnings():
+            # rliable hands arch a RandomState, which arch 7.2 deprecates: nothing a user can act on
+            warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+            point, interval = library.get_interval_estimates(
+                {"estimate": scores}, lambda *matrices: np.array([statistic(*matrices)]), reps=reps,
+                random_state=np.random.RandomState(0))
+    finally:
+        np.random.set_state(global_state)
     return float(point["estimate"][0]), float(interval["estimate"][0, 0]), float(interval["estimate"][1, 0])
 
 
