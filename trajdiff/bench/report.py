@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -26,17 +25,13 @@ def interval_estimate(metric: str, scores: np.ndarray | list[np.ndarray], reps: 
     except ImportError:
         raise TrajdiffError("aggregates need rliable: pip install 'trajdiff[bench]'") from None
     statistic = getattr(metrics, metric)
-    # rliable 1.2 draws its bootstrap indices from numpy's global generator (np.random.choice), whatever
-    # random_state says: seed that one for the call, so that the same files give the same report
+    # rliable 1.2 draws its bootstrap indices from numpy's global generator (np.random.choice) and never from
+    # its random_state argument: seed the global one for the call, so that the same files give the same report
     global_state = np.random.get_state()
     np.random.seed(0)
     try:
-        with warnings.catch_warnings():
-            # rliable hands arch a RandomState, which arch 7.2 deprecates: nothing a user can act on
-            warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
-            point, interval = library.get_interval_estimates(
-                {"estimate": scores}, lambda *matrices: np.array([statistic(*matrices)]), reps=reps,
-                random_state=np.random.RandomState(0))
+        point, interval = library.get_interval_estimates(
+            {"estimate": scores}, lambda *matrices: np.array([statistic(*matrices)]), reps=reps)
     finally:
         np.random.set_state(global_state)
     return float(point["estimate"][0]), float(interval["estimate"][0, 0]), float(interval["estimate"][1, 0])

@@ -66,8 +66,8 @@ BUDGETS: dict[str, dict[str, int]] = {
     "smoke": {"updates": 40, "eval_every": 20, "eval_episodes": 2, "seeds": 1},
     # about an hour per dataset on a 2-core CPU: 5 methods x 2 seeds x 10k updates
     "cpu": {"updates": 10_000, "eval_every": 2_500, "eval_episodes": 10, "seeds": 2},
-    # the partial-observability comparison on a 2-core CPU: 4 methods x 5 seeds x 20k updates, one dataset
-    # in about 2.5 hours with --workers 4 (README "Partial observability")
+    # the partial-observability comparison on a 2-core CPU: 4 methods x 5 seeds x 20k updates on one dataset,
+    # about 2 hours per 10k updates with --workers 4 (README "Partial observability")
     "cpu-20k": {"updates": 20_000, "eval_every": 2_000, "eval_episodes": 10, "seeds": 5},
     # a tenth of Diffusion-QL's protocol, 5 seeds, dense evaluations (one GPU, seed-batched: issue #17)
     "gpu": {"updates": 200_000, "eval_every": 10_000, "eval_episodes": 10, "seeds": 5},
