@@ -35,9 +35,14 @@ FAKE_TRAINER = textwrap.dedent("""
 
 def test_smoke_suite_writes_results_and_resumes(tmp_path):
     out = tmp_path / "bench"
-    main(["bench", "--suite", "smoke", "--budget", "smoke", "--out", str(out), "--device", "cpu"])
-    with (out / "results.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
+    def results() -> list[dict[str, str]]:
+        with (out / "results.csv").open() as handle:
+            return list(csv.DictReader(handle))
+
+    main(["bench", "--suite", "smoke", "--budget", "smoke", "--out", str(out), "--device", "cpu", "--stop-at", "20"])
+    assert {row["updates"] for row in results()} == {"20"}  # stopped half way, checkpointed
+    main(["bench", "--suite", "smoke", "--budget", "smoke", "--out", str(out), "--device", "cpu"])  # goes on to 40
+    rows = results()
     assert {row["method"] for row in rows} == {"trajdiff", "no-history", "one-step", "no-expertise", "diffusion-ql"}
     for row in rows:
         assert row["dataset"] == "default" and row["seed"] == "0" and row["updates"] == "40"
@@ -80,7 +85,8 @@ def test_bench_errors(tmp_path, capsys):
                                (["--suite", "walker2d-medium-expert", "--data-dir", str(tmp_path)],
                                 f"missing dataset(s) {tmp_path / 'walker2d-medium-expert.hdf5'}:"),
                                (["--methods", "magic"], "unknown method(s) magic"),
-                               (["--seeds", "0"], "--seeds must be at least 1")):
+                               (["--seeds", "0"], "--seeds must be at least 1"),
+                               (["--stop-at", "41"], "--stop-at must be in 1..40 (the smoke budget's updates)")):
         with pytest.raises(SystemExit):
             main(["bench", *arguments, "--out", str(tmp_path / "b")])
         assert message in capsys.readouterr().err

@@ -43,6 +43,27 @@ def test_short_run_learns_and_writes_everything(tmp_path, hopper_file, capsys):
         assert isinstance(report[key], float)
 
 
+def test_stop_at_then_resume_equals_uninterrupted_with_learning_rate_decay(tmp_path, hopper_file, capsys):
+    """--stop-at halts a run part way with --updates still setting its cosine decay: resumed, it is the
+    straight run (stopping with --updates 20 instead would decay to 0 by update 20)."""
+    base = ["--dataset", str(hopper_file), "--eval-every", "0", "--checkpoint-every", "10",
+            "--lr-decay", "cosine", "--updates", "30", *COMMON]
+    main(["train", *base, "--out", str(tmp_path / "straight")])
+    main(["train", *base, "--stop-at", "20", "--out", str(tmp_path / "stopped")])
+    assert load_checkpoint(tmp_path / "stopped")["step"] == 20
+    assert [row["step"] for row in rows(tmp_path / "stopped")] == ["10", "20"]
+    with pytest.raises(SystemExit):  # the same stop again: nothing to do, said in one line
+        main(["train", "--resume", str(tmp_path / "stopped"), "--stop-at", "20"])
+    assert "already has 20 updates" in capsys.readouterr().err
+    main(["train", "--resume", str(tmp_path / "stopped")])
+    straight, stopped = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "stopped")
+    assert stopped["step"] == 30
+    for name in ("actor", "critic"):
+        for key, value in straight["agent"][name].items():
+            assert torch.equal(value, stopped["agent"][name][key]), f"{name}.{key}"
+    assert float(rows(tmp_path / "stopped")[-1]["lr_actor"]) == float(rows(tmp_path / "straight")[-1]["lr_actor"])
+
+
 def test_resume_equals_uninterrupted(tmp_path, hopper_file):
     base = ["--dataset", str(hopper_file), "--eval-every", "0", "--checkpoint-every", "20",
             "--history-len", "2", "--n-step", "3", *COMMON]

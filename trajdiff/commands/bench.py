@@ -124,6 +124,9 @@ class BenchConfig:
     at_step: int | None = None
     """Report every run as of its evaluation at this update, not its last one: with --report-only, compares
     methods at one budget while their runs are still going (each run must have reached it)."""
+    stop_at: int | None = None
+    """Train every run only up to this update (checkpointed; the same command without it, or with a later
+    one, continues): the budget's --updates still sets each run's schedule."""
     workers: int = 1
     """Batches at once, in separate processes sharing the CPU threads (or one GPU) between them. A batch is a
     baseline run, or every trajdiff method and seed that can train as one batched update (same dataset and
@@ -140,6 +143,8 @@ def run_bench(config: BenchConfig) -> None:
     seeds = budget["seeds"] if config.seeds is None else config.seeds
     if config.workers < 1:
         raise TrajdiffError("--workers must be at least 1")
+    if config.stop_at is not None and not 1 <= config.stop_at <= budget["updates"]:
+        raise TrajdiffError(f"--stop-at must be in 1..{budget['updates']} (the {config.budget} budget's updates)")
     if seeds < 1 or not config.methods:
         raise TrajdiffError("--seeds must be at least 1 and --methods must name at least one method")
     datasets = [name if name == "default" else str(config.data_dir / name) for name in SUITES[config.suite]]
@@ -198,7 +203,7 @@ def trajdiff_config(job: Job, budget: dict[str, int], config: BenchConfig) -> Tr
     """The TrainConfig of a trajdiff method's run (resuming what an earlier call left unfinished)."""
     schedule = Schedule(updates=budget["updates"], eval_every=budget["eval_every"],
                         eval_episodes=budget["eval_episodes"], checkpoint_every=budget["eval_every"],
-                        device=config.device)
+                        stop_at=config.stop_at, device=config.device)
     base = TrainConfig(dataset=job.dataset, out=job.run_dir, seed=job.seed, schedule=schedule, tensorboard=False,
                        observe=config.observe)
     overrides = dict(METHODS[job.method])
@@ -221,7 +226,7 @@ def member_batches(jobs: list[Job], budget: dict[str, int], config: BenchConfig)
             batches[(job,)] = [job]
             continue
         step = saved_step(job.run_dir)
-        if step >= budget["updates"]:
+        if step >= (budget["updates"] if config.stop_at is None else config.stop_at):
             continue
         agent = trajdiff_config(job, budget, config).agent
         shapes = tuple(getattr(agent, name) for name in SHAPE_FIELDS)

@@ -56,6 +56,9 @@ class Schedule:
     """Episodes per evaluation, run in parallel vectorised environments."""
     checkpoint_every: int = 10_000
     """Write the checkpoint every this many updates (and at the end)."""
+    stop_at: int | None = None
+    """Checkpoint and stop at this update, short of --updates, which still sets the run (its learning-rate
+    decay, its progress bar): --resume later continues it as if it had never stopped."""
     device: str = "auto"
     """auto, cpu, cuda or cuda:N."""
     cuda_graph: bool = True
@@ -65,6 +68,12 @@ class Schedule:
         for name in ("updates", "eval_episodes", "checkpoint_every"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         require(self.eval_every >= 0, "--eval-every must be at least 0 (0: never)")
+        require(self.stop_at is None or 1 <= self.stop_at <= self.updates, "--stop-at must be in 1..--updates")
+
+    @property
+    def end(self) -> int:
+        """The update this call of the run stops at."""
+        return self.updates if self.stop_at is None else self.stop_at
 
 
 @dataclass(frozen=True)
@@ -184,7 +193,8 @@ def flat_fields(config: TrainConfig) -> dict[str, Any]:
 
 
 def resumed_config(run: Path) -> TrainConfig:
-    """The config of the run in ``run`` (one member, or the seed-S members of a --seeds run) with resume set."""
+    """The config of the run in ``run`` (one member, or the seed-S members of a --seeds run) with resume set;
+    a --stop-at it was given is spent (the resumed run goes on to --updates unless given another)."""
     if run.is_file():
         raise TrajdiffError(f"--resume takes the run folder, not a file: give {run.parent}")
     folders = member_folders(run)
@@ -192,7 +202,7 @@ def resumed_config(run: Path) -> TrainConfig:
     config = saved[0]
     if folders != [run]:
         config = dataclasses.replace(config, seeds=tuple(member.seed for member in saved), out=run)
-    return dataclasses.replace(config, resume=run)
+    return dataclasses.replace(config, resume=run, schedule=dataclasses.replace(config.schedule, stop_at=None))
 
 
 def read_config(folder: Path) -> TrainConfig:
@@ -281,9 +291,9 @@ def check_start(configs: list[TrainConfig], resume: bool) -> list[dict] | None:
     steps = {checkpoint["step"] for checkpoint in checkpoints}
     if len(steps) > 1:
         raise TrajdiffError(f"cannot resume: the members' checkpoints are at different steps ({sorted(steps)})")
-    if steps.pop() >= configs[0].schedule.updates:
+    if steps.pop() >= configs[0].schedule.end:
         raise TrajdiffError(f"{configs[0].out} already has {checkpoints[0]['step']} updates; "
-                            "ask for more with --updates")
+                            "ask for more with --updates (or a later --stop-at)")
     return checkpoints
 
 
@@ -375,11 +385,11 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
                dynamic_ncols=True)
     started, started_step, last_saved = time.time(), step, step
     try:
-        while step < schedule.updates:
+        while step < schedule.end:
             engine.step()
             step += 1
             bar.update(1)
-            if step % row_every == 0 or step == schedule.updates:
+            if step % row_every == 0 or step == schedule.end:
                 means = engine.means()
                 check_finite(means, step, configs, last_saved)
                 bar.set_postfix({key.split("/")[1]: f"{float(means[key].mean()):.3g}"
@@ -395,7 +405,7 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
                     if schedule.eval_every:
                         plot_progress(logger.rows(), config.out / "learning-curve.png",
                                       f"{dataset_name}, seed {config.seed}")
-            if step % schedule.checkpoint_every == 0 or step == schedule.updates:
+            if step % schedule.checkpoint_every == 0 or step == schedule.end:
                 save(configs, agent, engine, sampler, env_id, step, [w + time.time() - started for w in earlier_wall_s])
                 last_saved = step
     except KeyboardInterrupt:
