@@ -389,7 +389,7 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
             engine.step()
             step += 1
             bar.update(1)
-            if step % row_every == 0 or step == schedule.end:
+            if step % row_every == 0 or step == schedule.updates:  # not at --stop-at: a resumed run is the straight one
                 means = engine.means()
                 check_finite(means, step, configs, last_saved)
                 bar.set_postfix({key.split("/")[1]: f"{float(means[key].mean()):.3g}"
