@@ -225,11 +225,10 @@ def member_batches(jobs: list[Job], budget: dict[str, int], config: BenchConfig)
         if job.method in BASELINES:
             batches[(job,)] = [job]
             continue
-        step = saved_step(job.run_dir)
-        if step >= (budget["updates"] if config.stop_at is None else config.stop_at):
+        step, train_config = saved_step(job.run_dir), trajdiff_config(job, budget, config)
+        if step >= train_config.schedule.end:
             continue
-        agent = trajdiff_config(job, budget, config).agent
-        shapes = tuple(getattr(agent, name) for name in SHAPE_FIELDS)
+        shapes = tuple(getattr(train_config.agent, name) for name in SHAPE_FIELDS)
         batches.setdefault((job.dataset, shapes, step), []).append(job)
     return list(batches.values())
 
