@@ -23,6 +23,12 @@ def rows(run_dir):
         return list(csv.DictReader(handle))
 
 
+def rows_without_timings(run_dir):
+    """progress.csv rows less the wall-clock columns, which no two runs share."""
+    return [{key: value for key, value in row.items() if key not in ("updates_per_s", "wall_s")}
+            for row in rows(run_dir)]
+
+
 def test_short_run_learns_and_writes_everything(tmp_path, hopper_file, capsys):
     out = tmp_path / "run"
     main(["train", "--dataset", str(hopper_file), "--updates", "300", "--eval-every", "150",
@@ -61,12 +67,8 @@ def test_stop_at_then_resume_equals_uninterrupted_with_learning_rate_decay(tmp_p
     for name in ("actor", "critic"):
         for key, value in straight["agent"][name].items():
             assert torch.equal(value, stopped["agent"][name][key]), f"{name}.{key}"
-    timings = ("updates_per_s", "wall_s")
-    def without_timings(run: str) -> list[dict[str, str]]:
-        return [{key: value for key, value in row.items() if key not in timings} for row in rows(tmp_path / run)]
-
-    assert [row["step"] for row in without_timings("stopped")] == ["10", "20", "30"]
-    assert without_timings("stopped") == without_timings("straight")  # learning rates included
+    assert [row["step"] for row in rows_without_timings(tmp_path / "stopped")] == ["10", "20", "30"]
+    assert rows_without_timings(tmp_path / "stopped") == rows_without_timings(tmp_path / "straight")  # lr too
 
 
 def test_resume_equals_uninterrupted(tmp_path, hopper_file):
@@ -81,11 +83,7 @@ def test_resume_equals_uninterrupted(tmp_path, hopper_file):
     for name in ("actor", "ema_actor", "critic", "critic_target"):
         for key, value in straight["agent"][name].items():
             assert torch.equal(value, split["agent"][name][key]), f"{name}.{key}"
-    timings = ("updates_per_s", "wall_s")
-    def without_timings(run: str) -> list[dict[str, str]]:
-        return [{key: value for key, value in row.items() if key not in timings} for row in rows(tmp_path / run)]
-
-    assert without_timings("straight") == without_timings("split")
+    assert rows_without_timings(tmp_path / "straight") == rows_without_timings(tmp_path / "split")
     split_wall = [float(row["wall_s"]) for row in rows(tmp_path / "split")]
     assert split_wall[1] > split_wall[0] > 0  # the wall clock carries over the resumption
 
