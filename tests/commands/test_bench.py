@@ -41,6 +41,7 @@ def test_smoke_suite_writes_results_and_resumes(tmp_path):
 
     main(["bench", "--suite", "smoke", "--budget", "smoke", "--out", str(out), "--device", "cpu", "--stop-at", "20"])
     assert {row["updates"] for row in results()} == {"20"}  # stopped half way, checkpointed
+    assert "40 updates, 1 seed(s), 2 evaluation episodes), as of update 20" in (out / "results.md").read_text()
     main(["bench", "--suite", "smoke", "--budget", "smoke", "--out", str(out), "--device", "cpu"])  # goes on to 40
     rows = results()
     assert {row["method"] for row in rows} == {"trajdiff", "no-history", "one-step", "no-expertise", "diffusion-ql"}
@@ -86,7 +87,8 @@ def test_bench_errors(tmp_path, capsys):
                                 f"missing dataset(s) {tmp_path / 'walker2d-medium-expert.hdf5'}:"),
                                (["--methods", "magic"], "unknown method(s) magic"),
                                (["--seeds", "0"], "--seeds must be at least 1"),
-                               (["--stop-at", "41"], "--stop-at must be in 1..40 (the smoke budget's updates)")):
+                               (["--stop-at", "41"], "--stop-at must be in 1..40 (the smoke budget's updates)"),
+                               (["--stop-at", "30"], "--stop-at must be a multiple of 20")):
         with pytest.raises(SystemExit):
             main(["bench", *arguments, "--out", str(tmp_path / "b")])
         assert message in capsys.readouterr().err

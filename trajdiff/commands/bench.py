@@ -145,6 +145,9 @@ def run_bench(config: BenchConfig) -> None:
         raise TrajdiffError("--workers must be at least 1")
     if config.stop_at is not None and not 1 <= config.stop_at <= budget["updates"]:
         raise TrajdiffError(f"--stop-at must be in 1..{budget['updates']} (the {config.budget} budget's updates)")
+    if config.stop_at is not None and config.stop_at % budget["eval_every"]:
+        raise TrajdiffError(f"--stop-at must be a multiple of {budget['eval_every']} (the {config.budget} budget's "
+                            "evaluation interval): the report needs an evaluation there")
     if seeds < 1 or not config.methods:
         raise TrajdiffError("--seeds must be at least 1 and --methods must name at least one method")
     datasets = [name if name == "default" else str(config.data_dir / name) for name in SUITES[config.suite]]
@@ -168,12 +171,14 @@ def run_bench(config: BenchConfig) -> None:
                 run_batch(batch, budget, config)
         else:
             run_in_parallel(batches, budget, config)
-    rows = [run_summary(job, config.at_step) for job in jobs]
+    # a stopped bench reports as of its stop, also for runs an earlier call took further
+    at_step = config.stop_at if config.at_step is None else config.at_step
+    rows = [run_summary(job, at_step) for job in jobs]
     with (config.out / "results.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    as_of = "" if config.at_step is None else f", as of update {config.at_step:,}"
+    as_of = "" if at_step is None else f", as of update {at_step:,}"
     write_report(rows, config.out, f"suite {config.suite}, budget {config.budget} ({budget['updates']:,} updates, "
                                    f"{seeds} seed(s), {budget['eval_episodes']} evaluation episodes){as_of}")
     print((config.out / "results.md").read_text())
