@@ -237,6 +237,15 @@ def test_data_info_writes_a_plot_only_when_asked(tmp_path, hopper_file, capsys, 
         ["data", "info", str(hopper_file), "--expertise", "--plot", str(a_file / "p.png")], capsys)
 
 
+def test_data_info_return_to_go_row_and_its_discount(hopper_file, capsys):
+    main(["data", "info", str(hopper_file), "--json", "--discount", "1"])
+    summary = json.loads(capsys.readouterr().out)
+    # undiscounted, an episode's first state's return-to-go is the episode's return
+    assert summary["return_to_go"]["max"] >= summary["return"]["max"] - 1e-6
+    assert summary["discount"] == 1
+    assert "--discount must be in (0, 1]" in error_of(["data", "info", str(hopper_file), "--discount", "0"], capsys)
+
+
 def test_command_line_conventions(capsys):
     main(["--version"])
     assert capsys.readouterr().out.startswith("trajdiff ")

@@ -3,7 +3,7 @@ import pytest
 
 from tests.conftest import make_arrays
 from trajdiff.data import EpisodeDataset
-from trajdiff.data.returns import n_step_targets
+from trajdiff.data.returns import discounted_returns_to_go, n_step_targets
 
 
 def brute_force(dataset: EpisodeDataset, n_step: int, discount: float):
@@ -51,3 +51,20 @@ def test_one_step_is_plain_td_target(small_dataset):
     np.testing.assert_array_equal(returns, small_dataset.rewards)
     np.testing.assert_array_equal(last, np.arange(small_dataset.num_transitions))
     np.testing.assert_allclose(discounts, 0.99 * ~small_dataset.terminals)
+
+
+def test_returns_to_go_hand_computed_and_stop_at_every_episode_end():
+    arrays = make_arrays([3, 2], ["terminal", "timeout"])
+    arrays["rewards"] = np.array([1, 2, 4, 8, 16], np.float32)
+    dataset = EpisodeDataset.from_arrays(arrays)
+    got = discounted_returns_to_go(dataset.rewards, dataset.episode_ends, dataset.episode_lengths, 0.5)
+    # episode 1: 1 + .5*2 + .25*4, 2 + .5*4, 4; episode 2 (cut by its timeout, nothing bootstrapped): 8 + .5*16, 16
+    np.testing.assert_allclose(got, [3, 4, 4, 16, 16])
+
+
+def test_returns_to_go_are_the_unbounded_n_step_returns(small_dataset):
+    longest = int(small_dataset.episode_lengths.max())
+    want = brute_force(small_dataset, longest, 0.9)[0]
+    got = discounted_returns_to_go(small_dataset.rewards, small_dataset.episode_ends,
+                                   small_dataset.episode_lengths, 0.9)
+    np.testing.assert_allclose(got, want, rtol=1e-6)

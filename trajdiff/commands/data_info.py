@@ -13,6 +13,7 @@ import tyro
 from trajdiff.data.episodes import EpisodeDataset
 from trajdiff.data.load import load_dataset
 from trajdiff.data.registry import environment_family, normalized_score
+from trajdiff.data.returns import discounted_returns_to_go
 from trajdiff.envs import Observe, observed_columns
 from trajdiff.errors import require
 from trajdiff.expertise import Evidence, fit_expertise
@@ -37,14 +38,17 @@ class DataInfoConfig:
     """Steps from each episode's start that the early-reward evidence averages over."""
     observe: Observe = "all"
     """Summarise the observations as an agent trained with --observe would see them."""
+    discount: float = 0.99
+    """Discount of the per-state return-to-go row (the training default), to hold against a run's q_mean."""
 
     def __post_init__(self) -> None:
         require(self.early_steps >= 1, "--early-steps must be at least 1")
+        require(0 < self.discount <= 1, "--discount must be in (0, 1]")
         require(self.plot is None or self.expertise, "--plot draws the expertise model: add --expertise")
 
 
-def dataset_summary(dataset: EpisodeDataset) -> dict[str, Any]:
-    """The figures ``data info`` prints, as plain Python values."""
+def dataset_summary(dataset: EpisodeDataset, discount: float = 0.99) -> dict[str, Any]:
+    """The figures ``data info`` prints, as plain Python values (``discount``: of the return-to-go)."""
     returns = dataset.episode_returns
     lengths = dataset.episode_lengths
     summary: dict[str, Any] = {
@@ -58,6 +62,8 @@ def dataset_summary(dataset: EpisodeDataset) -> dict[str, Any]:
         "timeouts": int(dataset.timeouts.sum()),
         "return": _spread(returns),
         "length": _spread(lengths),
+        "discount": discount,
+        "return_to_go": _spread(discounted_returns_to_go(dataset.rewards, dataset.episode_ends, lengths, discount)),
     }
     family = environment_family(dataset.env_id or dataset.name)
     if family is not None:
@@ -76,7 +82,7 @@ def _spread(values: np.ndarray) -> dict[str, float]:
 def run_data_info(config: DataInfoConfig) -> None:
     dataset = load_dataset(config.dataset)
     dataset = dataset.with_observation_columns(observed_columns(dataset.env_id or dataset.name, config.observe))
-    summary = dataset_summary(dataset)
+    summary = dataset_summary(dataset, config.discount)
     if config.expertise:
         model = fit_expertise(dataset, evidence=config.evidence, early_steps=config.early_steps)
         summary.update(model.summary())
@@ -97,12 +103,14 @@ def run_data_info(config: DataInfoConfig) -> None:
     print(f"transitions    {summary['transitions']:,}")
     print(f"episodes       {summary['episodes']:,}  (terminals {summary['terminals']:,}, "
           f"timeouts {summary['timeouts']:,})")
-    rows = [("return", "return", ".1f"), ("length", "length", ".0f"), ("normalised", "normalized_return", ".1f")]
+    rows = [("return", "return", ".1f"), ("length", "length", ".0f"), ("normalised", "normalized_return", ".1f"),
+            ("return-to-go", "return_to_go", ".1f")]
     print(f"{'':15}{'min':>10}{'median':>10}{'max':>10}{'mean':>10}")
     for label, key, spec in rows:
         if key in summary:
             values = summary[key]
             print(f"{label:15}" + "".join(f"{values[s]:>10{spec}}" for s in ("min", "median", "max", "mean")))
+    print(f"{'':15}return-to-go: of every state, discounted at {summary['discount']:g} to its episode's end")
     if "episode_source_counts" in summary:
         names = source_names(dataset.metadata)
         named = f"  ({', '.join(f'{k} = {name}' for k, name in enumerate(names))})" if names else ""

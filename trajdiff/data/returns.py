@@ -38,3 +38,26 @@ def n_step_targets(
     ends_on_terminal = (bootstrap_last == end - 1) & terminals[bootstrap_last]
     bootstrap_discount = np.where(ends_on_terminal, 0.0, discount ** window.astype(np.float64))
     return returns.astype(np.float32), bootstrap_last, bootstrap_discount.astype(np.float32)
+
+
+def discounted_returns_to_go(
+    rewards: np.ndarray, episode_ends: np.ndarray, episode_lengths: np.ndarray, discount: float
+) -> np.ndarray:
+    """Each step's discounted return to the end of its stored episode: what a critic's Q of the data's
+    own actions estimates, for comparison with it (the critic's q_mean in progress.csv).
+
+        returns_to_go[t] = sum_{t <= i < end} discount^(i - t) * rewards[i]
+
+    Nothing is bootstrapped past the episode's last stored step, so on an episode cut by a time limit
+    the figure falls short of the value there. The recursion runs backwards from every episode's end at
+    once (a loop over the longest episode's steps, vectorised over episodes), never through powers of
+    1 / discount, which overflow on long episodes.
+
+    Shapes: rewards (N,); episode_ends, episode_lengths (E,) -> (N,) float64.
+    """
+    returns_to_go = rewards.astype(np.float64)
+    for offset in range(1, int(episode_lengths.max(initial=0))):
+        longer = episode_lengths > offset
+        step = episode_ends[longer] - 1 - offset
+        returns_to_go[step] += discount * returns_to_go[step + 1]
+    return returns_to_go
