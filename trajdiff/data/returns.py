@@ -43,8 +43,9 @@ def n_step_targets(
 def discounted_returns_to_go(
     rewards: np.ndarray, episode_ends: np.ndarray, episode_lengths: np.ndarray, discount: float
 ) -> np.ndarray:
-    """Each step's discounted return to the end of its stored episode: what a critic's Q of the data's
-    own actions estimates, for comparison with it (the critic's q_mean in progress.csv).
+    """Each step's discounted return to the end of its stored episode: the behaviour policy's value there,
+    a yardstick for a critic's Q of the data's own actions (``q_mean`` in progress.csv) while the learned
+    policy scores near the data's level.
 
         returns_to_go[t] = sum_{t <= i < end} discount^(i - t) * rewards[i]
 
