@@ -47,7 +47,7 @@ class DataInfoConfig:
         require(self.plot is None or self.expertise, "--plot draws the expertise model: add --expertise")
 
 
-def dataset_summary(dataset: EpisodeDataset, discount: float = 0.99) -> dict[str, Any]:
+def dataset_summary(dataset: EpisodeDataset, discount: float) -> dict[str, Any]:
     """The figures ``data info`` prints, as plain Python values (``discount``: of the return-to-go)."""
     returns = dataset.episode_returns
     lengths = dataset.episode_lengths
