@@ -26,30 +26,34 @@ from sampler import synthetic_dataset  # noqa: E402
 
 from trajdiff.agent import AgentConfig, DiffusionQLAgent  # noqa: E402
 from trajdiff.data import TrajectorySampler  # noqa: E402
-from trajdiff.engine import UpdateEngine  # noqa: E402
+from trajdiff.engine import UpdateEngine, graph_support  # noqa: E402
 
 
 def build(dataset, device: torch.device, history_len: int, n_step: int, batch_size: int,  # noqa: ANN001
-          members: int = 1) -> UpdateEngine:
+          members: int = 1, capture: bool = True) -> UpdateEngine:
+    """The training loop's engine; with ``capture``, its update as a CUDA graph where the device allows."""
     seeds = list(range(members))
     sampler = TrajectorySampler(dataset, history_len, [n_step] * members, [0.99] * members, seeds, device=device)
     agent = DiffusionQLAgent(dataset.observation_dim, dataset.action_dim, 1.0,
                              [AgentConfig(history_len=history_len, n_step=n_step)] * members, 10**6, device, seeds)
-    return UpdateEngine(agent, sampler, batch_size, None, cuda_graph=True)
+    engine = UpdateEngine(agent, sampler, batch_size, None)
+    if capture and graph_support(device) is None:
+        engine.capture()
+    return engine
 
 
 def measure(dataset, device: torch.device, history_len: int, n_step: int, batch_size: int,  # noqa: ANN001
             members: int, seconds: float) -> dict[str, float]:
     engine = build(dataset, device, history_len, n_step, batch_size, members)
-    for _ in range(20):  # warm-up: allocator, kernels, graph capture; the EMA phase does not change the cost
-        engine.step()
+    for _ in range(20):  # warm-up: allocator, kernels, the EMA phase does not change the cost
+        engine.update()
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     updates, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         for _ in range(10):
-            engine.step()
+            engine.update()
         updates += 10
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -66,9 +70,9 @@ MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 def matmul_gflop_per_update(dataset, history_len: int, n_step: int, batch_size: int) -> float:  # noqa: ANN001
     """FLOPs of one CPU update's matrix products, as torch.profiler derives them from the operands' shapes."""
     engine = build(dataset, torch.device("cpu"), history_len, n_step, batch_size)
-    engine.step()
+    engine.update()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], with_flops=True) as profiler:
-        engine.step()
+        engine.update()
     return sum(event.flops for event in profiler.key_averages() if event.key in MATMUL_OPS) / 1e9
 
 

@@ -8,10 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import make_arrays
-from trajdiff.agent import AgentConfig, DiffusionQLAgent, MemberRandom, decay_period_and_horizon, learning_rate_factor
+from trajdiff.agent import AgentConfig, DiffusionQLAgent, critic_loss, critic_target_value, q_loss
+from trajdiff.agent_state import member_state
 from trajdiff.data import EpisodeDataset, TrajectorySampler
 from trajdiff.errors import TrajdiffError
 from trajdiff.nets.mlp import Mish
+from trajdiff.optim import decay_period_and_horizon, learning_rate_factor
+from trajdiff.streams import MemberRandom
 
 CPU = torch.device("cpu")
 
@@ -208,7 +211,7 @@ def test_a_member_does_not_depend_on_its_batch_mates():
         for _ in range(4):
             metrics = agent.update(sampler.draw(32))
         member = seeds.index(7)
-        runs.append((metrics["loss/critic"][member], agent.member_state_dict(member)))
+        runs.append((metrics["loss/critic"][member], member_state(agent, member)))
     (loss_alone, alone), (loss_batched, batched) = runs
     torch.testing.assert_close(loss_alone, loss_batched, rtol=1e-6, atol=1e-6)
     for name in ("actor", "critic", "ema_actor", "critic_target"):
@@ -259,7 +262,8 @@ def test_max_q_backup_takes_each_heads_max_then_the_min():
     q1[1, 0], q2[1, 0], q1[1, 4] = 1.0, 6.0, 100.0
     q1[1, repeats], q2[1, repeats] = -3.0, 8.0
     agent.critic_target.heads = FixedHeads(q1, q2)
-    target = agent.critic_target_value(batch, agent.draw_noise(2))[..., 0]
+    target = critic_target_value(agent.ema_actor, agent.critic_target, batch, agent.draw_noise(2).target_chain,
+                                 agent.q_repeats, agent.max_action)[..., 0]
     expected = batch.n_step_return + 0.5 * torch.tensor([[4.0, 2.0], [1.0, -3.0]])
     torch.testing.assert_close(target, expected)
 
@@ -278,7 +282,7 @@ def test_action_selection_follows_the_critic():
 
     agent.critic_target.heads = Heads()
     history, mask = torch.randn(2, 5, 2, 11), torch.ones(2, 5, 2, dtype=torch.bool)
-    random = MemberRandom([0, 1], CPU)
+    random = MemberRandom([0, 1], "evaluation-actions", CPU)
     for deterministic in (True, False):
         actions = agent.act(history, mask, random, deterministic)
         assert actions.shape == (2, 5, 3)
@@ -290,7 +294,8 @@ def test_equal_q_values_choose_uniformly():
     candidates = torch.arange(4.0)[:, None].expand(4, 3)
     agent.actor.sample = lambda context, noise, max_action: candidates.repeat(200, 1)[None]
     agent.critic_target.heads = FixedHeads(torch.zeros(1, 800, 1), torch.zeros(1, 800, 1))
-    chosen = agent.act(torch.randn(1, 200, 1, 11), torch.ones(1, 200, 1, dtype=torch.bool), MemberRandom([3], CPU))
+    random = MemberRandom([3], "evaluation-actions", CPU)
+    chosen = agent.act(torch.randn(1, 200, 1, 11), torch.ones(1, 200, 1, dtype=torch.bool), random)
     counts = np.bincount(chosen[0, :, 0].long().numpy(), minlength=4)
     assert (counts > 25).all(), counts  # 50 expected each; a bias to one end would empty a bin
 
@@ -298,7 +303,7 @@ def test_equal_q_values_choose_uniformly():
 def test_actions_respect_bounds():
     agent = DiffusionQLAgent(11, 3, 0.4, [AgentConfig(history_len=3, action_candidates=7)], 10, CPU, [0])
     history, mask = torch.randn(1, 5, 3, 11), torch.ones(1, 5, 3, dtype=torch.bool)
-    actions = agent.act(history, mask, MemberRandom([0], CPU))
+    actions = agent.act(history, mask, MemberRandom([0], "evaluation-actions", CPU))
     assert actions.shape == (1, 5, 3) and actions.abs().max() <= 0.4
 
 
@@ -330,7 +335,7 @@ def test_critic_history_has_its_own_encoder_and_target():
 ])
 def test_learning_rate_factor(decay, step, total, factor):
     period, horizon = decay_period_and_horizon(decay, total)
-    value = learning_rate_factor(torch.tensor(float(step)), torch.tensor([period]), torch.tensor([horizon]))
+    value = learning_rate_factor(torch.tensor(step), torch.tensor([period]), torch.tensor([horizon]))
     assert value.item() == pytest.approx(factor, abs=1e-6)
 
 
@@ -342,23 +347,20 @@ class HandSetHeads(FixedHeads):
 
 
 def test_critic_loss_known_answer():
-    agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig()] * 2, 10, CPU, [0, 1])
-    agent.critic.heads = HandSetHeads(torch.tensor([[[1.0], [2.0]], [[0.0], [0.0]]]),
-                                      torch.tensor([[[0.0], [4.0]], [[3.0], [-1.0]]]))
+    heads = HandSetHeads(torch.tensor([[[1.0], [2.0]], [[0.0], [0.0]]]),
+                         torch.tensor([[[0.0], [4.0]], [[3.0], [-1.0]]]))
     target = torch.tensor([[[1.0], [1.0]], [[1.0], [2.0]]])
-    loss, q1 = agent.critic_loss(None, None, target)
+    loss, q1 = critic_loss(heads, None, None, target)
     # member 0: mean((1-1)^2, (2-1)^2) + mean((0-1)^2, (4-1)^2) = 0.5 + 5; member 1: (1 + 4) / 2 + (4 + 9) / 2
     torch.testing.assert_close(loss, torch.tensor([5.5, 9.0]))
-    assert torch.equal(q1, agent.critic.heads.q1)
+    assert torch.equal(q1, heads.q1)
 
 
 def test_q_loss_known_answer():
     """-E[Q_chosen] / |E[Q_other]|| per member, the coin choosing per member; no gradient through the normaliser."""
-    agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig()] * 2, 10, CPU, [0, 1])
     q1 = torch.tensor([[[2.0], [4.0]], [[1.0], [1.0]]], requires_grad=True)
     q2 = torch.tensor([[[-1.0], [-3.0]], [[5.0], [3.0]]], requires_grad=True)
-    agent.critic.heads = HandSetHeads(q1, q2)
-    loss = agent.q_loss(None, None, torch.tensor([True, False]))
+    loss = q_loss(HandSetHeads(q1, q2), None, None, torch.tensor([True, False]))
     # member 0 maximises Q1 (mean 3) over |Q2| (mean 2); member 1 maximises Q2 (mean 4) over |Q1| (mean 1)
     torch.testing.assert_close(loss, torch.tensor([-1.5, -4.0]))
     loss.sum().backward()
@@ -377,7 +379,7 @@ def test_target_updates_known_answer():
                 parameter.fill_(value)
     ema, target = [], []
     for step in range(5):
-        agent.step_count.fill_(step)
+        agent.update_count.fill_(step)
         agent.update_targets()
         ema.append(next(agent.ema_actor.parameters()).flatten()[0].item())
         target.append(next(agent.critic_target.parameters()).flatten()[0].item())

@@ -16,8 +16,8 @@ from trajdiff.errors import TrajdiffError
 from trajdiff.utils import staged_write
 
 CHECKPOINT_NAME = "checkpoint.pt"
-FORMAT = 2
-"""2: one member's slice of a batched agent (trajdiff.agent.DiffusionQLAgent.member_state_dict)."""
+FORMAT = 3
+"""3: one member's slice of a batched agent (trajdiff.agent_state.member_state), int64 update counts."""
 
 
 def save_checkpoints(paths: list[Path], payloads: list[dict[str, Any]]) -> None:

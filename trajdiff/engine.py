@@ -1,49 +1,120 @@
 """One training update with everything around it on the device: windows, weights, the update, metric sums.
 
-The training loop calls :meth:`UpdateEngine.step` once per update and reads :meth:`UpdateEngine.means`
-only at its log points, so between them nothing waits on the host. On CUDA the whole step (window
-sampling and noise draws included) is captured once as a CUDA graph and replayed: one launch per
-update instead of several hundred from Python. The graph replays the same kernels on the same
-memory, so everything it touches is allocated before capture and updated in place, and every
-generator it draws from is registered with it.
+The training loop calls :meth:`UpdateEngine.update` once per update and reads :meth:`UpdateEngine.means`
+only at its log points, so between them nothing waits on the host. On CUDA, :meth:`UpdateEngine.capture`
+(called once, after a checkpoint is restored) records the whole update (window sampling and noise draws
+included) as a CUDA graph, which every later update replays: one launch instead of several hundred from
+Python. A graph replays the same kernels on the same memory, so:
+
+- every tensor it reads is allocated before capture and only ever changed in place; the agent and the
+  engine refuse re-binding one after capture (``freeze``), and ``load_sums`` refuses after capture;
+- every generator it draws from is registered with it;
+- warm-up and capture run on one side stream of the run's device (``cuda:N`` included);
+- capture changes nothing: the warm-up updates are undone, so the run is the same update for update
+  whether or not it is captured.
+
+The capture logic is tested on CPU with a replay of a traced update (``tests/test_engine.py``), which
+runs the same kernels on the same tensors as a graph would.
 """
 
 from __future__ import annotations
 
-import sys
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import torch
 
 from trajdiff.agent import DiffusionQLAgent
 from trajdiff.data.sampler import TrajectorySampler
+from trajdiff.errors import TrajdiffError
 
 WARMUP_UPDATES = 3
-"""Eager updates (real ones) before the graph is captured."""
+"""Eager updates run (and undone) before capture: lazy state, cuBLAS workspaces, the autograd engine's streams."""
+
+MIN_TORCH_FOR_GRAPHS = (2, 5)
+"""PyTorch from which a CUDA graph can register generators of one's own (CUDAGraph.register_generator_state)."""
+
+
+def graph_support(device: torch.device, version: str = torch.__version__) -> str | None:
+    """Why updates on ``device`` cannot be captured as a CUDA graph with this PyTorch, or None when they can."""
+    if device.type != "cuda":
+        return f"CUDA graphs need a CUDA device (the run is on {device.type})"
+    major, minor = (int(part) for part in version.split("+")[0].split(".")[:2])
+    if (major, minor) < MIN_TORCH_FOR_GRAPHS:
+        return (f"PyTorch {version} cannot register per-member generators with a CUDA graph (needs "
+                f"{'.'.join(map(str, MIN_TORCH_FOR_GRAPHS))} or later)")
+    return None
+
+
+class Recorder(Protocol):
+    """How an update is recorded and replayed: a CUDA graph on CUDA, a traced replay in the CPU tests."""
+
+    runs_while_recording: bool
+    """Whether recording also runs the update (a trace does; a CUDA graph capture only records)."""
+
+    def warm_up(self) -> contextlib.AbstractContextManager:
+        """The context the warm-up updates run in (the capture's stream)."""
+        ...
+
+    def record(self, update: Callable[[], None], generators: list[torch.Generator]) -> Callable[[], None]:
+        """Record ``update`` (drawing from ``generators``) and return the call that replays it."""
+        ...
+
+
+class CudaGraphRecorder:
+    """torch.cuda.CUDAGraph on one side stream of the run's device, with the members' generators registered."""
+
+    runs_while_recording = False
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        with torch.cuda.device(device):
+            self.stream = torch.cuda.Stream(device=device)
+
+    @contextlib.contextmanager
+    def warm_up(self) -> Iterator[None]:
+        with torch.cuda.device(self.device):
+            self.stream.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(self.stream):
+                yield
+            torch.cuda.current_stream(self.device).wait_stream(self.stream)
+
+    def record(self, update: Callable[[], None], generators: list[torch.Generator]) -> Callable[[], None]:
+        graph = torch.cuda.CUDAGraph()
+        for generator in generators:
+            graph.register_generator_state(generator)
+        with torch.cuda.device(self.device), torch.cuda.graph(graph, stream=self.stream):
+            update()
+        return graph.replay
 
 
 class UpdateEngine:
-    """sample -> expertise weights -> agent.update -> metric sums, eagerly or as a replayed CUDA graph.
+    """sample -> expertise weights -> agent.update -> metric sums, eagerly or as a replayed graph.
 
     Shapes: episode_weights (K, E) per-member BC weight of each episode, or None for no weighting
     in any member (a member without weighting has a row of ones). Metric sums are (K,) tensors.
     """
 
     def __init__(self, agent: DiffusionQLAgent, sampler: TrajectorySampler, batch_size: int,
-                 episode_weights: torch.Tensor | None, cuda_graph: bool) -> None:
+                 episode_weights: torch.Tensor | None) -> None:
         self.agent, self.sampler, self.batch_size = agent, sampler, batch_size
         self.episode_weights = episode_weights
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.use_graph = cuda_graph and agent.device.type == "cuda"
-        if self.use_graph and not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
-            # graphs with generators of one's own need PyTorch >= 2.5: run eagerly rather than fail
-            print("trajdiff: this PyTorch cannot capture per-member generators in a CUDA graph; updating eagerly",
-                  file=sys.stderr)
-            self.use_graph = False
-        self.eager_updates = 0
+        self.replay: Callable[[], None] | None = None
 
-    def _update(self) -> None:
+    @property
+    def captured(self) -> bool:
+        return self.replay is not None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in ("episode_weights", "sums") and getattr(self, "replay", None) is not None:
+            raise TrajdiffError(f"engine.{name} is read by a captured CUDA graph: change it in place")
+        super().__setattr__(name, value)
+
+    def compute_update(self) -> None:
+        """One update of every member and its metrics added to the sums: the function a graph records."""
         batch = self.sampler.draw(self.batch_size)
         weights = None
         if self.episode_weights is not None:
@@ -52,41 +123,76 @@ class UpdateEngine:
         if weights is not None:
             metrics |= {"weight/std": weights.std(dim=1), "weight/min": weights.amin(dim=1),
                         "weight/max": weights.amax(dim=1)}
-        if not self.sums:  # the first call (eager) allocates the sums the graph then updates in place
+        if not self.sums:  # the first call (eager) allocates the sums that a graph then updates in place
             self.sums = {key: torch.zeros_like(value) for key, value in metrics.items()}
         for key, value in metrics.items():
             self.sums[key].add_(value)
 
-    def step(self) -> None:
-        """One update of every member: eager, or a replay of the captured graph."""
-        if self.graph is not None:
-            self.graph.replay()
-        elif self.use_graph:
-            # PyTorch's recipe: a few eager updates on a side stream (lazy state, cuBLAS workspaces),
-            # then capture; capturing records the kernels without running them
-            side = torch.cuda.Stream(device=self.agent.device)
-            side.wait_stream(torch.cuda.current_stream(self.agent.device))
-            with torch.cuda.stream(side):
-                self._update()
-            torch.cuda.current_stream(self.agent.device).wait_stream(side)
-            self.eager_updates += 1
-            if self.eager_updates == WARMUP_UPDATES:
-                self._capture()
+    def update(self) -> None:
+        """One update of every member: a replay of the captured graph, or eager."""
+        if self.replay is not None:
+            self.replay()
         else:
-            self._update()
+            self.compute_update()
         self.count += 1
 
-    def _capture(self) -> None:
-        self.graph = torch.cuda.CUDAGraph()
-        for generator in [*self.sampler.generators, *self.agent.random.generators]:
-            self.graph.register_generator_state(generator)
+    def capture(self, recorder: Recorder | None = None) -> None:
+        """Record the update once for every later :meth:`update` to replay (on CUDA: a CUDA graph).
+
+        Call after a checkpoint is restored. Warm-up updates run first and are then undone, so the
+        training state after capture is the one before it.
+        """
+        if self.captured:
+            raise TrajdiffError("the update is captured already")
+        if recorder is None:
+            reason = graph_support(self.agent.device)
+            if reason is not None:
+                raise TrajdiffError(reason)
+            recorder = CudaGraphRecorder(self.agent.device)
+        generators = [*self.sampler.generators, *self.agent.random.generators]
+        saved = self._training_state(generators)
+        with recorder.warm_up():
+            for _ in range(WARMUP_UPDATES):
+                self.compute_update()
+        self._restore_training_state(saved, generators)
         for parameter in [*self.agent.actor.parameters(), *self.agent.critic.parameters()]:
-            parameter.grad = None  # the captured backward allocates them in the graph's pool
-        with torch.cuda.graph(self.graph):
-            self._update()
+            parameter.grad = None  # the recorded backward allocates them in the graph's memory
+        replay = recorder.record(self.compute_update, generators)
+        if recorder.runs_while_recording:
+            self._restore_training_state(saved, generators)
+        self.agent.freeze()
+        self.replay = replay
+
+    def _state_tensors(self) -> list[torch.Tensor]:
+        """Every tensor an update writes: weights, optimiser moments and counts, the update count, the sums."""
+        agent = self.agent
+        tensors = [tensor for module in (agent.actor, agent.ema_actor, agent.critic, agent.critic_target)
+                   for tensor in module.parameters()]
+        for optimizer in (agent.actor_optimizer, agent.critic_optimizer):
+            tensors += [*optimizer.exp_avg, *optimizer.exp_avg_sq, optimizer.updates_taken]
+        return [*tensors, agent.update_count, *self.sums.values()]
+
+    def _training_state(self, generators: list[torch.Generator]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        with torch.no_grad():
+            return [tensor.clone() for tensor in self._state_tensors()], [g.get_state() for g in generators]
+
+    def _restore_training_state(self, saved: tuple[list[torch.Tensor], list[torch.Tensor]],
+                                generators: list[torch.Generator]) -> None:
+        tensors, states = saved
+        current = self._state_tensors()
+        with torch.no_grad():
+            for index, tensor in enumerate(current):
+                if index < len(tensors):
+                    tensor.copy_(tensors[index])
+                else:
+                    tensor.zero_()  # sums the warm-up allocated: none were restored, so none had been added
+        for generator, state in zip(generators, states):
+            generator.set_state(state)
 
     def load_sums(self, sums: list[dict[str, torch.Tensor]], count: int) -> None:
-        """Restore the sums saved with each member's checkpoint ((1,) tensors) and their count."""
+        """Restore the sums saved with each member's checkpoint ((1,) tensors) and their count (before capture)."""
+        if self.captured:
+            raise TrajdiffError("restore the metric sums before the update is captured, not after")
         self.sums = {key: torch.cat([member[key] for member in sums]).to(self.agent.device) for key in sums[0]}
         self.count = count
 

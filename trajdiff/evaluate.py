@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -9,10 +10,10 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from trajdiff.agent import MemberRandom
 from trajdiff.data.registry import environment_family, normalized_score
 from trajdiff.envs import Observe, make_environment, make_vector_environment
 from trajdiff.errors import TrajdiffError
+from trajdiff.streams import MemberRandom, stream_seed
 
 
 class HistoryBuffer:
@@ -79,23 +80,38 @@ class Policy(Protocol):
         ...
 
 
-def evaluate(agent: Policy, env_id: str, episodes: int, seed: int, deterministic: bool = False,
-             max_envs: int = 10, observe: Observe = "all") -> list[EvaluationResult]:
-    """Run ``episodes`` episodes for each of the agent's K members; one result per member.
+def evaluation_streams(seeds: Sequence[int], evaluation_round: int, environments: int,
+                       device: torch.device) -> tuple[MemberRandom, list[int]]:
+    """Member k's evaluation randomness, from its seed ``seeds[k]`` alone: the action noise (its
+    evaluation-actions stream) and the reset seeds of its ``environments`` environments (its
+    evaluation-starts streams), both at ``evaluation_round``. Returns the generators and the K x E reset
+    seeds, member-major."""
+    random = MemberRandom(seeds, "evaluation-actions", device, evaluation_round)
+    starts = [stream_seed(seed, "evaluation-starts", evaluation_round, index)
+              for seed in seeds for index in range(environments)]
+    return random, starts
 
-    Every member gets up to ``max_envs`` environments, seeded ``seed + i`` (the same for every member,
-    so members face the same starts), and all K x E environments step as one vectorised batch.
+
+def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], evaluation_round: int = 0,
+             deterministic: bool = False, max_envs: int = 10, observe: Observe = "all") -> list[EvaluationResult]:
+    """Run ``episodes`` episodes for each of the agent's K members (seeds (K,), one per member); one result each.
+
+    Every member gets up to ``max_envs`` environments whose starts and action noise come from its own seed
+    (:func:`evaluation_streams`): members of one seed face the same starts, and a member's returns do not
+    depend on the seeds of the others. Round 0 is the evaluations during training (the same starts at each);
+    ``trajdiff eval --seed R`` evaluates round R. All K x E environments step as one vectorised batch.
     Environments reset themselves in the same step as they end (Gymnasium's SAME_STEP autoreset),
     and each environment's history is reset to the new episode's first observation right then.
-    Action noise comes from generators seeded from ``seed`` (one per member), so evaluation never
-    disturbs training randomness and the same checkpoint gives the same returns.
+    Evaluation never disturbs training randomness, and the same checkpoint gives the same returns.
     """
+    if len(seeds) != agent.members:
+        raise ValueError(f"{len(seeds)} evaluation seeds for {agent.members} members")
     members, per_member = agent.members, min(episodes, max_envs)
     num_envs = members * per_member
     envs = make_vector_environment(env_id, num_envs, observe)
     device = agent.device
-    random = MemberRandom([seed] * members, device)
-    observations, _ = envs.reset(seed=[seed + index % per_member for index in range(num_envs)])
+    random, starts = evaluation_streams(seeds, evaluation_round, per_member, device)
+    observations, _ = envs.reset(seed=starts)
     buffer = HistoryBuffer(num_envs, agent.history_len, observations.shape[1], device)
     buffer.reset(np.ones(num_envs, bool), torch.as_tensor(observations, dtype=torch.float32, device=device))
     running_return = np.zeros(num_envs)
@@ -129,8 +145,11 @@ def evaluate(agent: Policy, env_id: str, episodes: int, seed: int, deterministic
     return [EvaluationResult(returns[member], lengths[member], env_id) for member in range(members)]
 
 
-def record_video(agent: Policy, env_id: str, path: Path, seed: int, observe: Observe = "all") -> None:
+def record_video(agent: Policy, env_id: str, path: Path, seeds: Sequence[int], evaluation_round: int,
+                 observe: Observe = "all") -> None:
     """Render one episode of the agent's first member to ``path`` (mp4 or gif) through MuJoCo's offscreen renderer.
+
+    The episode is the first member's first evaluation episode of ``evaluation_round`` (see :func:`evaluate`).
 
     Needs an OpenGL backend: ``MUJOCO_GL=egl`` (NVIDIA's EGL on a GPU machine, or Mesa's
     software EGL, libegl-mesa0, on a CPU one) or ``MUJOCO_GL=osmesa`` (libosmesa6), and the
@@ -141,8 +160,9 @@ def record_video(agent: Policy, env_id: str, path: Path, seed: int, observe: Obs
     except ImportError:
         raise TrajdiffError("videos need imageio: pip install 'trajdiff[video]'") from None
     env = make_environment(env_id, observe, render_mode="rgb_array")
+    random, starts = evaluation_streams(seeds, evaluation_round, 1, agent.device)
     try:
-        observation, _ = env.reset(seed=seed)
+        observation, _ = env.reset(seed=starts[0])
         frame = env.render()
     except Exception as error:  # MuJoCo raises various errors when no GL backend loads
         env.close()
@@ -158,7 +178,6 @@ def record_video(agent: Policy, env_id: str, path: Path, seed: int, observe: Obs
     device = agent.device
     buffer = HistoryBuffer(1, agent.history_len, observation.shape[0], device)
     buffer.reset(np.ones(1, bool), torch.as_tensor(observation[None], dtype=torch.float32, device=device))
-    random = MemberRandom([seed] * agent.members, device)
     with writer:
         writer.append_data(frame)
         done = False

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from trajdiff.agent import Actor, Critic, DiffusionQLAgent, select_actions
+from trajdiff.agent_state import member_state
 
 
 class ExportablePolicy(nn.Module):
@@ -23,7 +24,7 @@ class ExportablePolicy(nn.Module):
 
     def __init__(self, agent: DiffusionQLAgent, member: int = 0) -> None:
         super().__init__()
-        state = agent.member_state_dict(member)  # the member's networks alone, (1, ...) weights
+        state = member_state(agent, member)  # the member's networks alone, (1, ...) weights
         config = agent.configs[member]
         generators = [torch.Generator()]  # initial weights, overwritten just below
         self.actor = Actor(agent.observation_dim, agent.action_dim, config, generators).to(agent.device)

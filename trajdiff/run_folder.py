@@ -13,6 +13,7 @@ import gymnasium as gym
 import torch
 
 from trajdiff.agent import AgentConfig, DiffusionQLAgent
+from trajdiff.agent_state import load_member_states
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, member_folders
 from trajdiff.data.episodes import EpisodeDataset
 from trajdiff.envs import Observe, make_environment
@@ -74,14 +75,8 @@ class RunFolder:
 
 
 def saved_agent_config(values: dict[str, Any]) -> AgentConfig:
-    """The AgentConfig of a saved run config (config.json, or a checkpoint's copy), older layouts included."""
-    agent = dict(values.get("agent", {}))
-    for key in ("history_len", "n_step"):  # runs written before the agent's config owned them
-        if key in values:
-            agent[key] = values[key]
-    if isinstance(agent.get("lr_decay"), bool):  # runs written before lr_decay named its schedule
-        agent["lr_decay"] = "cosine" if agent["lr_decay"] else "none"
-    return AgentConfig(**agent)
+    """The AgentConfig of a saved run config (config.json, or a checkpoint's copy)."""
+    return AgentConfig(**values["agent"])
 
 
 def agent_for_environment(configs: list[AgentConfig], seeds: list[int], total_updates: int, env_id: str,
@@ -131,7 +126,6 @@ class SavedRun:
     def agent(self, device: torch.device) -> tuple[DiffusionQLAgent, list[str]]:
         """The trained agent on ``device`` (no dataset needed), and any notes on its random streams."""
         configs = [saved_agent_config(checkpoint["config"]) for checkpoint in self.checkpoints]
-        saved = self.checkpoints[0]["config"]
-        total_updates = saved.get("schedule", saved).get("updates", 1)  # older runs keep it at the top level
+        total_updates = self.checkpoints[0]["config"]["schedule"]["updates"]
         agent = agent_for_environment(configs, self.seeds, total_updates, self.env_id, device, observe=self.observe)
-        return agent, agent.load_member_state_dicts([checkpoint["agent"] for checkpoint in self.checkpoints])
+        return agent, load_member_states(agent, [checkpoint["agent"] for checkpoint in self.checkpoints])

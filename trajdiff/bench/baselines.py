@@ -2,7 +2,7 @@
 
 Training runs d3rlpy_train.py in the baselines' own interpreter (d3rlpy 2.8.1 pins gymnasium 1.0.0,
 trajdiff pins 1.4.0); the TorchScript policies it saves every ``eval_every`` updates are evaluated
-here with trajdiff's vectorised evaluation: the same simulator, seeds (seed + 10000 onwards) and
+here with trajdiff's vectorised evaluation: the same simulator, evaluation streams of the seed and
 number of episodes as trajdiff's own runs. A baseline run is all or nothing: progress.csv is
 written once every saved policy has been evaluated, and an incomplete run is trained again.
 """
@@ -67,7 +67,7 @@ def run_baseline(dataset: Path, method: str, seed: int, run_dir: Path, budget: d
     rows = []
     for step in range(save_every, budget["updates"] + 1, save_every):
         policy = ScriptedPolicy(run_dir / f"policy-{step}.pt")
-        summary = evaluate(policy, env_id, budget["eval_episodes"], seed + 10_000)[0].summary()
+        summary = evaluate(policy, env_id, budget["eval_episodes"], [seed])[0].summary()
         rows.append({"step": step, "return_mean": summary["return_mean"], "return_std": summary["return_std"],
                      "normalized_score": summary["normalized_score_mean"]})
         print(f"{method} step {step}: return {summary['return_mean']:.1f}, "

@@ -25,8 +25,9 @@ class EvalConfig:
     """A run folder (with checkpoint.pt, or the seed-S folders of a --seeds run) or a checkpoint file."""
     episodes: int = 10
     """Episodes per member (in parallel vectorised environments)."""
-    seed: int = 100_000
-    """Seed of the first environment; environment i gets seed + i."""
+    seed: int = 1
+    """Evaluation round: each member's environment starts and action noise come from its own seed and this
+    number (trajdiff.streams); 0 repeats the evaluations made during training, others give fresh starts."""
     deterministic: bool = False
     """Pick the candidate action with the highest Q instead of sampling by softmax over Q."""
     video: Path | None = None
@@ -38,6 +39,7 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         require(self.episodes >= 1, "--episodes must be at least 1")
+        require(self.seed >= 0, "--seed must be at least 0")
 
 
 def run_eval(config: EvalConfig) -> None:
@@ -52,8 +54,8 @@ def run_eval(config: EvalConfig) -> None:
                             "before this checkpoint was written; there is nothing to evaluate")
     env_id, folders, checkpoints = run.env_id, run.folders, run.checkpoints
     if config.video is not None:  # first: a missing GL or video backend fails before the long part
-        record_video(agent, env_id, config.video, config.seed, run.observe)
-    results = evaluate(agent, env_id, config.episodes, config.seed, deterministic=config.deterministic,
+        record_video(agent, env_id, config.video, run.seeds, config.seed, run.observe)
+    results = evaluate(agent, env_id, config.episodes, run.seeds, config.seed, deterministic=config.deterministic,
                        observe=run.observe)
     summaries = [{"run": str(folder), "seed": seed, "checkpoint_step": checkpoint["step"], **result.summary()}
                  for folder, seed, checkpoint, result in zip(folders, run.seeds, checkpoints, results)]

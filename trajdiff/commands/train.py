@@ -21,9 +21,10 @@ import tyro
 from tqdm import tqdm
 
 from trajdiff.agent import MEMBER_FIELDS, AgentConfig, DiffusionQLAgent
+from trajdiff.agent_state import load_member_states, member_state
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, member_folders, restore_global_rng, save_checkpoints
 from trajdiff.data import EpisodeDataset, TrajectorySampler, default_environment, load_dataset
-from trajdiff.engine import UpdateEngine
+from trajdiff.engine import UpdateEngine, graph_support
 from trajdiff.envs import Observe, observed_columns
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import evaluate
@@ -31,6 +32,7 @@ from trajdiff.expertise import Evidence, episode_weights, fit_expertise
 from trajdiff.plots import plot_expertise, plot_progress, source_names
 from trajdiff.run_folder import RunFolder, agent_for_environment, check_creatable, saved_agent_config
 from trajdiff.runlog import RunLogger
+from trajdiff.streams import check_seed, stream_seed
 from trajdiff.utils import (
     atomic_write_json,
     generator_state,
@@ -93,7 +95,8 @@ class TrainConfig:
     batch_size: int = 256
     """Windows per update."""
     seed: int = 0
-    """Seed of networks, sampling and diffusion noise; evaluation uses seed + 10000 onwards."""
+    """Seed of every random stream of the run (weights, windows, diffusion noise, evaluation, expertise), each
+    derived from it apart from the others (trajdiff.streams); 0..2^32-1."""
     seeds: tuple[int, ...] = ()
     """Train one member per seed as one batched computation, into OUT/seed-S/ each (instead of --seed)."""
     observe: Observe = "all"
@@ -121,6 +124,9 @@ class TrainConfig:
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         require(0.0 < self.expertise_floor <= 1.0, "--expertise-floor must be in (0, 1]")
         require(len(set(self.seeds)) == len(self.seeds), "--seeds repeats a seed")
+        check_seed(self.seed)
+        for seed in self.seeds:
+            check_seed(seed, "--seeds")
 
 
 def column_name(metric: str) -> str:
@@ -170,11 +176,8 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     """Rebuild a TrainConfig from its JSON form (config.json or a checkpoint)."""
     values = dict(values)
     values["agent"] = saved_agent_config(values)
-    schedule_fields = {f.name for f in dataclasses.fields(Schedule)}
-    # runs written before the schedule had a type of its own keep these fields at the top level
-    values["schedule"] = Schedule(**{**{k: v for k, v in values.items() if k in schedule_fields},
-                                     **values.get("schedule", {})})
-    values["seeds"] = tuple(values.get("seeds", ()))
+    values["schedule"] = Schedule(**values["schedule"])
+    values["seeds"] = tuple(values["seeds"])
     for key in ("out", "resume"):
         if values.get(key) is not None:
             values[key] = Path(values[key])
@@ -309,7 +312,8 @@ def expertise_table(configs: list[TrainConfig], dataset: EpisodeDataset, device:
         if not config.expertise_weighting:
             rows.append(np.ones(dataset.num_episodes))
             continue
-        model = fit_expertise(dataset, config.expertise_components, config.seed, config.expertise_evidence,
+        model = fit_expertise(dataset, config.expertise_components, stream_seed(config.seed, "expertise"),
+                              config.expertise_evidence,
                               config.expertise_early_steps)
         atomic_write_json(config.out / "expertise.json", model.summary())
         plot_expertise(model, config.out / "expertise.png", dataset.episode_metadata.get("episode_source"),
@@ -333,7 +337,7 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
     checkpoints = check_start(configs, resume)
     first = configs[0]
     device = resolve_device(first.schedule.device)
-    seed_everything(first.seed)
+    seed_everything(stream_seed(first.seed, "libraries"))
     dataset = load_dataset(first.dataset)
     env_id = environment_for(dataset, first.env)
     dataset = dataset.with_observation_columns(observed_columns(env_id, first.observe))
@@ -342,13 +346,13 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
                                 [c.agent.discount for c in configs], [c.seed for c in configs], device)
     folders = [RunFolder(config.out) for config in configs]  # a second process into these folders stops here
     try:
-        engine = UpdateEngine(agent, sampler, first.batch_size, expertise_table(configs, dataset, device),
-                              first.schedule.cuda_graph)
+        engine = UpdateEngine(agent, sampler, first.batch_size, expertise_table(configs, dataset, device))
         step, earlier_wall_s = 0, [0.0] * len(configs)
         if checkpoints is not None:
             restore(agent, sampler, engine, checkpoints)
             step = checkpoints[0]["step"]
-            earlier_wall_s = [checkpoint.get("wall_s", 0.0) for checkpoint in checkpoints]
+            earlier_wall_s = [checkpoint["wall_s"] for checkpoint in checkpoints]
+        capture_if_asked(engine, first.schedule, device)
         for config in configs:
             atomic_write_json(config.out / "config.json", {
                 **config_to_dict(config), "env_id": env_id, "dataset_name": dataset.name,
@@ -362,13 +366,25 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
             folder.close()
 
 
+def capture_if_asked(engine: UpdateEngine, schedule: Schedule, device: torch.device) -> None:
+    """Capture the update as a CUDA graph when the schedule asks for it and the device allows; say which runs."""
+    if not schedule.cuda_graph or device.type != "cuda":
+        return
+    reason = graph_support(device)
+    if reason is None:
+        engine.capture()
+    print(f"trajdiff: updates run {'as a replayed CUDA graph' if reason is None else f'eagerly: {reason}'}",
+          file=sys.stderr)
+
+
 def restore(agent: DiffusionQLAgent, sampler: TrajectorySampler, engine: UpdateEngine,
             checkpoints: list[dict]) -> None:
     """Load every member's saved state, generators and metric sums; say when random streams start afresh."""
-    for message in agent.load_member_state_dicts([checkpoint["agent"] for checkpoint in checkpoints]):
+    for message in load_member_states(agent, [checkpoint["agent"] for checkpoint in checkpoints]):
         print(f"trajdiff: {message}", file=sys.stderr)
     for generator, checkpoint in zip(sampler.generators, checkpoints):
-        restore_generator(generator, checkpoint["sampler_generator"], checkpoint["config"]["seed"] + checkpoint["step"])
+        fresh = stream_seed(checkpoint["config"]["seed"], "windows", checkpoint["step"])
+        restore_generator(generator, checkpoint["sampler_generator"], fresh)
     restore_global_rng(checkpoints[0])
     engine.load_sums([checkpoint["metric_sums"] for checkpoint in checkpoints], checkpoints[0]["metric_count"])
 
@@ -386,7 +402,7 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
     started, started_step, last_saved = time.time(), step, step
     try:
         while step < schedule.end:
-            engine.step()
+            engine.update()
             step += 1
             bar.update(1)
             if step % row_every == 0 or step == schedule.updates:  # not at --stop-at: a resumed run is the straight one
@@ -423,7 +439,7 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
 
 def evaluate_into(rows: list[dict], agent: DiffusionQLAgent, env_id: str, config: TrainConfig, bar: tqdm) -> None:
     """Evaluate every member at once and add its return and score to its row."""
-    results = evaluate(agent, env_id, config.schedule.eval_episodes, config.seed + 10_000, observe=config.observe)
+    results = evaluate(agent, env_id, config.schedule.eval_episodes, agent.seeds, observe=config.observe)
     for row, result in zip(rows, results):
         summary = result.summary()
         row.update(return_mean=summary["return_mean"], return_std=summary["return_std"],
@@ -440,7 +456,7 @@ def save(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
         raise TrajdiffError(f"training diverged: non-finite weights at update {step} in {configs[broken[0]].out}; "
                             "its last good checkpoint is kept")
     save_checkpoints([config.out / CHECKPOINT_NAME for config in configs], [{
-        "agent": agent.member_state_dict(k), "step": step, "config": config_to_dict(config), "env_id": env_id,
+        "agent": member_state(agent, k), "step": step, "config": config_to_dict(config), "env_id": env_id,
         "sampler_generator": generator_state(sampler.generators[k]),
         "metric_sums": {key: value[k:k + 1].cpu() for key, value in engine.sums.items()},
         "metric_count": engine.count, "wall_s": wall_s[k],

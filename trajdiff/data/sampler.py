@@ -10,6 +10,7 @@ import torch
 
 from trajdiff.data.episodes import EpisodeDataset
 from trajdiff.data.returns import n_step_targets
+from trajdiff.streams import stream_generator
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ class TrajectorySampler:
     All arrays (observations, n-step returns, bootstrap indices and discounts) are computed once
     and kept on ``device``; a batch is then a handful of gathers with no Python loop over its
     elements and no host/device copy. Members share the observations and may differ in n_step and
-    discount (their targets are (K, N) tables); member k draws its steps from its own generator
-    seeded seeds[k], so its batches do not depend on the other members. With history_len 1 and
+    discount (their targets are (K, N) tables); member k draws its steps from the windows stream of
+    its seed seeds[k] (trajdiff.streams), so its batches do not depend on the other members. With history_len 1 and
     n_step 1 a member's batch is exactly the plain transition batch (s, a, r, s', gamma * not_done).
     """
 
@@ -95,7 +96,7 @@ class TrajectorySampler:
         self.episode_start = to_device(np.repeat(dataset.episode_starts, dataset.episode_lengths))
         # Offsets of a window's observations relative to its last observation: (-(H-1), ..., 0).
         self.offsets = torch.arange(-(history_len - 1), 1, device=self.device)
-        self.generators = [torch.Generator(device=self.device).manual_seed(seed) for seed in seeds]
+        self.generators = [stream_generator(seed, "windows", device=self.device) for seed in seeds]
 
     def draw(self, batch_size: int) -> WindowBatch:
         """Windows at ``batch_size`` time steps per member, drawn uniformly with replacement."""

@@ -20,7 +20,7 @@ def ddpm_sample(predict_noise: NoisePredictor, schedule: NoiseSchedule, noise: t
     x_T = noise[0]; at step t the predicted x_0 is clipped to [-max_action, max_action], then
     x_{t-1} = mean + sigma_t * noise[T - t] of q(x_{t-1} | x_t, x_0) (no noise at the last step);
     the result is clipped again. The draws come in as an argument so that the chain is a pure
-    function (each member of a batch draws its own, see trajdiff.agent.MemberRandom).
+    function (each member of a batch draws its own, see trajdiff.streams.MemberRandom).
     Differentiable through the denoiser (the Q-loss needs it). Every row is at the same step, so the
     step goes to the denoiser and the schedule as one int (no per-row gathers).
     Shapes: noise (T, ..., Da) -> actions (..., Da).
