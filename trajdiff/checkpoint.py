@@ -20,13 +20,15 @@ FORMAT = 3
 """3: one member's slice of a batched agent (trajdiff.agent_state.member_state), int64 update counts."""
 
 
-def save_checkpoints(paths: list[Path], payloads: list[dict[str, Any]]) -> None:
+def save_checkpoints(paths: list[Path], previous: int | None, payloads: list[dict[str, Any]]) -> None:
     """Write each member's ``payload`` plus every global RNG state, through temp files and renames.
 
     All temporary files are written before the first rename, so a kill leaves every member at the
     previous checkpoint or (unless it lands between the renames, a window of microseconds) all at the new one;
-    a resume refuses members at different steps.
+    a resume refuses members at different steps. ``previous``: the update of the checkpoint a failure leaves in
+    place (None: there is none), for the message.
     """
+    left = "the previous checkpoint is intact" if previous is not None else "no checkpoint had been written yet"
     rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     with contextlib.ExitStack() as stack:
         commits = []
@@ -36,7 +38,7 @@ def save_checkpoints(paths: list[Path], payloads: list[dict[str, Any]]) -> None:
                     {**payload, "rng": rng, "format": FORMAT}, temporary))))
             except (OSError, RuntimeError) as error:  # torch reports a full disk as RuntimeError("unexpected pos")
                 raise TrajdiffError(f"cannot write the checkpoint {path} ({write_failure(path, error)}); "
-                                    "the previous checkpoint is intact") from None
+                                    f"{left}") from None
         for commit in commits:
             commit()
 

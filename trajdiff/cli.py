@@ -33,7 +33,8 @@ def _commands() -> dict[tuple[str, ...], Command]:
     from trajdiff.commands.data_info import DataInfoConfig, run_data_info
     from trajdiff.commands.eval import EvalConfig, run_eval
     from trajdiff.commands.export import ExportConfig, run_export
-    from trajdiff.commands.train import TrainConfig, default_config, train
+    from trajdiff.commands.train import train
+    from trajdiff.commands.train_config import TrainConfig, default_config
 
     return {
         ("train",): (TrainConfig, train, "train an agent on an offline dataset", default_config),

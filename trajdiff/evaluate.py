@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from trajdiff.data.registry import environment_family, normalized_score
 from trajdiff.envs import Observe, make_environment, make_vector_environment
@@ -93,7 +95,8 @@ def evaluation_streams(seeds: Sequence[int], evaluation_round: int, environments
 
 
 def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], evaluation_round: int = 0,
-             deterministic: bool = False, max_envs: int = 10, observe: Observe = "all") -> list[EvaluationResult]:
+             deterministic: bool = False, max_envs: int = 10, observe: Observe = "all",
+             progress: bool = False) -> list[EvaluationResult]:
     """Run ``episodes`` episodes for each of the agent's K members (seeds (K,), one per member); one result each.
 
     Every member gets up to ``max_envs`` environments whose starts and action noise come from its own seed
@@ -103,6 +106,7 @@ def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], ev
     Environments reset themselves in the same step as they end (Gymnasium's SAME_STEP autoreset),
     and each environment's history is reset to the new episode's first observation right then.
     Evaluation never disturbs training randomness, and the same checkpoint gives the same returns.
+    With ``progress``, a bar counts the finished episodes.
     """
     if len(seeds) != agent.members:
         raise ValueError(f"{len(seeds)} evaluation seeds for {agent.members} members")
@@ -121,6 +125,7 @@ def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], ev
     next_episode = np.full(members, per_member)
     returns = np.full((members, episodes), np.nan)
     lengths = np.zeros((members, episodes), dtype=np.int64)
+    bar = tqdm(total=members * episodes, desc=f"evaluate {env_id}", unit="episode", disable=not progress)
     while np.isnan(returns).any():
         history = buffer.history.view(members, per_member, *buffer.history.shape[1:])
         mask = buffer.mask.view(members, per_member, -1)
@@ -134,6 +139,7 @@ def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], ev
             if episode < episodes:
                 returns[member, episode] = running_return[env_index]
                 lengths[member, episode] = running_length[env_index]
+                bar.update(1)
             started[env_index] = next_episode[member]
             next_episode[member] += 1
         running_return[done] = 0.0
@@ -142,6 +148,7 @@ def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], ev
         buffer.push(observations_tensor)
         buffer.reset(done, observations_tensor)  # SAME_STEP: these are new episodes' first observations
     envs.close()
+    bar.close()
     return [EvaluationResult(returns[member], lengths[member], env_id) for member in range(members)]
 
 
@@ -168,11 +175,20 @@ def record_video(agent: Policy, env_id: str, path: Path, seeds: Sequence[int], e
         env.close()
         raise TrajdiffError(f"offscreen rendering failed ({type(error).__name__}: {error}); set MUJOCO_GL=egl "
                             "(GPU, or Mesa's libegl-mesa0 on a CPU) or MUJOCO_GL=osmesa with libosmesa6") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
+    created = path.parent if not path.parent.exists() else None
+    while created is not None and not created.parent.exists():
+        created = created.parent  # the topmost folder made here, removed again if the writer cannot start
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        env.close()
+        raise TrajdiffError(f"cannot write the video {path} ({error.strerror or error})") from None
     try:
         writer = imageio.get_writer(path, fps=env.metadata.get("render_fps", 30))
     except (ValueError, ImportError, OSError):
         env.close()
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)  # folders made just now, still empty
         raise TrajdiffError(f"no imageio backend writes {path.suffix or 'extension-less'} files here: "
                             "pip install 'trajdiff[video]' (imageio-ffmpeg, for mp4) or ask for a .gif") from None
     device = agent.device

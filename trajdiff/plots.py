@@ -16,6 +16,16 @@ def source_names(metadata: dict[str, object]) -> list[str]:
     return str(names).split(",") if names else []
 
 
+def check_figure_path(path: Path) -> None:
+    """One-line error, before any work, for a figure file matplotlib cannot write (by its extension)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if Path(path).suffix.lstrip(".").lower() not in formats:
+        raise TrajdiffError(f"cannot draw {path}: matplotlib writes {', '.join(sorted(formats))} files "
+                            "(by the extension)")
+
+
 def plot_expertise(model: ExpertiseModel, path: Path, sources: np.ndarray | None = None,
                    names: list[str] | None = None) -> None:
     """Histogram of p(expert) per episode; one colour per recorded source, named as the data names it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from trajdiff.envs import Observe, make_environment
 from trajdiff.errors import TrajdiffError
 
 LOCK_NAME = ".lock"
+RUN_FILES = {"config.json", "progress.csv", LOCK_NAME, "tensorboard", "expertise.json", "expertise.png",
+             "learning-curve.png", "bench.log", CHECKPOINT_NAME}
+"""What a run folder holds: a folder with only these (a run killed before its first checkpoint) may be reused."""
 
 
 def check_creatable(path: Path) -> None:
@@ -35,16 +39,36 @@ def check_creatable(path: Path) -> None:
         raise TrajdiffError(f"cannot write to {existing} (permission denied), so not to {path}")
 
 
+def check_reusable(path: Path) -> None:
+    """Raise unless ``path`` is new, empty, or holds only a trajdiff run's files: a new run never replaces
+    files it did not write (and ``--out ''`` or ``.`` would write into the working directory)."""
+    if str(path) in ("", "."):
+        raise TrajdiffError("--out names no folder (it is empty or '.'); give the run a folder of its own")
+    if not path.is_dir():
+        return
+    foreign = sorted(entry.name for entry in path.iterdir()
+                     if entry.name not in RUN_FILES and not entry.name.startswith(f".{CHECKPOINT_NAME}."))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise TrajdiffError(f"{path} holds files that are not a trajdiff run's ({shown}); give --out a new or "
+                            "empty folder")
+
+
 class RunFolder:
     """A member's folder while a process trains in it: created, locked (``.lock`` holds the pid), cleaned.
 
     The lock is an advisory ``flock``: the kernel drops it when the process dies, even by kill -9, so a
     killed run never leaves a stale lock, while a second live process gets a one-line error naming the
-    holder. Temporary checkpoint files that a kill left behind are removed on opening.
+    holder. Temporary checkpoint files that a kill left behind are removed on opening. A run that fails
+    (an error, Ctrl-C) before its first checkpoint leaves nothing behind: :meth:`close` removes what it made.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.created = path
+        while not self.created.parent.exists():
+            self.created = self.created.parent  # the topmost folder this run makes
+        self.existing = set(path.iterdir()) if path.is_dir() else None
         try:
             path.mkdir(parents=True, exist_ok=True)
             self._lock = open(path / LOCK_NAME, "a+")  # noqa: SIM115 - held for the run's lifetime
@@ -67,11 +91,22 @@ class RunFolder:
         for orphan in path.glob(f".{CHECKPOINT_NAME}.*.tmp"):
             orphan.unlink(missing_ok=True)
 
-    def close(self) -> None:
-        """Release the lock (the file stays; holding it is what counts)."""
+    def close(self, failed: bool = False) -> None:
+        """Release the lock (the file stays; holding it is what counts). After a failure, a folder without a
+        checkpoint is put back as it was: made by this run, it goes; else the files this run added go."""
         if not self._lock.closed:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
+        if not failed or (self.path / CHECKPOINT_NAME).exists():
+            return
+        if self.existing is None:
+            shutil.rmtree(self.created, ignore_errors=True)
+            return
+        for entry in set(self.path.iterdir()) - self.existing:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 def saved_agent_config(values: dict[str, Any]) -> AgentConfig:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from trajdiff.errors import TrajdiffError
+
 
 class RunLogger:
     """Appends rows to ``progress.csv`` and mirrors the numeric ones to TensorBoard.
@@ -17,8 +19,7 @@ class RunLogger:
         self.path = directory / "progress.csv"
         self.columns: list[str] | None = None
         if resume_step is not None and self.path.exists():
-            with self.path.open() as handle:
-                rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= resume_step]
+            rows = self._complete_rows(resume_step)
             if rows:
                 self.columns = list(rows[0])
                 self._rewrite(rows)
@@ -34,19 +35,38 @@ class RunLogger:
             self.writer = SummaryWriter(str(directory / "tensorboard"),
                                         purge_step=resume_step + 1 if resume_step is not None else None)
 
+    def _complete_rows(self, resume_step: int) -> list[dict[str, str]]:
+        """The file's rows up to ``resume_step``. A kill can cut short only a row past the checkpoint (rows are
+        written before the checkpoint of their update), so a torn last row goes; one at or before the
+        checkpoint means the file was damaged otherwise, and is an error rather than a row of cut values."""
+        text = self.path.read_text()
+        rows = list(csv.DictReader(text.splitlines()))
+        if rows and (not text.endswith("\n") or None in rows[-1].values() or None in rows[-1]):
+            torn = rows.pop()
+            if torn.get("step", "").isdigit() and int(torn["step"]) <= resume_step:
+                raise TrajdiffError(f"{self.path}: the row of update {torn['step']} is cut short, though the "
+                                    f"checkpoint (update {resume_step}) was written after it; repair or remove it")
+        return [row for row in rows if int(row["step"]) <= resume_step]
+
     def _rewrite(self, rows: list[dict]) -> None:
-        with self.path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self.columns)
-            writer.writeheader()
-            writer.writerows(rows)
+        try:
+            with self.path.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=self.columns)
+                writer.writeheader()
+                writer.writerows(rows)
+        except OSError as error:
+            raise TrajdiffError(f"cannot write {self.path} ({error.strerror or error})") from None
 
     def write(self, row: dict[str, float]) -> None:
         if self.columns is None:
             self.columns = list(row)
             self._rewrite([])
-        with self.path.open("a", newline="") as handle:
-            # extrasaction: a run resumed by a newer trajdiff keeps its file's columns
-            csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore").writerow(row)
+        try:
+            with self.path.open("a", newline="") as handle:
+                # extrasaction: a run resumed by a newer trajdiff keeps its file's columns
+                csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore").writerow(row)
+        except OSError as error:
+            raise TrajdiffError(f"cannot write {self.path} ({error.strerror or error})") from None
         if self.writer is not None:
             for key, value in row.items():
                 if key != "step":

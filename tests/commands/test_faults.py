@@ -152,16 +152,16 @@ def test_a_diverging_run_stops_and_keeps_its_last_good_checkpoint(tmp_path, hopp
 def test_a_second_training_into_a_locked_folder_is_refused(tmp_path, hopper_file, capsys):
     run = tmp_path / "run"
     holder = start_cli(["train", "--dataset", str(hopper_file), "--updates", "100000", "--eval-every", "0",
-                        "--out", str(run), *COMMON])
+                        "--checkpoint-every", "2", "--out", str(run), *COMMON])
     try:
-        wait_for(lambda: (run / ".lock").is_file() and (run / ".lock").read_text().strip().isdigit())
-        message = error_of(["train", "--dataset", str(hopper_file), "--updates", "10", "--out", str(run), *COMMON],
-                           capsys)
+        wait_for(lambda: (run / ".lock").is_file() and (run / ".lock").read_text().strip().isdigit()
+                 and (run / "checkpoint.pt").is_file())
+        message = error_of(["train", "--resume", str(run), "--updates", "200000"], capsys)  # past the checkpoint check
         assert f"is in use by another trajdiff process (pid {holder.pid})" in message
     finally:
         holder.send_signal(signal.SIGINT)
         _, stderr = holder.communicate(timeout=120)
-    # Ctrl-C: one line with the last saved step and the command that continues
+    # Ctrl-C after a checkpoint: one line with the last saved step and the command that continues
     assert "trajdiff: interrupted at update" in stderr and f"continue with: trajdiff train --resume {run}" in stderr
     assert holder.returncode == 130
 
@@ -264,3 +264,196 @@ def test_help_into_a_closed_pipe_is_quiet():
                                capture_output=True, text=True, timeout=120)
     assert completed.stdout.startswith("usage: trajdiff train")
     assert "Traceback" not in completed.stderr and "BrokenPipe" not in completed.stderr
+
+
+# -- a run folder found from where it is; the data it trained on; nothing left behind; nothing silent --
+
+def short_run(run, data, *extra):  # noqa: ANN001
+    main(["train", "--dataset", str(data), "--updates", "4", "--eval-every", "0", "--checkpoint-every", "4",
+          "--out", str(run), *COMMON, *extra])
+
+
+def test_a_copied_or_moved_run_resumes_where_it_is(tmp_path, hopper_file, capsys, monkeypatch):
+    import shutil
+
+    original, copy = tmp_path / "a", tmp_path / "b"
+    short_run(original, hopper_file)
+    shutil.copytree(original, copy)
+    before = (original / "checkpoint.pt").read_bytes()
+    main(["train", "--resume", str(copy), "--updates", "8"])
+    assert f"into {copy}" in capsys.readouterr().out
+    assert load_checkpoint(copy)["step"] == 8 and (original / "checkpoint.pt").read_bytes() == before
+    saved = json.loads((copy / "config.json").read_text())
+    assert saved["out"] == str(copy) and saved["folder_history"] == [str(original), str(copy)]
+    # trained with a relative --out, moved, resumed from another working directory
+    monkeypatch.chdir(tmp_path)
+    short_run("relative", hopper_file)
+    (tmp_path / "relative").rename(tmp_path / "moved")
+    monkeypatch.chdir(tmp_path / "b")
+    main(["train", "--resume", str(tmp_path / "moved"), "--updates", "8"])
+    assert load_checkpoint(tmp_path / "moved")["step"] == 8
+
+
+def test_a_dataset_changed_on_disk_is_refused_unless_accepted(tmp_path, hopper_file, capsys):
+    data = tmp_path / "data.hdf5"
+    data.write_bytes(hopper_file.read_bytes())
+    run = tmp_path / "run"
+    short_run(run, data)
+    with h5py.File(data, "r+") as handle:
+        handle["rewards"][:] = 2 * handle["rewards"][:]
+    capsys.readouterr()
+    message = error_of(["train", "--resume", str(run), "--updates", "8"], capsys)
+    assert "is not the data" in message and "--accept-changed-dataset" in message
+    assert load_checkpoint(run)["step"] == 4
+    assert "no longer holds the data" in error_of(["eval", str(run), "--episodes", "1", "--device", "cpu"], capsys)
+    main(["train", "--resume", str(run), "--updates", "8", "--accept-changed-dataset"])
+    changes = json.loads((run / "config.json").read_text())["dataset_changes"]
+    assert len(changes) == 1 and changes[0]["at_update"] == 4 and changes[0]["from"] != changes[0]["to"]
+
+
+@pytest.mark.parametrize("arguments, expected", [
+    (["train", "--seed", "-5"], "--seed must be in 0..4294967295 (got -5)"),
+    (["train", "--seeds", "-1"], "--seeds must be in 0..4294967295 (got -1)"),
+    (["train", "--seed", "4294967296"], "--seed must be in 0..4294967295"),
+    (["train", "--batch-size", "10000000"], "needs about"),
+    (["train", "--history-len", "100000"], "is longer than the longest episode"),
+    (["eval", "RUN", "--seed", "-1"], "--seed must be at least 0"),
+    (["eval", "RUN", "--video", "v"], "give a file ending in .mp4 or .gif"),
+    (["eval", "RUN", "--video", "RUN/checkpoint.pt/v.gif"], "is a file"),
+    (["eval", "RUN", "--episodes", "100000000000"], "--episodes must be at most 10,000,000"),
+    (["data", "info", "DATA", "--expertise", "--plot", "p.xyz"], "matplotlib writes"),
+])
+def test_bad_input_ends_in_one_line_before_any_work(arguments, expected, tmp_path, hopper_file, capsys):
+    run = tmp_path / "run"
+    if "RUN" in arguments:
+        short_run(run, hopper_file)
+        capsys.readouterr()
+    arguments = [word.replace("RUN", str(run)).replace("DATA", str(hopper_file)) for word in arguments]
+    if arguments[0] == "train":  # the case's own flags last: they win
+        arguments = ["train", "--dataset", str(hopper_file), "--out", str(tmp_path / "new"), "--updates", "4",
+                     *COMMON, *arguments[1:]]
+    assert expected in error_of(arguments, capsys)
+    assert not (tmp_path / "new").exists() and not list(tmp_path.glob("p.xyz"))
+
+
+@pytest.mark.parametrize("file", ["config.json", "progress.csv"])
+def test_a_full_disk_while_writing_the_logs_is_one_line(file, tmp_path, hopper_file, capsys, monkeypatch):
+    from trajdiff import runlog
+    from trajdiff.commands import train as train_module
+
+    def full(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if file == "config.json":
+        monkeypatch.setattr(train_module, "atomic_write_json", full)
+    else:
+        monkeypatch.setattr(runlog.csv, "DictWriter", full)
+    message = error_of(["train", "--dataset", str(hopper_file), "--updates", "4", "--eval-every", "0",
+                        "--checkpoint-every", "2", "--out", str(tmp_path / "run"), *COMMON], capsys)
+    assert f"cannot write {tmp_path / 'run' / file}" in message and "o space left" in message
+
+
+def test_before_the_first_checkpoint_nothing_is_promised_and_nothing_is_left(tmp_path, hopper_file, capsys):
+    # divergence before any checkpoint: says none exists, and the folder goes
+    data = tmp_path / "huge.hdf5"
+    data.write_bytes(hopper_file.read_bytes())
+    with h5py.File(data, "r+") as handle:
+        observations = handle["observations"][:]
+        observations[::2] *= 1e30
+        handle["observations"][:] = observations
+    run = tmp_path / "run"
+    message = error_of(["train", "--dataset", str(data), "--updates", "200", "--eval-every", "0",
+                        "--checkpoint-every", "200", "--out", str(run / "deeper"), *COMMON], capsys)
+    assert "training diverged" in message and "no checkpoint had been written yet" in message
+    assert not run.exists()
+    # Ctrl-C before the first checkpoint: no resume advice, nothing left in a folder that was there before
+    run.mkdir()
+    holder = start_cli(["train", "--dataset", str(hopper_file), "--updates", "100000", "--eval-every", "0",
+                        "--checkpoint-every", "100000", "--out", str(run), *COMMON])
+    wait_for(lambda: (run / ".lock").is_file() and (run / ".lock").read_text().strip().isdigit())
+    time.sleep(1.0)
+    holder.send_signal(signal.SIGINT)
+    _, stderr = holder.communicate(timeout=120)
+    assert "no checkpoint had been written yet, so nothing is kept" in stderr and "--resume" not in stderr
+    assert holder.returncode == 130 and list(run.iterdir()) == []
+
+
+def test_failed_commands_leave_nothing_behind(tmp_path, hopper_file, capsys, monkeypatch):
+    from tests.conftest import make_arrays
+    from trajdiff.data import EpisodeDataset, write_d4rl_hdf5
+
+    one = tmp_path / "one.hdf5"
+    write_d4rl_hdf5(one, EpisodeDataset.from_arrays(make_arrays([40], ["timeout"], 11, 3),
+                                                    metadata={"env_id": "Hopper-v5"}))
+    out = tmp_path / "out"
+    error_of(["train", "--dataset", str(one), "--expertise-weighting", "--out", str(out), *COMMON], capsys)
+    assert not out.exists()
+    run = tmp_path / "run"
+    short_run(run, hopper_file)
+    error_of(["eval", str(run), "--video", str(tmp_path / "d" / "v.xyz")], capsys)
+    assert not (tmp_path / "d").exists()
+    monkeypatch.setenv("D4RL_DATASET_DIR", str(tmp_path / "d4rl" / "datasets"))
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    assert "could not be downloaded" in error_of(["data", "info", "hopper-medium-v2"], capsys)
+    assert not (tmp_path / "d4rl").exists()
+
+
+def test_silent_cases_now_speak(tmp_path, hopper_file, capsys):
+    # a --seeds run with one member's checkpoint gone
+    seeds = tmp_path / "seeds"
+    main(["train", "--dataset", str(hopper_file), "--updates", "4", "--eval-every", "0", "--checkpoint-every", "4",
+          "--seeds", "0", "1", "--out", str(seeds), *COMMON])
+    (seeds / "seed-1" / "checkpoint.pt").unlink()
+    assert "seed-1 has no checkpoint" in error_of(["train", "--resume", str(seeds), "--updates", "8"], capsys)
+    # --out '' and a folder of someone else's files
+    assert "--out names no folder" in error_of(["train", "--dataset", str(hopper_file), "--out", "", *COMMON],
+                                               capsys)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    assert "not a trajdiff run's (notes.txt)" in error_of(
+        ["train", "--dataset", str(hopper_file), "--out", str(theirs), *COMMON], capsys)
+    assert [entry.name for entry in theirs.iterdir()] == ["notes.txt"]
+    # collect mix into one of its inputs
+    before = hopper_file.read_bytes()
+    assert "is one of the datasets to mix" in error_of(
+        ["collect", "mix", str(hopper_file), "default", "--names", "a", "b", "--out", str(hopper_file)], capsys)
+    assert hopper_file.read_bytes() == before
+    # export into a folder that has the files already
+    run = tmp_path / "run"
+    short_run(run, hopper_file)
+    exported = tmp_path / "export"
+    exported.mkdir()
+    (exported / "policy.json").write_text("mine")
+    capsys.readouterr()
+    assert "already has policy.json" in error_of(["export", str(run), "--out", str(exported)], capsys)
+    assert (exported / "policy.json").read_text() == "mine"
+    # complex observations
+    data = tmp_path / "complex.hdf5"
+    data.write_bytes(hopper_file.read_bytes())
+    with h5py.File(data, "r+") as handle:
+        observations = handle["observations"][:]
+        del handle["observations"]
+        handle["observations"] = observations.astype(np.complex64)
+    assert "observations is not real-valued" in error_of(["data", "info", str(data)], capsys)
+    # a long evaluation shows its progress
+    main(["eval", str(run), "--episodes", "3", "--device", "cpu"])
+    assert "evaluate Hopper-v5" in capsys.readouterr().err
+
+
+def test_a_torn_last_row_past_the_checkpoint_is_dropped_and_elsewhere_refused(tmp_path, hopper_file, capsys):
+    run = tmp_path / "run"
+    main(["train", "--dataset", str(hopper_file), "--updates", "6", "--eval-every", "0", "--checkpoint-every", "2",
+          "--out", str(run), *COMMON])
+    progress = run / "progress.csv"
+    text = progress.read_text()
+    header, *lines = text.splitlines()
+    checkpoint_step = load_checkpoint(run)["step"]
+    progress.write_text("\n".join([header, *lines, f"{checkpoint_step + 2},0.12"]))  # a kill's cut row
+    main(["train", "--resume", str(run), "--updates", "8"])
+    steps = [int(row["step"]) for row in rows(run)]
+    assert steps == [2, 4, 6, 8] and all(value != "" for row in rows(run) for value in row.values())
+    lines = progress.read_text().splitlines()
+    progress.write_text("\n".join([*lines[:-1], lines[-1][:5]]))  # the row of update 8 cut, at the checkpoint
+    capsys.readouterr()
+    assert "is cut short" in error_of(["train", "--resume", str(run), "--updates", "10"], capsys)

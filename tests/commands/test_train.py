@@ -13,7 +13,7 @@ from PIL import Image
 
 from trajdiff.checkpoint import load_checkpoint
 from trajdiff.cli import main
-from trajdiff.commands.train import default_config
+from trajdiff.commands.train_config import default_config
 
 COMMON = ["--device", "cpu", "--batch-size", "32", "--no-tensorboard"]
 

@@ -21,7 +21,8 @@ from trajdiff.bench.baselines import BASELINES, run_baseline
 from trajdiff.bench.report import write_report
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trajdiff.collect.datasets import KINDS, suite_file_name
-from trajdiff.commands.train import Schedule, TrainConfig, environment_for, train_members, with_overrides
+from trajdiff.commands.train import environment_for, train_members
+from trajdiff.commands.train_config import Schedule, TrainConfig, with_overrides
 from trajdiff.data.load import EMBEDDED_DEFAULT, load_dataset
 from trajdiff.envs import Observe
 from trajdiff.errors import TrajdiffError

@@ -178,6 +178,8 @@ class CollectMixConfig:
 
 
 def collect_mix(config: CollectMixConfig) -> None:
+    if any(Path(source).expanduser().resolve() == config.out.expanduser().resolve() for source in config.sources):
+        raise TrajdiffError(f"--out {config.out} is one of the datasets to mix; write the mix to a new file")
     parts = [load_dataset(source) for source in config.sources]
     envs = {part.env_id for part in parts}
     if len(envs) > 1:

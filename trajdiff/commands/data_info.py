@@ -17,7 +17,7 @@ from trajdiff.data.returns import discounted_returns_to_go
 from trajdiff.envs import Observe, observed_columns
 from trajdiff.errors import require
 from trajdiff.expertise import Evidence, fit_expertise
-from trajdiff.plots import plot_expertise, source_names
+from trajdiff.plots import check_figure_path, plot_expertise, source_names
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class DataInfoConfig:
         require(self.early_steps >= 1, "--early-steps must be at least 1")
         require(0 < self.discount <= 1, "--discount must be in (0, 1]")
         require(self.plot is None or self.expertise, "--plot draws the expertise model: add --expertise")
+        if self.plot is not None:
+            check_figure_path(self.plot)
 
 
 def dataset_summary(dataset: EpisodeDataset, discount: float) -> dict[str, Any]:

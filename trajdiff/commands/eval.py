@@ -11,10 +11,14 @@ from typing import Annotated
 import numpy as np
 import tyro
 
+from trajdiff.data import load_dataset
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import evaluate, record_video
 from trajdiff.run_folder import SavedRun
 from trajdiff.utils import resolve_device
+
+MAX_EPISODES = 10_000_000
+"""More episodes per member than anyone waits for (each is up to 1,000 simulator steps)."""
 
 
 @dataclass(frozen=True)
@@ -36,15 +40,33 @@ class EvalConfig:
     """auto, cpu, cuda or cuda:N."""
     json: bool = False
     """Print one JSON object per member, then one with the mean over members, instead of the report."""
+    accept_changed_dataset: bool = False
+    """Evaluate although the run's dataset file now holds other data than the run trained on."""
 
     def __post_init__(self) -> None:
         require(self.episodes >= 1, "--episodes must be at least 1")
         require(self.seed >= 0, "--seed must be at least 0")
+        require(self.episodes <= MAX_EPISODES, f"--episodes must be at most {MAX_EPISODES:,}")
+        if self.video is not None and self.video.suffix.lower() not in (".mp4", ".gif"):
+            raise TrajdiffError(f"--video {self.video}: give a file ending in .mp4 or .gif")
+
+
+def check_dataset_unchanged(run: SavedRun) -> None:
+    """Where the run's dataset file is still there, it must hold what the run trained on (one-line error)."""
+    source, saved = run.checkpoints[0]["config"]["dataset"], run.checkpoints[0]["dataset"]
+    if source != "default" and not Path(source).expanduser().is_file():
+        return  # gone or remote: evaluation needs no data
+    dataset = load_dataset(source)
+    if (dataset.digest(), dataset.num_transitions) != (saved["sha256"], saved["transitions"]):
+        raise TrajdiffError(f"{source} no longer holds the data {run.folders[0]} trained on (sha256 "
+                            f"{saved['sha256'][:12]}...); evaluate with --accept-changed-dataset to go on")
 
 
 def run_eval(config: EvalConfig) -> None:
     device = resolve_device(config.device)
-    run = SavedRun.read(config.run)  # no dataset: the run was trained for its env_id's spaces
+    run = SavedRun.read(config.run)  # no dataset needed: the run was trained for its env_id's spaces
+    if not config.accept_changed_dataset:
+        check_dataset_unchanged(run)
     agent, notes = run.agent(device)
     for note in notes:
         print(f"trajdiff: {note}", file=sys.stderr)
@@ -53,10 +75,15 @@ def run_eval(config: EvalConfig) -> None:
         raise TrajdiffError(f"{run.folders[broken[0]]} holds non-finite (NaN or infinite) weights: the run diverged "
                             "before this checkpoint was written; there is nothing to evaluate")
     env_id, folders, checkpoints = run.env_id, run.folders, run.checkpoints
-    if config.video is not None:  # first: a missing GL or video backend fails before the long part
+    if config.video is not None:  # first: a bad path, a missing GL or video backend fails before the long part
+        existing = config.video.parent
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise TrajdiffError(f"cannot write the video {config.video}: {existing} is a file")
         record_video(agent, env_id, config.video, run.seeds, config.seed, run.observe)
     results = evaluate(agent, env_id, config.episodes, run.seeds, config.seed, deterministic=config.deterministic,
-                       observe=run.observe)
+                       observe=run.observe, progress=True)
     summaries = [{"run": str(folder), "seed": seed, "checkpoint_step": checkpoint["step"], **result.summary()}
                  for folder, seed, checkpoint, result in zip(folders, run.seeds, checkpoints, results)]
     if config.video is not None:

@@ -18,6 +18,7 @@ from trajdiff.run_folder import SavedRun, check_creatable
 from trajdiff.utils import library_versions
 
 REFERENCE = Path(__file__).resolve().parent.parent / "assets" / "run_policy.py"
+EXPORTED_FILES = ("policy.pt2", "policy.json", "run_policy.py")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class ExportConfig:
     """A run folder (with checkpoint.pt, or the seed-S folders of a --seeds run) or a checkpoint file."""
     out: Path = Path("runs/export")
     """Folder to write policy.pt2, policy.json and run_policy.py into."""
+    overwrite: bool = False
+    """Replace those files where --out already has them (without it, an export never replaces a file)."""
     member: int = 0
     """Which member of a --seeds run (0: the first)."""
 
@@ -40,6 +43,9 @@ def run_export(config: ExportConfig) -> None:
     if config.member >= len(run.folders):
         raise TrajdiffError(f"{config.run} has {len(run.folders)} member(s); --member {config.member} is not one")
     check_creatable(config.out)
+    existing = [name for name in EXPORTED_FILES if (config.out / name).exists()]
+    if existing and not config.overwrite:
+        raise TrajdiffError(f"{config.out} already has {', '.join(existing)}; give another --out, or --overwrite")
     agent, _ = run.agent(torch.device("cpu"))  # exported for the CPU; the program moves like any module
     program = export_policy(agent, config.member)
     member_config = agent.configs[config.member]

@@ -7,32 +7,39 @@ what a single run writes, and a single ``--seed`` run is the case K = 1 in ``--o
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import tyro
 from tqdm import tqdm
 
-from trajdiff.agent import MEMBER_FIELDS, AgentConfig, DiffusionQLAgent
+from trajdiff.agent import DiffusionQLAgent
 from trajdiff.agent_state import load_member_states, member_state
-from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, member_folders, restore_global_rng, save_checkpoints
+from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_global_rng, save_checkpoints, write_failure
+from trajdiff.commands.train_config import (
+    Schedule,
+    TrainConfig,
+    check_members,
+    check_resumable,
+    config_from_dict,
+    config_to_dict,
+    member_configs,
+)
 from trajdiff.data import EpisodeDataset, TrajectorySampler, default_environment, load_dataset
 from trajdiff.engine import UpdateEngine, graph_support
-from trajdiff.envs import Observe, observed_columns
-from trajdiff.errors import TrajdiffError, require
+from trajdiff.envs import observed_columns
+from trajdiff.errors import TrajdiffError
 from trajdiff.evaluate import evaluate
-from trajdiff.expertise import Evidence, episode_weights, fit_expertise
+from trajdiff.expertise import episode_weights, fit_expertise
 from trajdiff.plots import plot_expertise, plot_progress, source_names
-from trajdiff.run_folder import RunFolder, agent_for_environment, check_creatable, saved_agent_config
+from trajdiff.resources import check_history_fits, check_update_fits, update_memory_bytes
+from trajdiff.run_folder import RunFolder, agent_for_environment, check_creatable, check_reusable
 from trajdiff.runlog import RunLogger
-from trajdiff.streams import check_seed, stream_seed
+from trajdiff.streams import stream_seed
 from trajdiff.utils import (
     atomic_write_json,
     generator_state,
@@ -42,201 +49,11 @@ from trajdiff.utils import (
     seed_everything,
 )
 
-# TrainConfig fields in which the members of one batch may differ (with AgentConfig's MEMBER_FIELDS).
-MEMBER_TRAIN_FIELDS = {"seed", "out", "resume", "expertise_weighting", "expertise_floor"}
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """How long a run goes, how it is watched and where it runs: what a resumption may change."""
-
-    updates: int = 100_000
-    """Total gradient updates."""
-    eval_every: int = 10_000
-    """Evaluate every this many updates (0: never)."""
-    eval_episodes: int = 10
-    """Episodes per evaluation, run in parallel vectorised environments."""
-    checkpoint_every: int = 10_000
-    """Write the checkpoint every this many updates (and at the end)."""
-    stop_at: int | None = None
-    """Checkpoint and stop at this update, short of --updates, which still sets the run (its learning-rate
-    decay, its progress bar): --resume later continues it as if it had never stopped."""
-    device: str = "auto"
-    """auto, cpu, cuda or cuda:N."""
-    cuda_graph: bool = True
-    """On CUDA, capture the whole update once as a CUDA graph and replay it (no effect on CPU)."""
-
-    def __post_init__(self) -> None:
-        for name in ("updates", "eval_episodes", "checkpoint_every"):
-            require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
-        require(self.eval_every >= 0, "--eval-every must be at least 0 (0: never)")
-        require(self.stop_at is None or 1 <= self.stop_at <= self.updates, "--stop-at must be in 1..--updates")
-
-    @property
-    def end(self) -> int:
-        """The update this call of the run stops at."""
-        return self.updates if self.stop_at is None else self.stop_at
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Train a trajectory-aware Diffusion-QL agent on an offline dataset, evaluating as it goes."""
-
-    dataset: str = "default"
-    """hdf5 file, D4RL name, Minari id, or 'default' (the embedded hopper dataset)."""
-    env: str | None = None
-    """Evaluation environment id; inferred from the dataset's metadata or name when omitted."""
-    preset: str | None = None
-    """Diffusion-QL's published hyperparameters for a D4RL dataset name (e.g. hopper-medium-v2)."""
-    out: Path = Path("runs/train")
-    """Run folder: config.json, progress.csv, tensorboard/, checkpoint.pt."""
-    resume: Path | None = None
-    """Continue the run in this folder (up to --updates total updates)."""
-    batch_size: int = 256
-    """Windows per update."""
-    seed: int = 0
-    """Seed of every random stream of the run (weights, windows, diffusion noise, evaluation, expertise), each
-    derived from it apart from the others (trajdiff.streams); 0..2^32-1."""
-    seeds: tuple[int, ...] = ()
-    """Train one member per seed as one batched computation, into OUT/seed-S/ each (instead of --seed)."""
-    observe: Observe = "all"
-    """What the agent sees of each observation, in the data and in the environment alike: all of it, only the
-    joint positions (velocities must be inferred from the recent past) or only the velocities."""
-    tensorboard: bool = True
-    """Also write TensorBoard event files."""
-    expertise_weighting: bool = False
-    """Weight the BC loss by each window's p(expert | episode) (see trajdiff.expertise)."""
-    expertise_floor: float = 0.1
-    """Weight of a surely non-expert window relative to a surely expert one."""
-    expertise_components: int = 3
-    """Most mixture components the expertise model may select (by BIC)."""
-    expertise_evidence: Evidence = "early-reward"
-    """Per-episode evidence the expertise model fits: mean reward over the first steps, or the return."""
-    expertise_early_steps: int = 50
-    """Steps from each episode's start that the early-reward evidence averages over."""
-    agent: AgentConfig = field(default_factory=AgentConfig)
-    """Algorithm hyperparameters: must match when a run is resumed."""
-    schedule: Schedule = field(default_factory=Schedule)
-    """Updates, evaluation and checkpoint cadence, device: may change when a run is resumed."""
-
-    def __post_init__(self) -> None:
-        for name in ("batch_size", "expertise_components", "expertise_early_steps"):
-            require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
-        require(0.0 < self.expertise_floor <= 1.0, "--expertise-floor must be in (0, 1]")
-        require(len(set(self.seeds)) == len(self.seeds), "--seeds repeats a seed")
-        check_seed(self.seed)
-        for seed in self.seeds:
-            check_seed(seed, "--seeds")
-
 
 def column_name(metric: str) -> str:
     """progress.csv column of an agent metric: ``loss/critic`` -> ``critic_loss``, ``q/mean`` -> ``q_mean``."""
     group, name = metric.split("/")
     return f"{name}_loss" if group == "loss" else f"{group}_{name}"
-
-
-@dataclass(frozen=True)
-class StartingPoint:
-    """The two flags that choose the defaults the others override."""
-
-    preset: str | None = None
-    resume: Path | None = None
-
-
-def default_config(argv: list[str]) -> TrainConfig:
-    """The defaults the command line starts from: a resumed run's saved config, or a preset's values.
-
-    tyro reads --resume and --preset first (every other flag is left for the second pass); explicit
-    flags then override these defaults when tyro parses the whole TrainConfig on top of them.
-    """
-    start, _ = tyro.cli(StartingPoint, args=argv, return_unknown_args=True, add_help=False,
-                        config=(tyro.conf.OmitArgPrefixes,))
-    if start.resume is not None:
-        return resumed_config(start.resume)
-    preset = start.preset
-    if preset is None:
-        return TrainConfig()
-    from trajdiff.presets import preset_overrides
-
-    return with_overrides(TrainConfig(preset=preset), preset_overrides(preset))
-
-
-def with_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
-    """``config`` with fields replaced by name, wherever they live: the agent's, the schedule's or its own."""
-    parts: dict[str, dict[str, Any]] = {"agent": {}, "schedule": {}, "": {}}
-    for key, value in overrides.items():
-        part = next((name for name, kind in (("agent", AgentConfig), ("schedule", Schedule))
-                     if key in {f.name for f in dataclasses.fields(kind)}), "")
-        parts[part][key] = value
-    return dataclasses.replace(config, agent=dataclasses.replace(config.agent, **parts["agent"]),
-                               schedule=dataclasses.replace(config.schedule, **parts["schedule"]), **parts[""])
-
-
-def config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    """Rebuild a TrainConfig from its JSON form (config.json or a checkpoint)."""
-    values = dict(values)
-    values["agent"] = saved_agent_config(values)
-    values["schedule"] = Schedule(**values["schedule"])
-    values["seeds"] = tuple(values["seeds"])
-    for key in ("out", "resume"):
-        if values.get(key) is not None:
-            values[key] = Path(values[key])
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{key: value for key, value in values.items() if key in names})
-
-
-def config_to_dict(config: TrainConfig) -> dict[str, Any]:
-    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
-
-
-def flat_fields(config: TrainConfig) -> dict[str, Any]:
-    """The config's fields with the agent's beside the run's (their names are distinct), for comparisons."""
-    values = config_to_dict(config)
-    return {**values.pop("agent"), **values}
-
-
-def resumed_config(run: Path) -> TrainConfig:
-    """The config of the run in ``run`` (one member, or the seed-S members of a --seeds run) with resume set;
-    a --stop-at it was given is spent (the resumed run goes on to --updates unless given another)."""
-    if run.is_file():
-        raise TrajdiffError(f"--resume takes the run folder, not a file: give {run.parent}")
-    folders = member_folders(run)
-    saved = [read_config(folder) for folder in folders]
-    config = saved[0]
-    if folders != [run]:
-        config = dataclasses.replace(config, seeds=tuple(member.seed for member in saved), out=run)
-    return dataclasses.replace(config, resume=run, schedule=dataclasses.replace(config.schedule, stop_at=None))
-
-
-def read_config(folder: Path) -> TrainConfig:
-    """A member's config.json (the checkpoint is read once, later, by the resumed run itself)."""
-    path = folder / "config.json"
-    if not (folder / CHECKPOINT_NAME).is_file():
-        raise TrajdiffError(f"no checkpoint at {folder / CHECKPOINT_NAME}")
-    try:
-        return config_from_dict(json.loads(path.read_text()))
-    except FileNotFoundError:
-        raise TrajdiffError(f"{folder} has a checkpoint but no config.json; it is not a trajdiff run folder") from None
-    except (json.JSONDecodeError, TypeError, AttributeError) as error:
-        raise TrajdiffError(f"{path} is not a readable run config ({type(error).__name__})") from None
-
-
-def member_configs(config: TrainConfig) -> list[TrainConfig]:
-    """One config per member: --seeds S1 S2 ... gives OUT/seed-S1, ...; a single --seed run is itself."""
-    if not config.seeds:
-        return [dataclasses.replace(config, resume=config.out if config.resume is not None else None)]
-    return [dataclasses.replace(config, seed=seed, seeds=(), out=config.out / f"seed-{seed}",
-                                resume=config.out / f"seed-{seed}" if config.resume is not None else None)
-            for seed in config.seeds]
-
-
-def check_resumable(saved: TrainConfig, requested: TrainConfig) -> None:
-    """Raise when ``requested`` changes anything but the fields a resumption may change."""
-    old, new = flat_fields(saved), flat_fields(requested)
-    changed = sorted(key for key in old if key not in ("schedule", "out", "resume") and old[key] != new.get(key))
-    if changed:
-        raise TrajdiffError(f"cannot resume {requested.out}: incompatible config ({', '.join(changed)} "
-                            "differ from the saved run)")
 
 
 def environment_for(dataset: EpisodeDataset, env: str | None) -> str:
@@ -251,22 +68,6 @@ def build_agent(configs: list[TrainConfig], env_id: str, device: torch.device,
     """The agent of these members (see trajdiff.run_folder.agent_for_environment)."""
     return agent_for_environment([config.agent for config in configs], [config.seed for config in configs],
                                  configs[0].schedule.updates, env_id, device, dataset, configs[0].observe)
-
-
-def check_members(configs: list[TrainConfig]) -> None:
-    """Raise unless the members may train as one batch: equal in everything but their own fields."""
-    shared = [flat_fields(dataclasses.replace(
-        config, **{name: getattr(configs[0], name) for name in MEMBER_TRAIN_FIELDS},
-        agent=dataclasses.replace(config.agent, **{name: getattr(configs[0].agent, name) for name in MEMBER_FIELDS}),
-    )) for config in configs]
-    for config, values in zip(configs[1:], shared[1:]):
-        differing = sorted(key for key in values if values[key] != shared[0][key])
-        if differing:
-            raise TrajdiffError(f"{config.out} cannot train in one batch with {configs[0].out}: "
-                                f"{', '.join(differing)} differ")
-    outs = [config.out for config in configs]
-    if len(set(outs)) != len(outs):
-        raise TrajdiffError("two members of one batch write to the same folder")
 
 
 def train(config: TrainConfig) -> Path:
@@ -287,6 +88,7 @@ def check_start(configs: list[TrainConfig], resume: bool) -> list[dict] | None:
             if (config.out / CHECKPOINT_NAME).exists():
                 raise TrajdiffError(f"{config.out} already holds a run; continue it with --resume, "
                                     "or choose another --out")
+            check_reusable(config.out)
         return None
     checkpoints = [load_checkpoint(config.out) for config in configs]
     for config, checkpoint in zip(configs, checkpoints):
@@ -322,14 +124,22 @@ def expertise_table(configs: list[TrainConfig], dataset: EpisodeDataset, device:
     return torch.as_tensor(np.stack(rows), dtype=torch.float32, device=device)
 
 
-def check_finite(means: dict[str, torch.Tensor], step: int, configs: list[TrainConfig], last_saved: int) -> None:
+def what_is_kept(last_saved: int | None) -> str:
+    """The truth about checkpoints after a run stops early (a fresh run that never saved leaves nothing)."""
+    if last_saved is None:
+        return "no checkpoint had been written yet, so nothing of the run is kept"
+    return f"the last good checkpoint (update {last_saved}) is kept"
+
+
+def check_finite(means: dict[str, torch.Tensor], step: int, configs: list[TrainConfig],
+                 last_saved: int | None) -> None:
     """Stop a run whose losses left the reals, naming the update, the loss and the member."""
     for key, values in means.items():
         bad = (~torch.isfinite(values)).nonzero().flatten().tolist()
         if bad:
             raise TrajdiffError(
                 f"training diverged: {key} is {values[bad[0]].item()} in the updates up to {step} in "
-                f"{configs[bad[0]].out}; the last good checkpoint (update {last_saved}) is kept")
+                f"{configs[bad[0]].out}; {what_is_kept(last_saved)}")
 
 
 def train_members(configs: list[TrainConfig], resume: bool = False, resume_command: str | None = None) -> None:
@@ -339,12 +149,17 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
     device = resolve_device(first.schedule.device)
     seed_everything(stream_seed(first.seed, "libraries"))
     dataset = load_dataset(first.dataset)
+    digest = dataset.digest()
+    if checkpoints is not None:
+        check_same_dataset(configs, checkpoints, digest, dataset.num_transitions)
     env_id = environment_for(dataset, first.env)
     dataset = dataset.with_observation_columns(observed_columns(env_id, first.observe))
+    check_fits(configs, dataset, device)
     agent = build_agent(configs, env_id, device, dataset)
     sampler = TrajectorySampler(dataset, first.agent.history_len, [c.agent.n_step for c in configs],
                                 [c.agent.discount for c in configs], [c.seed for c in configs], device)
-    folders = [RunFolder(config.out) for config in configs]  # a second process into these folders stops here
+    folders = open_folders(configs)  # a second process into these folders stops here
+    failed = True
     try:
         engine = UpdateEngine(agent, sampler, first.batch_size, expertise_table(configs, dataset, device))
         step, earlier_wall_s = 0, [0.0] * len(configs)
@@ -353,17 +168,68 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
             step = checkpoints[0]["step"]
             earlier_wall_s = [checkpoint["wall_s"] for checkpoint in checkpoints]
         capture_if_asked(engine, first.schedule, device)
-        for config in configs:
-            atomic_write_json(config.out / "config.json", {
-                **config_to_dict(config), "env_id": env_id, "dataset_name": dataset.name,
-                "resolved_device": str(device), "members_trained_with": len(configs), "versions": library_versions()})
+        for config, checkpoint in zip(configs, checkpoints or [None] * len(configs)):
+            write_config(config, checkpoint, env_id, dataset, digest, device, len(configs))
         loggers = [RunLogger(config.out, resume_step=step if checkpoints else None, tensorboard=config.tensorboard)
                    for config in configs]
-        loop(configs, agent, engine, sampler, loggers, env_id, step, earlier_wall_s, dataset.name, device,
+        data = {"name": dataset.name, "sha256": digest, "transitions": dataset.num_transitions}
+        loop(configs, agent, engine, sampler, loggers, env_id, step, earlier_wall_s, data, device,
              resume_command or "the same command")
+        failed = False
     finally:
         for folder in folders:
-            folder.close()
+            folder.close(failed)
+
+
+def open_folders(configs: list[TrainConfig]) -> list[RunFolder]:
+    """Every member's folder, created and locked; if one cannot be, those opened already are put back."""
+    folders: list[RunFolder] = []
+    try:
+        for config in configs:
+            folders.append(RunFolder(config.out))
+    except BaseException:
+        for folder in folders:
+            folder.close(failed=True)
+        raise
+    return folders
+
+
+def check_same_dataset(configs: list[TrainConfig], checkpoints: list[dict], digest: str, transitions: int) -> None:
+    """A resumed run trains on what it started on: refuse changed data unless --accept-changed-dataset."""
+    saved = checkpoints[0]["dataset"]
+    if (saved["sha256"], saved["transitions"]) != (digest, transitions) and not configs[0].accept_changed_dataset:
+        raise TrajdiffError(f"{configs[0].dataset} is not the data {configs[0].out} trained on (now {transitions:,} "
+                            f"transitions, sha256 {digest[:12]}...; then {saved['transitions']:,}, "
+                            f"{saved['sha256'][:12]}...); resume with --accept-changed-dataset to go on with it")
+
+
+def check_fits(configs: list[TrainConfig], dataset: EpisodeDataset, device: torch.device) -> None:
+    """Refuse what cannot work before any work: windows longer than every episode, updates larger than memory."""
+    agent = configs[0].agent
+    check_history_fits(agent.history_len, int(dataset.episode_lengths.max()))
+    repeats = 10 if any(config.agent.max_q_backup for config in configs) else 1
+    needed = update_memory_bytes(len(configs), configs[0].batch_size, agent.history_len, dataset.observation_dim,
+                                 agent.hidden_dim, agent.diffusion_steps, repeats, agent.history_hidden_dim)
+    check_update_fits(needed, device, f"--batch-size {configs[0].batch_size} with --history-len {agent.history_len}")
+
+
+def write_config(config: TrainConfig, checkpoint: dict | None, env_id: str, dataset: EpisodeDataset, digest: str,
+                 device: torch.device, members: int) -> None:
+    """config.json: the resolved config, where the run lives and has lived, its data, device and versions."""
+    path = config.out / "config.json"
+    previous = json.loads(path.read_text()) if checkpoint is not None and path.is_file() else {}
+    history, changes = previous.get("folder_history", []), previous.get("dataset_changes", [])
+    here = str(config.out.resolve())
+    if checkpoint is not None and checkpoint["dataset"]["sha256"] != digest:  # accepted: check_same_dataset
+        changes.append({"at_update": checkpoint["step"], "from": checkpoint["dataset"]["sha256"], "to": digest})
+    payload = {**config_to_dict(config), "env_id": env_id, "dataset_name": dataset.name,
+               "dataset_sha256": digest, "dataset_transitions": dataset.num_transitions,
+               "dataset_changes": changes, "folder_history": history if history[-1:] == [here] else [*history, here],
+               "resolved_device": str(device), "members_trained_with": members, "versions": library_versions()}
+    try:
+        atomic_write_json(path, payload)
+    except OSError as error:
+        raise TrajdiffError(f"cannot write {path} ({write_failure(path, error)})") from None
 
 
 def capture_if_asked(engine: UpdateEngine, schedule: Schedule, device: torch.device) -> None:
@@ -390,16 +256,20 @@ def restore(agent: DiffusionQLAgent, sampler: TrajectorySampler, engine: UpdateE
 
 
 def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngine, sampler: TrajectorySampler,
-         loggers: list[RunLogger], env_id: str, step: int, earlier_wall_s: list[float], dataset_name: str,
+         loggers: list[RunLogger], env_id: str, step: int, earlier_wall_s: list[float], data: dict[str, Any],
          device: torch.device, resume_command: str) -> None:
-    """The training loop: update, and at its points log (with an evaluation) and checkpoint."""
+    """The training loop: update, and at its points log (with an evaluation) and checkpoint.
+
+    ``data``: the dataset's name, sha256 and transitions, recorded in every checkpoint."""
+    dataset_name = data["name"]
     first = configs[0]
     schedule = first.schedule
     row_every = schedule.eval_every or schedule.checkpoint_every
     members = f"{len(configs)} members, " if len(configs) > 1 else ""
     bar = tqdm(total=schedule.updates, initial=step, desc=f"train {dataset_name} ({members}{device})", unit="update",
                dynamic_ncols=True)
-    started, started_step, last_saved = time.time(), step, step
+    started, started_step = time.time(), step
+    last_saved = step if step > 0 else None  # a resumed run starts from its checkpoint
     try:
         while step < schedule.end:
             engine.update()
@@ -422,12 +292,15 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
                         plot_progress(logger.rows(), config.out / "learning-curve.png",
                                       f"{dataset_name}, seed {config.seed}")
             if step % schedule.checkpoint_every == 0 or step == schedule.end:
-                save(configs, agent, engine, sampler, env_id, step, [w + time.time() - started for w in earlier_wall_s])
+                save(configs, agent, engine, sampler, env_id, step, [w + time.time() - started for w in earlier_wall_s],
+                     last_saved, {"sha256": data["sha256"], "transitions": data["transitions"]})
                 last_saved = step
     except KeyboardInterrupt:
         bar.close()
-        print(f"trajdiff: interrupted at update {step}; the last checkpoint is at update {last_saved}; "
-              f"continue with: {resume_command}", file=sys.stderr)
+        advice = ("no checkpoint had been written yet, so nothing is kept; start again with the same command"
+                  if last_saved is None else
+                  f"the last checkpoint is at update {last_saved}; continue with: {resume_command}")
+        print(f"trajdiff: interrupted at update {step}; {advice}", file=sys.stderr)
         raise
     finally:
         bar.close()
@@ -449,15 +322,15 @@ def evaluate_into(rows: list[dict], agent: DiffusionQLAgent, env_id: str, config
 
 
 def save(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngine, sampler: TrajectorySampler,
-         env_id: str, step: int, wall_s: list[float]) -> None:
-    """Every member's checkpoint, refused for non-finite weights (the previous one stays)."""
+         env_id: str, step: int, wall_s: list[float], last_saved: int | None, dataset_record: dict) -> None:
+    """Every member's checkpoint, refused for non-finite weights (the previous one, if any, stays)."""
     broken = agent.nonfinite_members()
     if broken:
         raise TrajdiffError(f"training diverged: non-finite weights at update {step} in {configs[broken[0]].out}; "
-                            "its last good checkpoint is kept")
-    save_checkpoints([config.out / CHECKPOINT_NAME for config in configs], [{
+                            f"{what_is_kept(last_saved)}")
+    save_checkpoints([config.out / CHECKPOINT_NAME for config in configs], last_saved, [{
         "agent": member_state(agent, k), "step": step, "config": config_to_dict(config), "env_id": env_id,
         "sampler_generator": generator_state(sampler.generators[k]),
         "metric_sums": {key: value[k:k + 1].cpu() for key, value in engine.sums.items()},
-        "metric_count": engine.count, "wall_s": wall_s[k],
+        "metric_count": engine.count, "wall_s": wall_s[k], "dataset": dataset_record,
     } for k, config in enumerate(configs)])

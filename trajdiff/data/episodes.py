@@ -38,6 +38,17 @@ class EpisodeDataset:
     metadata: dict[str, Any] = field(default_factory=dict)
     episode_metadata: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def digest(self) -> str:
+        """sha256 of the transitions' content (every array above, in order), whatever file or format held them."""
+        import hashlib
+
+        content = hashlib.sha256()
+        for array in (self.observations, self.actions, self.rewards, self.terminals, self.timeouts,
+                      self.next_observations):
+            content.update(str(array.shape).encode())
+            content.update(np.ascontiguousarray(array).tobytes())
+        return content.hexdigest()
+
     def with_observation_columns(self, columns: slice) -> EpisodeDataset:
         """The dataset seeing only these observation entries (in observations and next_observations alike)."""
         return replace(self, observations=np.ascontiguousarray(self.observations[:, columns]),
@@ -66,7 +77,7 @@ class EpisodeDataset:
             raise TrajdiffError(f"{name}: missing required key(s): {', '.join(missing)}")
         observations = _float_matrix(arrays["observations"], "observations", name)
         actions = _float_matrix(arrays["actions"], "actions", name)
-        rewards = np.asarray(arrays["rewards"], dtype=np.float32).reshape(-1)
+        rewards = _float_matrix(np.asarray(arrays["rewards"]).reshape(-1), "rewards", name).reshape(-1)
         terminals = np.asarray(arrays["terminals"]).reshape(-1).astype(bool)
         timeouts = np.asarray(arrays["timeouts"]).reshape(-1).astype(bool)
         size = len(observations)
@@ -167,6 +178,6 @@ def _float_matrix(values: Any, key: str, name: str) -> np.ndarray:
         array = array[:, None]
     if array.ndim != 2:
         raise TrajdiffError(f"{name}: {key} must be 2-D (rows, features), got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number):
-        raise TrajdiffError(f"{name}: {key} is not numeric (dtype {array.dtype})")
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise TrajdiffError(f"{name}: {key} is not real-valued numbers (dtype {array.dtype})")
     return np.ascontiguousarray(array, dtype=np.float32)

@@ -129,17 +129,19 @@ def _download(url: str, target: Path) -> None:
 
     from trajdiff.utils import atomic_write
 
-    def fetch(temporary: Path) -> None:
-        digest = hashlib.sha256()
-        with urllib.request.urlopen(url, timeout=30) as response, temporary.open("wb") as out:
-            total = int(response.headers.get("Content-Length", 0)) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    bar.update(len(chunk))
-        expected = D4RL_SHA256.get(target.name)
-        if expected is not None and digest.hexdigest() != expected:
-            raise OSError(f"checksum mismatch for {url}")
+    with urllib.request.urlopen(url, timeout=30) as response:  # offline: fails before any folder is made
 
-    atomic_write(target, fetch)
+        def fetch(temporary: Path) -> None:
+            digest = hashlib.sha256()
+            with temporary.open("wb") as out:
+                total = int(response.headers.get("Content-Length", 0)) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
+                    while chunk := response.read(1 << 20):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        bar.update(len(chunk))
+            expected = D4RL_SHA256.get(target.name)
+            if expected is not None and digest.hexdigest() != expected:
+                raise OSError(f"checksum mismatch for {url}")
+
+        atomic_write(target, fetch)

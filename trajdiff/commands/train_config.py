@@ -1,0 +1,249 @@
+"""``trajdiff train``'s configuration: the dataclasses, their JSON form, and what a resumption may change.
+
+A run's folder is found from where it is: a resumed config's ``out`` is the folder given to ``--resume``,
+never a path stored inside it (config.json keeps earlier locations as ``folder_history`` only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tyro
+
+from trajdiff.agent import MEMBER_FIELDS, AgentConfig
+from trajdiff.checkpoint import CHECKPOINT_NAME, member_folders
+from trajdiff.envs import Observe
+from trajdiff.errors import TrajdiffError, require
+from trajdiff.expertise import Evidence
+from trajdiff.run_folder import saved_agent_config
+from trajdiff.streams import check_seed
+
+# TrainConfig fields in which the members of one batch may differ (with AgentConfig's MEMBER_FIELDS).
+MEMBER_TRAIN_FIELDS = {"seed", "out", "resume", "expertise_weighting", "expertise_floor"}
+RESUMABLE_FIELDS = ("schedule", "out", "resume", "accept_changed_dataset")
+"""TrainConfig fields a resumption may change (the rest must equal the saved run's)."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How long a run goes, how it is watched and where it runs: what a resumption may change."""
+
+    updates: int = 100_000
+    """Total gradient updates."""
+    eval_every: int = 10_000
+    """Evaluate every this many updates (0: never)."""
+    eval_episodes: int = 10
+    """Episodes per evaluation, run in parallel vectorised environments."""
+    checkpoint_every: int = 10_000
+    """Write the checkpoint every this many updates (and at the end)."""
+    stop_at: int | None = None
+    """Checkpoint and stop at this update, short of --updates, which still sets the run (its learning-rate
+    decay, its progress bar): --resume later continues it as if it had never stopped."""
+    device: str = "auto"
+    """auto, cpu, cuda or cuda:N."""
+    cuda_graph: bool = True
+    """On CUDA, capture the whole update once as a CUDA graph and replay it (no effect on CPU)."""
+
+    def __post_init__(self) -> None:
+        for name in ("updates", "eval_episodes", "checkpoint_every"):
+            require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
+        require(self.eval_every >= 0, "--eval-every must be at least 0 (0: never)")
+        require(self.stop_at is None or 1 <= self.stop_at <= self.updates, "--stop-at must be in 1..--updates")
+
+    @property
+    def end(self) -> int:
+        """The update this call of the run stops at."""
+        return self.updates if self.stop_at is None else self.stop_at
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Train a trajectory-aware Diffusion-QL agent on an offline dataset, evaluating as it goes."""
+
+    dataset: str = "default"
+    """hdf5 file, D4RL name, Minari id, or 'default' (the embedded hopper dataset)."""
+    env: str | None = None
+    """Evaluation environment id; inferred from the dataset's metadata or name when omitted."""
+    preset: str | None = None
+    """Diffusion-QL's published hyperparameters for a D4RL dataset name (e.g. hopper-medium-v2)."""
+    out: Path = Path("runs/train")
+    """Run folder: config.json, progress.csv, tensorboard/, checkpoint.pt."""
+    resume: Path | None = None
+    """Continue the run in this folder (up to --updates total updates)."""
+    batch_size: int = 256
+    """Windows per update."""
+    seed: int = 0
+    """Seed of every random stream of the run (weights, windows, diffusion noise, evaluation, expertise), each
+    derived from it apart from the others (trajdiff.streams); 0..2^32-1."""
+    seeds: tuple[int, ...] = ()
+    """Train one member per seed as one batched computation, into OUT/seed-S/ each (instead of --seed)."""
+    observe: Observe = "all"
+    """What the agent sees of each observation, in the data and in the environment alike: all of it, only the
+    joint positions (velocities must be inferred from the recent past) or only the velocities."""
+    tensorboard: bool = True
+    """Also write TensorBoard event files."""
+    expertise_weighting: bool = False
+    """Weight the BC loss by each window's p(expert | episode) (see trajdiff.expertise)."""
+    expertise_floor: float = 0.1
+    """Weight of a surely non-expert window relative to a surely expert one."""
+    expertise_components: int = 3
+    """Most mixture components the expertise model may select (by BIC)."""
+    expertise_evidence: Evidence = "early-reward"
+    """Per-episode evidence the expertise model fits: mean reward over the first steps, or the return."""
+    expertise_early_steps: int = 50
+    """Steps from each episode's start that the early-reward evidence averages over."""
+    accept_changed_dataset: bool = False
+    """With --resume: go on although the dataset's content differs from what the run trained on (config.json
+    records it); without it such a resume is refused."""
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    """Algorithm hyperparameters: must match when a run is resumed."""
+    schedule: Schedule = field(default_factory=Schedule)
+    """Updates, evaluation and checkpoint cadence, device: may change when a run is resumed."""
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "expertise_components", "expertise_early_steps"):
+            require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
+        require(0.0 < self.expertise_floor <= 1.0, "--expertise-floor must be in (0, 1]")
+        require(len(set(self.seeds)) == len(self.seeds), "--seeds repeats a seed")
+        check_seed(self.seed)
+        for seed in self.seeds:
+            check_seed(seed, "--seeds")
+
+
+@dataclass(frozen=True)
+class StartingPoint:
+    """The two flags that choose the defaults the others override."""
+
+    preset: str | None = None
+    resume: Path | None = None
+
+
+def default_config(argv: list[str]) -> TrainConfig:
+    """The defaults the command line starts from: a resumed run's saved config, or a preset's values.
+
+    tyro reads --resume and --preset first (every other flag is left for the second pass); explicit
+    flags then override these defaults when tyro parses the whole TrainConfig on top of them.
+    """
+    start, _ = tyro.cli(StartingPoint, args=argv, return_unknown_args=True, add_help=False,
+                        config=(tyro.conf.OmitArgPrefixes,))
+    if start.resume is not None:
+        return resumed_config(start.resume)
+    preset = start.preset
+    if preset is None:
+        return TrainConfig()
+    from trajdiff.presets import preset_overrides
+
+    return with_overrides(TrainConfig(preset=preset), preset_overrides(preset))
+
+
+def with_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """``config`` with fields replaced by name, wherever they live: the agent's, the schedule's or its own."""
+    parts: dict[str, dict[str, Any]] = {"agent": {}, "schedule": {}, "": {}}
+    for key, value in overrides.items():
+        part = next((name for name, kind in (("agent", AgentConfig), ("schedule", Schedule))
+                     if key in {f.name for f in dataclasses.fields(kind)}), "")
+        parts[part][key] = value
+    return dataclasses.replace(config, agent=dataclasses.replace(config.agent, **parts["agent"]),
+                               schedule=dataclasses.replace(config.schedule, **parts["schedule"]), **parts[""])
+
+
+def config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    """Rebuild a TrainConfig from its JSON form (config.json or a checkpoint)."""
+    values = dict(values)
+    values["agent"] = saved_agent_config(values)
+    values["schedule"] = Schedule(**values["schedule"])
+    values["seeds"] = tuple(values["seeds"])
+    for key in ("out", "resume"):
+        if values.get(key) is not None:
+            values[key] = Path(values[key])
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{key: value for key, value in values.items() if key in names})
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+
+
+def flat_fields(config: TrainConfig) -> dict[str, Any]:
+    """The config's fields with the agent's beside the run's (their names are distinct), for comparisons."""
+    values = config_to_dict(config)
+    return {**values.pop("agent"), **values}
+
+
+def resumed_config(run: Path) -> TrainConfig:
+    """The config of the run in ``run`` (one member, or the seed-S members of a --seeds run) with resume set;
+    a --stop-at it was given is spent (the resumed run goes on to --updates unless given another)."""
+    if run.is_file():
+        raise TrajdiffError(f"--resume takes the run folder, not a file: give {run.parent}")
+    folders = member_folders(run)
+    saved = [read_config(folder) for folder in folders]
+    config = saved[0]
+    if folders != [run]:
+        check_every_member_saved(run, folders)
+        config = dataclasses.replace(config, seeds=tuple(member.seed for member in saved))
+    # the run lives where it is now: a copied or moved folder resumes in place, never into its old path
+    return dataclasses.replace(config, out=run, resume=run,
+                               schedule=dataclasses.replace(config.schedule, stop_at=None))
+
+
+def check_every_member_saved(run: Path, folders: list[Path]) -> None:
+    """A --seeds run resumes whole: refuse one with a member's folder or checkpoint missing."""
+    missing = sorted(folder.name for folder in run.glob("seed-*") if folder.is_dir() and folder not in folders)
+    trained_with = json.loads((folders[0] / "config.json").read_text()).get("members_trained_with", len(folders))
+    if missing or trained_with != len(folders):
+        what = f"{', '.join(missing)} has no checkpoint" if missing else \
+            f"{len(folders)} of its {trained_with} members have a checkpoint"
+        raise TrajdiffError(f"cannot resume {run}: {what}; a --seeds run resumes with every member")
+
+
+def read_config(folder: Path) -> TrainConfig:
+    """A member's config.json (the checkpoint is read once, later, by the resumed run itself)."""
+    path = folder / "config.json"
+    if not (folder / CHECKPOINT_NAME).is_file():
+        raise TrajdiffError(f"no checkpoint at {folder / CHECKPOINT_NAME}")
+    try:
+        return config_from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise TrajdiffError(f"{folder} has a checkpoint but no config.json; it is not a trajdiff run folder") from None
+    except (json.JSONDecodeError, TypeError, AttributeError) as error:
+        raise TrajdiffError(f"{path} is not a readable run config ({type(error).__name__})") from None
+
+
+def member_configs(config: TrainConfig) -> list[TrainConfig]:
+    """One config per member: --seeds S1 S2 ... gives OUT/seed-S1, ...; a single --seed run is itself."""
+    if not config.seeds:
+        return [dataclasses.replace(config, resume=config.out if config.resume is not None else None)]
+    return [dataclasses.replace(config, seed=seed, seeds=(), out=config.out / f"seed-{seed}",
+                                resume=config.out / f"seed-{seed}" if config.resume is not None else None)
+            for seed in config.seeds]
+
+
+def check_resumable(saved: TrainConfig, requested: TrainConfig) -> None:
+    """Raise when ``requested`` changes anything but the fields a resumption may change."""
+    old, new = flat_fields(saved), flat_fields(requested)
+    changed = sorted(key for key in old if key not in RESUMABLE_FIELDS and old[key] != new.get(key))
+    if changed:
+        raise TrajdiffError(f"cannot resume {requested.out}: incompatible config ({', '.join(changed)} "
+                            "differ from the saved run)")
+
+
+def check_members(configs: list[TrainConfig]) -> None:
+    """Raise unless the members may train as one batch: equal in everything but their own fields."""
+    shared = [flat_fields(dataclasses.replace(
+        config, **{name: getattr(configs[0], name) for name in MEMBER_TRAIN_FIELDS},
+        agent=dataclasses.replace(config.agent, **{name: getattr(configs[0].agent, name) for name in MEMBER_FIELDS}),
+    )) for config in configs]
+    for config, values in zip(configs[1:], shared[1:]):
+        differing = sorted(key for key in values if values[key] != shared[0][key])
+        if differing:
+            raise TrajdiffError(f"{config.out} cannot train in one batch with {configs[0].out}: "
+                                f"{', '.join(differing)} differ")
+    outs = [config.out for config in configs]
+    if len(set(outs)) != len(outs):
+        raise TrajdiffError("two members of one batch write to the same folder")
+
+

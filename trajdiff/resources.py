@@ -1,0 +1,55 @@
+"""What a run will need, bounded before any work: window lengths that episodes can hold, memory that exists.
+
+An update's memory is dominated by the activations that the backward passes keep: per member and window,
+about (2 chains x T diffusion steps + 4 critic passes) x (layers x width) floats for the networks, the R
+max-Q chains of the target, and the 2H x Do floats of the history and bootstrap windows. The estimate
+below counts those with a margin of 2; it is a bound against settings that cannot run (a batch of ten
+million, a history of a hundred thousand steps), not a prediction of peak memory.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from trajdiff.errors import TrajdiffError
+
+BYTES_PER_FLOAT = 4
+SAFETY = 2
+
+
+def update_memory_bytes(members: int, batch_size: int, history_len: int, observation_dim: int, hidden_dim: int,
+                        diffusion_steps: int, q_repeats: int, history_hidden_dim: int) -> int:
+    """A rough upper estimate of one update's working memory, in bytes (see the module docstring)."""
+    network_passes = 2 * diffusion_steps + 4 + q_repeats * diffusion_steps
+    per_window = (network_passes * 4 * hidden_dim + 2 * history_len * (observation_dim + 3 * history_hidden_dim))
+    return SAFETY * BYTES_PER_FLOAT * members * batch_size * per_window
+
+
+def available_memory_bytes(device: torch.device) -> int:
+    """Free memory of the device: the GPU's free memory on CUDA, the machine's available memory on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as handle:
+            fields = dict(line.split(":", 1) for line in handle)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_update_fits(needed: int, device: torch.device, what: str) -> None:
+    """One-line error when ``needed`` bytes exceed what the device has free."""
+    available = available_memory_bytes(device)
+    if needed > available:
+        raise TrajdiffError(f"{what} needs about {needed / 2**30:.1f} GiB per update, more than the "
+                            f"{available / 2**30:.1f} GiB free on {device}; use a smaller --batch-size, "
+                            "--history-len or fewer members")
+
+
+def check_history_fits(history_len: int, longest_episode: int) -> None:
+    """A window longer than the longest episode holds nothing more than that episode: refuse it."""
+    if history_len > longest_episode:
+        raise TrajdiffError(f"--history-len {history_len} is longer than the longest episode of the data "
+                            f"({longest_episode} steps); at most {longest_episode} can be used")
