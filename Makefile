@@ -5,7 +5,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench baselines-env clean
+.PHONY: demo test lint bench docs baselines-env clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -40,6 +40,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/sampler.py
+
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
 
 # d3rlpy 2.8.1 pins gymnasium 1.0.0: the baselines train in a virtualenv of their own
 baselines-env:

@@ -1,0 +1,111 @@
+"""MkDocs hook: tables generated from the code, so that the documentation cannot drift from it.
+
+A page writes a marker on a line of its own and the build replaces it:
+    <!-- table: train-options -->   every ``trajdiff train`` flag: default and help, from the config dataclasses
+    <!-- table: eval-options -->    likewise for ``trajdiff eval`` (and bench-options, export-options)
+    <!-- table: presets -->         Diffusion-QL's per-dataset settings (trajdiff.presets)
+    <!-- table: budgets -->         the bench budgets; <!-- table: methods -->, <!-- table: suites -->
+A marker nobody knows fails the build.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import re
+import textwrap
+import typing
+from typing import Any
+
+MARKER = re.compile(r"^<!-- table: ([a-z-]+) -->$", re.MULTILINE)
+
+
+def field_docstrings(cls: type) -> dict[str, str]:
+    """The docstring under each field of a dataclass (the string literal that follows its annotation)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for node, following in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)):
+            docs[node.target.id] = " ".join(str(following.value.value).split())
+    return docs
+
+
+def shown_default(field: dataclasses.Field) -> str:
+    if field.default is not dataclasses.MISSING:
+        value = field.default
+    elif field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        value = field.default_factory()  # type: ignore[misc]
+    else:
+        return "(required)"
+    if isinstance(value, tuple):
+        return " ".join(map(str, value)) or "(none)"
+    return "(none)" if value is None else str(value)
+
+
+def option_rows(cls: type) -> list[tuple[str, str, str]]:
+    """(flag, default, help) of every field, nested dataclasses flattened as tyro's OmitArgPrefixes does."""
+    docs, hints, rows = field_docstrings(cls), typing.get_type_hints(cls), []
+    for field in dataclasses.fields(cls):
+        hint = hints[field.name]
+        if dataclasses.is_dataclass(hint):
+            rows += option_rows(hint)
+            continue
+        flag = field.name.replace("_", "-")
+        if typing.get_origin(hint) is typing.Annotated:  # a positional argument
+            flag = flag.upper()
+        else:
+            flag = f"--{flag}"
+        rows.append((flag, shown_default(field), docs.get(field.name, "")))
+    return rows
+
+
+def markdown_table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def options_table(cls: type) -> str:
+    return markdown_table(("option", "default", "what it does"),
+                          [(f"`{flag}`", f"`{default}`", help_text) for flag, default, help_text in option_rows(cls)])
+
+
+def table(name: str) -> str:
+    from trajdiff.commands import bench
+    from trajdiff.commands.eval import EvalConfig
+    from trajdiff.commands.export import ExportConfig
+    from trajdiff.commands.train_config import TrainConfig
+    from trajdiff.presets import PRESETS
+
+    if name.endswith("-options"):
+        classes = {"train": TrainConfig, "eval": EvalConfig, "bench": bench.BenchConfig, "export": ExportConfig}
+        return options_table(classes[name.removesuffix("-options")])
+    if name == "presets":
+        return markdown_table(("preset", "grad-norm", "actor-lr", "eta", "max-q-backup", "lr-decay", "updates"), [
+            (f"`{preset}`", values["grad_norm"], values["actor_lr"], values["eta"], values["max_q_backup"],
+             values["lr_decay"], f"{values['updates']:,}") for preset, values in PRESETS.items()])
+    if name == "budgets":
+        return markdown_table(("budget", "updates", "evaluate every", "episodes", "seeds"), [
+            (f"`{budget}`", f"{values['updates']:,}", f"{values['eval_every']:,}", values["eval_episodes"],
+             values["seeds"]) for budget, values in bench.BUDGETS.items()])
+    if name == "methods":
+        rows = [(f"`{method}`", ", ".join(f"{key}={value}" for key, value in overrides.items()),
+                 "yes" if method in bench.WITH_AUTHORS_SETTINGS else "")
+                for method, overrides in bench.METHODS.items()]
+        rows += [(f"`{method}`", "d3rlpy baseline (needs `make baselines-env`)", "") for method in bench.BASELINES]
+        return markdown_table(("method", "settings", "takes the authors' per-dataset settings"), rows)
+    if name == "suites":
+        return markdown_table(("suite", "datasets (files in --data-dir)"), [
+            (f"`{suite}`", ", ".join(f"`{dataset}`" for dataset in datasets))
+            for suite, datasets in bench.SUITES.items()])
+    raise ValueError(f"unknown table marker {name!r}")
+
+
+def on_page_markdown(markdown: str, **_: Any) -> str:
+    return MARKER.sub(lambda match: table(match.group(1)), markdown)

@@ -1,0 +1,73 @@
+"""The documentation: the site builds with no warning, every command it shows parses, the README's example runs."""
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tyro
+
+from trajdiff.cli import _commands
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+CODE_BLOCK = re.compile(r"```(?:bash|sh)\n(.*?)```", re.DOTALL)
+SHELL_VARIABLE = re.compile(r"\$\{?[A-Za-z_]+\}?")
+
+
+def documented_commands() -> list[tuple[str, str]]:
+    """(page, command) for every ``trajdiff ...`` line of the shell code blocks, continuations joined and
+    comments dropped; a shell variable ($S, ${kind}) stands for a value and is read as 1."""
+    found = []
+    for page in PAGES:
+        for block in CODE_BLOCK.findall(page.read_text()):
+            for line in block.replace("\\\n", " ").splitlines():
+                words = shlex.split(SHELL_VARIABLE.sub("1", line), comments=True)
+                while words and "=" in words[0] and not words[0].startswith("-"):  # MUJOCO_GL=egl trajdiff ...
+                    words = words[1:]
+                if words[:1] == ["trajdiff"]:
+                    found.append((page.name, shlex.join(words)))
+    return found
+
+
+def test_the_pages_show_commands():
+    pages = {page for page, _ in documented_commands()}
+    assert {"README.md", "training.md", "bench.md", "results.md", "data.md"} <= pages
+
+
+@pytest.mark.parametrize("page, command", documented_commands())
+def test_every_documented_command_parses(page, command):
+    """Argument parsing only: the config is built (and validated) from the words, nothing runs."""
+    words = shlex.split(command)[1:]
+    commands = _commands()
+    for names, (config_class, _, _, _) in sorted(commands.items(), key=lambda item: -len(item[0])):
+        if tuple(words[: len(names)]) == names:
+            try:
+                tyro.cli(config_class, args=words[len(names):], config=(tyro.conf.OmitArgPrefixes,))
+            except SystemExit as error:
+                pytest.fail(f"{page}: `{command}` does not parse (exit {error.code})")
+            return
+    pytest.fail(f"{page}: `{command}` names no trajdiff command")
+
+
+@pytest.mark.slow
+def test_the_site_builds_without_a_warning(tmp_path):
+    completed = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+                               cwd=ROOT, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert (tmp_path / "training" / "index.html").is_file()
+    options = (tmp_path / "training" / "index.html").read_text()
+    assert "--history-len" in options and "--accept-changed-dataset" in options  # generated from the dataclasses
+
+
+@pytest.mark.slow
+def test_the_readme_python_example_runs(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("[start:api]")[1].split("[end:api]")[0]
+    code = section.split("```python\n")[1].split("```")[0]
+    completed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "normalised score" in completed.stdout
+    assert (tmp_path / "runs" / "api-example" / "checkpoint.pt").is_file()
