@@ -1,12 +1,17 @@
 """Agent updates per second and peak memory at batch 256, for K batched members, on CPU and (when present) CUDA.
 
-Usage: python benchmarks/throughput.py [--devices cpu cuda] [--members 1 4] [--seconds 10] [--matmul-floor]
+Usage: python benchmarks/throughput.py [--devices cpu cuda] [--members 1 5 8] [--seconds 10] [--matmul-floor]
+       [--histories 1 8] [--q-actions sampled approximated] [--modes eager compiled]
 Configurations: (history_len 1, n_step 1) = Diffusion-QL, and (history_len 8, n_step 5), each with K members
-trained as one batch (K seeds). updates/s counts batched updates; member-updates/s is K times that, the
-figure to compare with K separate runs. On CUDA the update is the training loop's, a replayed CUDA graph.
+trained as one batch (K seeds), for each Q-term action (sampled through the reverse chain, Diffusion-QL's;
+or approximated in one step). updates/s counts batched updates; member-updates/s is K times that, the
+figure to compare with K separate runs. On CUDA the eager update is the training loop's, a replayed CUDA graph;
+mode "compiled" is torch.compile's (--compile-update). On CPU the peak memory is the process's RSS peak so
+far, so it belongs to a row only when the process measures one row (one value of each option).
 Prints a table, then one JSON line with every figure. With --matmul-floor it also counts the FLOPs of
-an update's matrix products (torch.profiler, from their shapes) and divides them by the rate of a bare
-256-cube float32 matmul on the CPU: the time no rewrite that keeps the maths can go below.
+an update's matrix products (torch.profiler, from their shapes; K members do K times one member's) and
+divides them by the rate of a bare 256-cube float32 matmul on the CPU: the time no rewrite that keeps the
+maths can go below, and each CPU row's fraction of it.
 """
 
 from __future__ import annotations
@@ -30,21 +35,25 @@ from trajdiff.engine import UpdateEngine, graph_support  # noqa: E402
 
 
 def build(dataset, device: torch.device, history_len: int, n_step: int, batch_size: int,  # noqa: ANN001
-          members: int = 1, capture: bool = True) -> UpdateEngine:
-    """The training loop's engine; with ``capture``, its update as a CUDA graph where the device allows."""
+          members: int = 1, capture: bool = True, q_action: str = "sampled",
+          compile_update: bool = False) -> UpdateEngine:
+    """The training loop's engine; with ``capture``, its update as a CUDA graph where the device allows, and
+    with ``compile_update`` compiled by torch.compile (then without a graph)."""
     seeds = list(range(members))
     sampler = TrajectorySampler(dataset, history_len, [n_step] * members, [0.99] * members, seeds, device=device)
-    agent = DiffusionQLAgent(dataset.observation_dim, dataset.action_dim, 1.0,
-                             [AgentConfig(history_len=history_len, n_step=n_step)] * members, 10**6, device, seeds)
-    engine = UpdateEngine(agent, sampler, batch_size, None)
-    if capture and graph_support(device) is None:
+    config = AgentConfig(history_len=history_len, n_step=n_step, q_action=q_action)
+    agent = DiffusionQLAgent(dataset.observation_dim, dataset.action_dim, 1.0, [config] * members, 10**6, device,
+                             seeds)
+    engine = UpdateEngine(agent, sampler, batch_size, None, compile_update)
+    if capture and not compile_update and graph_support(device) is None:
         engine.capture()
     return engine
 
 
 def measure(dataset, device: torch.device, history_len: int, n_step: int, batch_size: int,  # noqa: ANN001
-            members: int, seconds: float) -> dict[str, float]:
-    engine = build(dataset, device, history_len, n_step, batch_size, members)
+            members: int, seconds: float, q_action: str = "sampled", compiled: bool = False) -> dict[str, float]:
+    engine = build(dataset, device, history_len, n_step, batch_size, members, q_action=q_action,
+                   compile_update=compiled)
     for _ in range(20):  # warm-up: allocator, kernels, the EMA phase does not change the cost
         engine.update()
     if device.type == "cuda":
@@ -64,12 +73,17 @@ def measure(dataset, device: torch.device, history_len: int, n_step: int, batch_
             "peak_memory_mib": round(peak, 1)}
 
 
+SHAPES = {1: (1, 1), 8: (8, 5)}
+"""--histories: history length -> (history_len, n_step) of the configuration measured."""
+
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 
 
-def matmul_gflop_per_update(dataset, history_len: int, n_step: int, batch_size: int) -> float:  # noqa: ANN001
-    """FLOPs of one CPU update's matrix products, as torch.profiler derives them from the operands' shapes."""
-    engine = build(dataset, torch.device("cpu"), history_len, n_step, batch_size)
+def matmul_gflop_per_update(dataset, history_len: int, n_step: int, batch_size: int,  # noqa: ANN001
+                            q_action: str = "sampled") -> float:
+    """FLOPs of one member's CPU update's matrix products, as torch.profiler derives them from the operands'
+    shapes."""
+    engine = build(dataset, torch.device("cpu"), history_len, n_step, batch_size, q_action=q_action)
     engine.update()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], with_flops=True) as profiler:
         engine.update()
@@ -98,38 +112,54 @@ def main() -> None:
     parser.add_argument("--transitions", type=int, default=100_000)
     parser.add_argument("--matmul-floor", action="store_true",
                         help="also bound the CPU update from below by its matmul FLOPs at the bare matmul rate")
+    parser.add_argument("--q-actions", nargs="+", default=["sampled"], choices=["sampled", "approximated"],
+                        help="the Q-term's action: sampled through the reverse chain, or approximated in one step")
+    parser.add_argument("--modes", nargs="+", default=["eager"], choices=["eager", "compiled"],
+                        help="the update as it runs eagerly (a CUDA graph on CUDA), or compiled by torch.compile")
+    parser.add_argument("--histories", nargs="+", type=int, default=[1, 8], choices=[1, 8],
+                        help="history 1 (n-step 1, Diffusion-QL) and history 8 (n-step 5)")
     args = parser.parse_args()
     devices = [d for d in args.devices if d != "cuda" or torch.cuda.is_available()]
     dataset = synthetic_dataset(args.transitions)
     rows = []
     print(f"agent updates/s, batch {args.batch_size} per member (peak memory: process RSS on CPU, allocator peak "
           "on CUDA)")
-    print(f"{'device':>6} {'history_len':>11} {'n_step':>6} {'members':>7} {'updates/s':>10} {'member-upd/s':>12} "
-          f"{'peak MiB':>9}")
+    print(f"{'device':>6} {'history_len':>11} {'n_step':>6} {'q_action':>12} {'compiled':>8} {'members':>7} "
+          f"{'updates/s':>10} {'member-upd/s':>12} {'peak MiB':>9}")
     for device_name in devices:
-        for history_len, n_step in ((1, 1), (8, 5)):
-            for members in args.members:
-                torch.manual_seed(0)
-                result = measure(dataset, torch.device(device_name), history_len, n_step, args.batch_size, members,
-                                 args.seconds)
-                rows.append({"device": device_name, "history_len": history_len, "n_step": n_step, "members": members,
-                             **result})
-                print(f"{device_name:>6} {history_len:>11} {n_step:>6} {members:>7} {result['updates_per_s']:>10.1f} "
-                      f"{result['member_updates_per_s']:>12.1f} {result['peak_memory_mib']:>9.1f}")
+        for history_len, n_step in (SHAPES[history] for history in args.histories):
+            for q_action in args.q_actions:
+                for compiled in [mode == "compiled" for mode in args.modes]:
+                    for members in args.members:
+                        torch.manual_seed(0)
+                        result = measure(dataset, torch.device(device_name), history_len, n_step, args.batch_size,
+                                         members, args.seconds, q_action, compiled)
+                        rows.append({"device": device_name, "history_len": history_len, "n_step": n_step,
+                                     "q_action": q_action, "compiled": compiled, "members": members, **result})
+                        print(f"{device_name:>6} {history_len:>11} {n_step:>6} {q_action:>12} {str(compiled):>8} "
+                              f"{members:>7} {result['updates_per_s']:>10.1f} {result['member_updates_per_s']:>12.1f} "
+                              f"{result['peak_memory_mib']:>9.1f}")
     summary = {"benchmark": "throughput", "batch_size": args.batch_size, "hardware": hardware(), "results": rows}
     if args.matmul_floor:  # after the timings, so that the profiler does not touch the peak memory figures
         rate = bare_matmul_gflop_per_s(seconds=min(3.0, args.seconds))
         summary["bare_matmul_gflop_per_s"] = round(rate, 1)
         print(f"matmul floor (CPU, {torch.get_num_threads()} thread(s); a bare 256-cube matmul: {rate:.1f} GFLOP/s)")
+        member_gflop = {}
         for row in rows:
-            if row["device"] != "cpu" or row["members"] != 1:
+            if row["device"] != "cpu":
                 continue
-            gflop = matmul_gflop_per_update(dataset, row["history_len"], row["n_step"], args.batch_size)
+            key = (row["history_len"], row["n_step"], row["q_action"])
+            if key not in member_gflop:
+                member_gflop[key] = matmul_gflop_per_update(dataset, *key[:2], args.batch_size, key[2])
+            gflop = row["members"] * member_gflop[key]
             floor_ms, update_ms = 1000 * gflop / rate, 1000 / row["updates_per_s"]
-            row |= {"matmul_gflop_per_update": round(gflop, 3), "matmul_floor_ms": round(floor_ms, 1)}
-            print(f"  history {row['history_len']}, n-step {row['n_step']}: {gflop:.2f} GFLOP of matmuls per update "
-                  f"= {floor_ms:.1f} ms at that rate, {100 * floor_ms / update_ms:.0f}% of the measured "
-                  f"{update_ms:.1f} ms (at most {1000 / floor_ms:.0f} updates/s if nothing else took time)")
+            row |= {"matmul_gflop_per_update": round(gflop, 3), "matmul_floor_ms": round(floor_ms, 1),
+                    "floor_fraction": round(floor_ms / update_ms, 3)}
+            print(f"  history {row['history_len']}, n-step {row['n_step']}, {row['q_action']}, K={row['members']}"
+                  f"{', compiled' if row['compiled'] else ''}: "
+                  f"{gflop:.2f} GFLOP of matmuls per update = {floor_ms:.1f} ms at that rate, "
+                  f"{100 * floor_ms / update_ms:.0f}% of the measured {update_ms:.1f} ms (at most "
+                  f"{row['members'] * 1000 / floor_ms:.0f} member-updates/s if nothing else took time)")
     print(json.dumps(summary))
 
 

@@ -117,8 +117,16 @@ def reference_update(ref, optimizers, batch, noise, member, step, config, max_ac
 
     t, eps = noise.bc_steps[member], noise.bc_noise[member]
     x_t = abar[t, None].sqrt() * a + (1 - abar[t, None]).sqrt() * eps
-    bc_loss = ((ref.denoiser(ref.live, x_t, t, s) - eps) ** 2).mean()
-    q1_new, q2_new = ref.critic(ref.live, s, sample(ref.live, s, noise.policy_chain[:, member]))
+    eps_hat = ref.denoiser(ref.live, x_t, t, s)
+    bc_loss = ((eps_hat - eps) ** 2).mean()
+    if config.q_action == "approximated":  # Efficient Diffusion Policies: the data action, denoised in one step
+        # (x_t - sqrt(1 - abar) eps_hat) / sqrt(abar), written as sqrt(1 / abar) x_t - sqrt(1 / abar - 1) eps_hat
+        # so that both round alike
+        new_action = ((1 / abar[t, None]).sqrt() * x_t - (1 / abar[t, None] - 1).sqrt() * eps_hat).clamp(
+            -max_action, max_action)
+    else:
+        new_action = sample(ref.live, s, noise.policy_chain[:, member])
+    q1_new, q2_new = ref.critic(ref.live, s, new_action)
     if noise.first_head[member]:
         q_loss = -q1_new.mean() / q2_new.abs().mean().detach()
     else:
@@ -139,13 +147,15 @@ def reference_update(ref, optimizers, batch, noise, member, step, config, max_ac
 
 
 def assert_weights_match(mine, theirs, steps=3, lr=1e-3):
-    """Equal to 1e-5, but for at most 0.1% of the entries, which may differ by up to 2 lr per step.
+    """Equal to 1e-5, but for at most 0.1% of the entries (one, in a tensor of under 1,000), which may differ by
+    up to 2 lr per step.
 
     Adam's step is lr * m / sqrt(v): for a gradient near zero, a float-rounding difference can flip its
     sign and move that weight by 2 lr. An algorithmic difference moves most weights on the scale of lr.
     """
     difference = (mine - theirs).abs()
-    assert (difference > 1e-5).float().mean() <= 1e-3, f"{(difference > 1e-5).sum()} of {difference.numel()} differ"
+    allowed = max(1, int(1e-3 * difference.numel()))
+    assert (difference > 1e-5).sum() <= allowed, f"{(difference > 1e-5).sum()} of {difference.numel()} differ"
     assert difference.max() <= 2 * lr * steps
 
 
@@ -164,7 +174,10 @@ def dataset():
     [AgentConfig(ema_start=0, ema_every=2, grad_norm=1.0),
      AgentConfig(ema_start=0, ema_every=2, grad_norm=0.0, eta=0.3, actor_lr=1e-3),
      AgentConfig(ema_start=0, ema_every=2, grad_norm=5.0, eta=2.0, critic_lr=1e-4, discount=0.9)],
-], ids=["one member", "three members"])
+    # the Q-term's action approximated in one step, for every member of a batch
+    [AgentConfig(ema_start=0, ema_every=2, grad_norm=1.0, q_action="approximated"),
+     AgentConfig(ema_start=0, ema_every=2, grad_norm=0.0, eta=0.3, q_action="approximated")],
+], ids=["one member", "three members", "approximated Q-action"])
 def test_each_member_update_equals_reference_diffusion_ql(configs):
     members = len(configs)
     sampler = TrajectorySampler(dataset(), 1, [1] * members, [c.discount for c in configs], list(range(members)))

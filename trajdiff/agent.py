@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from trajdiff.data.sampler import WindowBatch
-from trajdiff.diffusion import NoiseSchedule, ddpm_sample, denoising_loss
+from trajdiff.diffusion import NoiseSchedule, ddpm_sample, noise_prediction, one_step_actions, prediction_error
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.nets import Denoiser, HistoryEncoder, TwinCritic
 from trajdiff.optim import (
@@ -97,6 +97,10 @@ class AgentConfig:
     """Actions sampled per state at evaluation; one is picked by softmax (or argmax) over Q."""
     critic_uses_history: bool = False
     """Give the critic a history encoder of its own (with its own target copy) instead of the Markov state."""
+    q_action: Literal["sampled", "approximated"] = "sampled"
+    """The action the Q-term scores: sampled through the whole reverse chain with gradients (Diffusion-QL), or
+    approximated in one step from the BC loss's noised data action (Efficient Diffusion Policies, Kang et al.
+    2023): no reverse chain in the actor's update."""
 
     def __post_init__(self) -> None:
         for name in ("history_len", "n_step", "diffusion_steps", "hidden_dim", "history_hidden_dim",
@@ -222,13 +226,21 @@ def q_loss(heads: TwinCritic, state: torch.Tensor, new_action: torch.Tensor, fir
 
 
 def actor_loss(actor: Actor, heads: TwinCritic, batch: WindowBatch, critic_state: torch.Tensor, noise: UpdateNoise,
-               eta: torch.Tensor, sample_weights: torch.Tensor | None,
-               max_action: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+               eta: torch.Tensor, sample_weights: torch.Tensor | None, max_action: float,
+               q_action: str = "sampled") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """L_bc + eta * L_q per member, both from one encoding of the history and one conditioning on it;
-    returns (actor loss, bc loss, q loss), each (K,). critic_state (K, B, Ds) is detached by the caller."""
+    returns (actor loss, bc loss, q loss), each (K,). critic_state (K, B, Ds) is detached by the caller.
+
+    The Q-term's action is the reverse chain's (q_action "sampled"), or the one-step reconstruction from the
+    BC loss's noised data action and its predicted noise ("approximated"; noise.policy_chain is then unused).
+    """
     policy = actor.denoiser.condition(actor.encoder(batch.history, batch.history_mask))
-    bc = denoising_loss(policy, actor.schedule, batch.actions, noise.bc_steps, noise.bc_noise, sample_weights)
-    new_action = ddpm_sample(policy, actor.schedule, noise.policy_chain, max_action)
+    noisy, predicted = noise_prediction(policy, actor.schedule, batch.actions, noise.bc_steps, noise.bc_noise)
+    bc = prediction_error(predicted, noise.bc_noise, sample_weights)
+    if q_action == "approximated":
+        new_action = one_step_actions(actor.schedule, noisy, noise.bc_steps, predicted, max_action)
+    else:
+        new_action = ddpm_sample(policy, actor.schedule, noise.policy_chain, max_action)
     q = q_loss(heads, critic_state, new_action, noise.first_head)
     return bc + eta * q, bc, q
 
@@ -369,7 +381,7 @@ class DiffusionQLAgent:
             with torch.no_grad():
                 critic_state = self.critic.state(batch.history, batch.history_mask)
         actor, bc, q = actor_loss(self.actor, self.critic.heads, batch, critic_state.detach(), noise, self.eta,
-                                  sample_weights, self.max_action)
+                                  sample_weights, self.max_action, self.config.q_action)
         apply_gradients(self.actor_optimizer, actor, self.grad_norm, self.actor_lr * lr_factor)
 
         self.update_targets()

@@ -25,8 +25,8 @@ from typing import Protocol
 
 import torch
 
-from trajdiff.agent import DiffusionQLAgent
-from trajdiff.data.sampler import TrajectorySampler
+from trajdiff.agent import DiffusionQLAgent, UpdateNoise
+from trajdiff.data.sampler import TrajectorySampler, WindowBatch
 from trajdiff.errors import TrajdiffError
 
 WARMUP_UPDATES = 3
@@ -89,27 +89,43 @@ class CudaGraphRecorder:
         return graph.replay
 
 
+def compiled_update(agent: DiffusionQLAgent) -> Callable[..., dict[str, torch.Tensor]]:
+    """``agent.update(batch, weights, noise)`` compiled by torch.compile (inductor) as one graph, backward passes
+    and optimiser steps included (Dynamo traces ``backward()`` with ``trace_autograd_ops``). The noise comes in
+    drawn, so the graph holds no generator. Fused kernels round differently: equal to eager updates to float
+    rounding, not bitwise. The first call compiles (a minute or two on a CPU); each shape compiles once."""
+    compiled = torch.compile(agent.update, dynamic=False)
+
+    def update(batch: WindowBatch, weights: torch.Tensor | None, noise: UpdateNoise) -> dict[str, torch.Tensor]:
+        with torch._dynamo.config.patch(trace_autograd_ops=True):
+            return compiled(batch, weights, noise)
+
+    return update
+
+
 class UpdateEngine:
-    """sample -> expertise weights -> agent.update -> metric sums, eagerly or as a replayed graph.
+    """sample -> expertise weights -> noise -> agent.update -> metric sums, eagerly or as a replayed graph;
+    with ``compile_update``, the update is torch.compile's (:func:`compiled_update`).
 
     Shapes: episode_weights (K, E) per-member BC weight of each episode, or None for no weighting
     in any member (a member without weighting has a row of ones). Metric sums are (K,) tensors.
     """
 
     def __init__(self, agent: DiffusionQLAgent, sampler: TrajectorySampler, batch_size: int,
-                 episode_weights: torch.Tensor | None) -> None:
+                 episode_weights: torch.Tensor | None, compile_update: bool = False) -> None:
         self.agent, self.sampler, self.batch_size = agent, sampler, batch_size
         self.episode_weights = episode_weights
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
         self.replay: Callable[[], None] | None = None
+        self.agent_update = compiled_update(agent) if compile_update else agent.update
 
     @property
     def captured(self) -> bool:
         return self.replay is not None
 
     def __setattr__(self, name: str, value: object) -> None:
-        if name in ("episode_weights", "sums") and getattr(self, "replay", None) is not None:
+        if name in ("episode_weights", "sums", "agent_update") and getattr(self, "replay", None) is not None:
             raise TrajdiffError(f"engine.{name} is read by a captured CUDA graph: change it in place")
         super().__setattr__(name, value)
 
@@ -119,7 +135,7 @@ class UpdateEngine:
         weights = None
         if self.episode_weights is not None:
             weights = self.episode_weights.gather(1, batch.episode_index)  # (K, B)
-        metrics = self.agent.update(batch, weights)
+        metrics = self.agent_update(batch, weights, self.agent.draw_noise(self.batch_size))
         if weights is not None:
             metrics |= {"weight/std": weights.std(dim=1), "weight/min": weights.amin(dim=1),
                         "weight/max": weights.amax(dim=1)}

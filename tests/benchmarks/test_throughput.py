@@ -1,4 +1,4 @@
-"""The throughput benchmark runs end to end and reports every figure it promises (values: README)."""
+"""The throughput benchmark runs end to end and reports every figure it promises (values: docs/performance.md)."""
 
 import json
 import subprocess
@@ -11,17 +11,22 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "throughput.py"
 def test_throughput_reports_updates_memory_and_matmul_floor():
     completed = subprocess.run(
         [sys.executable, str(SCRIPT), "--devices", "cpu", "--seconds", "0.2", "--transitions", "3000",
-         "--batch-size", "32", "--members", "1", "2", "--matmul-floor"],
+         "--batch-size", "32", "--members", "1", "2", "--matmul-floor", "--q-actions", "sampled", "approximated"],
         capture_output=True, text=True, check=True)
     summary = json.loads(completed.stdout.strip().splitlines()[-1])
-    rows = {(row["history_len"], row["n_step"], row["members"]): row for row in summary["results"]}
-    assert set(rows) == {(1, 1, 1), (8, 5, 1), (1, 1, 2), (8, 5, 2)}
+    rows = {(row["history_len"], row["n_step"], row["q_action"], row["members"]): row for row in summary["results"]}
+    assert set(rows) == {(h, n, q, k) for h, n in ((1, 1), (8, 5)) for q in ("sampled", "approximated")
+                         for k in (1, 2)}
     assert summary["bare_matmul_gflop_per_s"] > 0
-    for (_, _, members), row in rows.items():
-        assert row["updates_per_s"] > 0 and row["peak_memory_mib"] > 0
+    for (_, _, _, members), row in rows.items():
+        assert row["updates_per_s"] > 0 and row["peak_memory_mib"] > 0 and 0 < row["floor_fraction"]
         assert abs(row["member_updates_per_s"] - members * row["updates_per_s"]) <= 0.1 * members  # rounding
-    for key in ((1, 1), (8, 5)):
-        assert rows[(*key, 1)]["matmul_floor_ms"] > 0
-    rows = {key[:2]: row for key, row in rows.items() if key[2] == 1}
-    # the GRU over 8 states adds matrix products to the same networks' update
-    assert rows[8, 5]["matmul_gflop_per_update"] > rows[1, 1]["matmul_gflop_per_update"]
+        assert row["matmul_floor_ms"] > 0
+    for q_action in ("sampled", "approximated"):  # K members do K times one member's products
+        one, two = (rows[1, 1, q_action, k]["matmul_gflop_per_update"] for k in (1, 2))
+        assert abs(two - 2 * one) <= 0.002  # both rounded to 3 decimals
+    # the GRU over 8 states adds matrix products to the same networks' update; one step instead of the
+    # reverse chain removes five denoiser passes and their backward
+    assert rows[8, 5, "sampled", 1]["matmul_gflop_per_update"] > rows[1, 1, "sampled", 1]["matmul_gflop_per_update"]
+    assert rows[1, 1, "approximated", 1]["matmul_gflop_per_update"] < \
+        rows[1, 1, "sampled", 1]["matmul_gflop_per_update"]

@@ -257,3 +257,19 @@ def test_ray_backend_finds_the_rows_of_the_local_backend(tmp_path):
         if backend == "ray":  # each task's progress went to its batch's log
             assert "as one batch of 1 member(s)" in (out / "runs/default/trajdiff/seed0/bench.log").read_text()
     assert rows["ray"] == rows["local"] == [("trajdiff", "default", "0", "40"), ("diffusion-ql", "default", "0", "40")]
+
+
+def test_the_approximated_modifier_applies_to_any_trajdiff_method():
+    """METHOD-approximated is METHOD with --q-action approximated, the authors' settings included; it trains in a
+    batch of its own (the actor's update differs), and a baseline or unknown name with it is an error."""
+    from trajdiff.commands.bench import BUDGETS, BenchConfig, Job, member_batches, method_overrides, trajdiff_config
+
+    assert method_overrides("history-8-critic-approximated") == {**method_overrides("history-8-critic"),
+                                                                  "q_action": "approximated"}
+    assert method_overrides("bc-approximated") is None and method_overrides("nope") is None
+    job = Job("d/hopper-medium-expert.hdf5", "diffusion-ql-approximated", 0, Path("/nonexistent"))
+    config = trajdiff_config(job, BUDGETS["smoke"], BenchConfig())
+    assert config.agent.q_action == "approximated" and config.agent.grad_norm == 5.0  # the authors' clip
+    jobs = [Job("d/hopper-medium-expert.hdf5", method, 0, Path("/nonexistent") / method)
+            for method in ("diffusion-ql", "diffusion-ql-approximated")]
+    assert len(member_batches(jobs, BUDGETS["smoke"], BenchConfig())) == 2

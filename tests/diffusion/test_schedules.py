@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from trajdiff.diffusion import NoiseSchedule, beta_schedule, ddpm_sample, denoising_loss
+from trajdiff.diffusion import NoiseSchedule, beta_schedule, ddpm_sample, denoising_loss, one_step_actions
 
 
 def test_vp_schedule_matches_closed_form():
@@ -93,3 +93,21 @@ def test_weighted_loss_reduces_to_plain_loss_with_unit_weights():
     weights = torch.tensor([[1.0] * 16, [3.0] * 8 + [1.0] * 8])
     expected = (3 * error[1, :8].sum() + error[1, 8:].sum()) / 16
     torch.testing.assert_close(denoising_loss(denoiser, schedule, actions, t, noise, weights)[1], expected)
+
+
+def test_one_step_reconstruction_known_answers():
+    """a_hat = (x_t - sqrt(1 - abar_t) eps_theta) / sqrt(abar_t): the noised action itself when eps_theta is the
+    true noise, and by hand for a VP schedule's abar at every step."""
+    schedule = NoiseSchedule("vp", 5)
+    actions = torch.rand(2, 8, 3) * 2 - 1
+    t = torch.randint(5, (2, 8))
+    noise = torch.randn(2, 8, 3)
+    noisy = schedule.q_sample(actions, t, noise)
+    torch.testing.assert_close(one_step_actions(schedule, noisy, t, noise, 1.0), actions, rtol=0, atol=1e-5)
+    abar = schedule.alphas_cumprod
+    x_t, predicted = torch.full((1, 5, 1), 0.5), torch.full((1, 5, 1), 0.2)
+    steps = torch.arange(5)[None]
+    expected = ((0.5 - (1 - abar).sqrt() * 0.2) / abar.sqrt()).clamp(-1, 1)
+    torch.testing.assert_close(one_step_actions(schedule, x_t, steps, predicted, 1.0)[0, :, 0], expected)
+    assert one_step_actions(schedule, torch.full((1, 1, 1), 9.0), torch.tensor([[4]]), torch.zeros(1, 1, 1),
+                            0.4).item() == pytest.approx(0.4)  # clipped to the action bound

@@ -54,6 +54,20 @@ take the authors' settings for the dataset's type where they published some (:fu
 those four differ in their history alone. The d3rlpy baselines (trajdiff.bench.baselines.BASELINES)
 are methods too, named bc, td3+bc, iql, cql."""
 
+APPROXIMATED = "-approximated"
+"""Method modifier: METHOD-approximated is METHOD with the Q-term's action approximated in one step
+(--q-action approximated), e.g. diffusion-ql-approximated."""
+
+
+def method_overrides(method: str) -> dict[str, Any] | None:
+    """The TrainConfig overrides of a trajdiff method (a METHODS entry, or one with the APPROXIMATED suffix),
+    or None when the name is no trajdiff method."""
+    base = method.removesuffix(APPROXIMATED)
+    if base not in METHODS:
+        return None
+    return {**METHODS[base], "q_action": "approximated"} if base != method else dict(METHODS[base])
+
+
 WITH_AUTHORS_SETTINGS = ("diffusion-ql", "diffusion-ql-eta0", "history-8", "history-8-critic", "frames-8")
 """The methods that are Diffusion-QL with one change, and so train with the authors' settings."""
 
@@ -128,6 +142,8 @@ class BenchConfig:
     stop_at: int | None = None
     """Train every run only up to this update (checkpointed; the same command without it, or with a later
     one, continues): the budget's --updates still sets each run's schedule."""
+    compile_update: bool = False
+    """Compile every run's update with torch.compile (faster on a CPU after a minute or two; see train)."""
     workers: int = 1
     """Batches at once, in separate processes sharing the CPU threads (or one GPU) between them. A batch is a
     baseline run, or every trajdiff method and seed that can train as one batched update (same dataset and
@@ -137,9 +153,10 @@ class BenchConfig:
 def run_bench(config: BenchConfig) -> None:
     if config.suite not in SUITES:
         raise TrajdiffError(f"unknown suite {config.suite!r} ({', '.join(SUITES)})")
-    unknown = [method for method in config.methods if method not in METHODS and method not in BASELINES]
+    unknown = [method for method in config.methods if method_overrides(method) is None and method not in BASELINES]
     if unknown:
-        raise TrajdiffError(f"unknown method(s) {', '.join(unknown)} ({', '.join([*METHODS, *BASELINES])})")
+        raise TrajdiffError(f"unknown method(s) {', '.join(unknown)} ({', '.join([*METHODS, *BASELINES])}; a "
+                            f"trajdiff method may end in {APPROXIMATED})")
     budget = BUDGETS[config.budget]
     seeds = budget["seeds"] if config.seeds is None else config.seeds
     if config.workers < 1:
@@ -209,11 +226,11 @@ def trajdiff_config(job: Job, budget: dict[str, int], config: BenchConfig) -> Tr
     """The TrainConfig of a trajdiff method's run (resuming what an earlier call left unfinished)."""
     schedule = Schedule(updates=budget["updates"], eval_every=budget["eval_every"],
                         eval_episodes=budget["eval_episodes"], checkpoint_every=budget["eval_every"],
-                        stop_at=config.stop_at, device=config.device)
+                        stop_at=config.stop_at, device=config.device, compile_update=config.compile_update)
     base = TrainConfig(dataset=job.dataset, out=job.run_dir, seed=job.seed, schedule=schedule, tensorboard=False,
                        observe=config.observe)
-    overrides = dict(METHODS[job.method])
-    if job.method in WITH_AUTHORS_SETTINGS:
+    overrides = method_overrides(job.method)
+    if job.method.removesuffix(APPROXIMATED) in WITH_AUTHORS_SETTINGS:
         overrides = {**authors_settings(job.dataset), **overrides}  # the method's own eta wins
     return with_overrides(base, overrides)
 

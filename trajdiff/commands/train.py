@@ -161,7 +161,8 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
     folders = open_folders(configs)  # a second process into these folders stops here
     failed = True
     try:
-        engine = UpdateEngine(agent, sampler, first.batch_size, expertise_table(configs, dataset, device))
+        engine = UpdateEngine(agent, sampler, first.batch_size, expertise_table(configs, dataset, device),
+                              first.schedule.compile_update)
         step, earlier_wall_s = 0, [0.0] * len(configs)
         if checkpoints is not None:
             restore(agent, sampler, engine, checkpoints)
@@ -235,6 +236,9 @@ def write_config(config: TrainConfig, checkpoint: dict | None, env_id: str, data
 def capture_if_asked(engine: UpdateEngine, schedule: Schedule, device: torch.device) -> None:
     """Capture the update as a CUDA graph when the schedule asks for it and the device allows; say which runs."""
     if not schedule.cuda_graph or device.type != "cuda":
+        return
+    if schedule.compile_update:
+        print("trajdiff: updates run compiled (torch.compile), without a CUDA graph", file=sys.stderr)
         return
     reason = graph_support(device)
     if reason is None:

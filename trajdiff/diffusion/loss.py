@@ -1,4 +1,4 @@
-"""The DDPM noise-prediction (behaviour-cloning) loss."""
+"""The DDPM noise-prediction (behaviour-cloning) loss, and the one-step action reconstruction it allows."""
 
 from __future__ import annotations
 
@@ -8,15 +8,40 @@ from trajdiff.diffusion.reverse import NoisePredictor
 from trajdiff.diffusion.schedules import NoiseSchedule
 
 
-def denoising_loss(predict_noise: NoisePredictor, schedule: NoiseSchedule, actions: torch.Tensor,
-                   t: torch.Tensor, noise: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """mean_b w_b * mean_d (eps_theta(x_t, t_b, c_b) - eps_b)^2, per member.
+def noise_prediction(predict_noise: NoisePredictor, schedule: NoiseSchedule, actions: torch.Tensor,
+                     t: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The noised actions x_t = sqrt(abar_t) a + sqrt(1 - abar_t) eps and the denoiser's eps_theta(x_t, t, c).
 
-    t ~ U{0..T-1} and eps ~ N(0, I) come in as arguments (drawn by the caller). Without weights this is
-    Diffusion-QL's loss, a plain mean over batch and action dims.
-    Shapes: actions (K, B, Da), t (K, B), noise (K, B, Da), weights (K, B) or None -> (K,).
+    t ~ U{0..T-1} and eps ~ N(0, I) come in as arguments (drawn by the caller).
+    Shapes: actions (K, B, Da), t (K, B), noise (K, B, Da) -> x_t (K, B, Da), predicted (K, B, Da).
     """
-    error = (predict_noise(schedule.q_sample(actions, t, noise), t) - noise) ** 2
+    noisy = schedule.q_sample(actions, t, noise)
+    return noisy, predict_noise(noisy, t)
+
+
+def prediction_error(predicted: torch.Tensor, noise: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """mean_b w_b * mean_d (eps_theta - eps)^2 per member; without weights a plain mean (Diffusion-QL's).
+
+    Shapes: predicted, noise (K, B, Da), weights (K, B) or None -> (K,).
+    """
+    error = (predicted - noise) ** 2
     if weights is None:
         return error.mean(dim=(1, 2))
     return (error.mean(dim=2) * weights).mean(dim=1)
+
+
+def denoising_loss(predict_noise: NoisePredictor, schedule: NoiseSchedule, actions: torch.Tensor,
+                   t: torch.Tensor, noise: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The denoising loss: :func:`prediction_error` of :func:`noise_prediction`. Shapes as there -> (K,)."""
+    return prediction_error(noise_prediction(predict_noise, schedule, actions, t, noise)[1], noise, weights)
+
+
+def one_step_actions(schedule: NoiseSchedule, noisy: torch.Tensor, t: torch.Tensor, predicted: torch.Tensor,
+                     max_action: float) -> torch.Tensor:
+    """The action reconstructed in one step from a noised one: a_hat = (x_t - sqrt(1 - abar_t) eps_theta) /
+    sqrt(abar_t), clipped to [-max_action, max_action] (Efficient Diffusion Policies, Kang et al. 2023).
+
+    Differentiable through eps_theta. With eps_theta = eps it returns the action that was noised.
+    Shapes: noisy, predicted (K, B, Da), t (K, B) -> (K, B, Da).
+    """
+    return schedule.predict_start_from_noise(noisy, t, predicted).clamp(-max_action, max_action)
