@@ -93,7 +93,9 @@ def compiled_update(agent: DiffusionQLAgent) -> Callable[..., dict[str, torch.Te
     """``agent.update(batch, weights, noise)`` compiled by torch.compile (inductor) as one graph, backward passes
     and optimiser steps included (Dynamo traces ``backward()`` with ``trace_autograd_ops``). The noise comes in
     drawn, so the graph holds no generator. Fused kernels round differently: equal to eager updates to float
-    rounding, not bitwise. The first call compiles (a minute or two on a CPU); each shape compiles once."""
+    rounding, not bitwise. The first call compiles (one to three minutes on a CPU); each shape compiles once.
+    Dynamo keys its cache on the function's code and guards on the agent, so a second agent compiled in the
+    same process compiles anew (a training process has one)."""
     compiled = torch.compile(agent.update, dynamic=False)
 
     def update(batch: WindowBatch, weights: torch.Tensor | None, noise: UpdateNoise) -> dict[str, torch.Tensor]:
