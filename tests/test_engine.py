@@ -256,17 +256,22 @@ def test_cuda_graph_replays_the_eager_update():
         torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)
 
 
-
 @pytest.mark.slow
 def test_a_compiled_update_equals_eager_updates_to_rounding():
-    """torch.compile of the whole update (backward and optimiser steps in one graph): weights, optimiser state
-    and metric sums as eager updates give them, to float rounding, for the sampled and the approximated action."""
+    """torch.compile of the whole update (backward and optimiser steps in one graph, no graph break): weights,
+    optimiser state and metric sums as eager updates give them, to float rounding, for the sampled and the
+    approximated action."""
+    from torch._dynamo.utils import counters
+
     for q_action in ("sampled", "approximated"):
+        torch._dynamo.reset()
+        counters.clear()
         compiled = build(members=2, q_action=q_action, compile_update=True)
         eager = build(members=2, q_action=q_action)
         for _ in range(3):
             compiled.update()
             eager.update()
+        assert counters["stats"]["unique_graphs"] == 1 and not counters["graph_break"], dict(counters)
         mine, theirs = training_state(compiled), training_state(eager)
         for key in mine:
             torch.testing.assert_close(mine[key], theirs[key], rtol=1e-5, atol=1e-6, msg=key)
