@@ -160,7 +160,12 @@ def test_a_second_training_into_a_locked_folder_is_refused(tmp_path, hopper_file
         assert f"is in use by another trajdiff process (pid {holder.pid})" in message
     finally:
         holder.send_signal(signal.SIGINT)
-        _, stderr = holder.communicate(timeout=120)
+        try:
+            _, stderr = holder.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            holder.kill()  # never leave a training process behind
+            holder.communicate()
+            raise
     # Ctrl-C after a checkpoint: one line with the last saved step and the command that continues
     assert "trajdiff: interrupted at update" in stderr and f"continue with: trajdiff train --resume {run}" in stderr
     assert holder.returncode == 130
