@@ -42,3 +42,19 @@ def test_gru_members_equal_torch_gru():
     for member in range(3):
         reference, _ = torch_gru(gru, member)(x[member])
         torch.testing.assert_close(outputs[member], reference, rtol=1e-5, atol=1e-6)
+
+
+def test_gru_member_gradients_equal_torch_gru():
+    gru = MemberGRU(input_dim=3, hidden_dim=6, layers=2, generators=generators(0, 1))
+    x = torch.randn(2, 4, 5, 3, requires_grad=True)  # (K, B, H, in)
+    gru(x).square().sum().backward()
+    for member in range(2):
+        reference = torch_gru(gru, member)
+        x_member = x[member].detach().requires_grad_()
+        reference(x_member)[0].square().sum().backward()
+        torch.testing.assert_close(x.grad[member], x_member.grad, rtol=1e-5, atol=1e-6)
+        for layer in range(2):
+            torch.testing.assert_close(gru.input_weights[layer].grad[member],
+                                       getattr(reference, f"weight_ih_l{layer}").grad.T, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(gru.hidden_biases[layer].grad[member, 0],
+                                       getattr(reference, f"bias_hh_l{layer}").grad, rtol=1e-5, atol=1e-6)

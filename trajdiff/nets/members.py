@@ -100,9 +100,10 @@ class MemberGRU(nn.Module):
             gates_x = gates_x.view(members, batch, horizon, 3 * hidden)
             h = x.new_zeros(members, batch, hidden)
             outputs = []
-            for step in range(horizon):
+            # unbind, not gates_x[:, :, step]: the backward of one indexing per step writes a zero-filled
+            # (K, B, H, 3 hidden) gradient H times; unbind's is one stack
+            for gates in gates_x.unbind(dim=2):
                 gates_h = member_matmul(h, w_hidden, b_hidden)  # (K, B, 3 hidden)
-                gates = gates_x[:, :, step]
                 reset, update = torch.sigmoid(gates[..., :2 * hidden] + gates_h[..., :2 * hidden]).split(hidden, -1)
                 candidate = torch.tanh(torch.addcmul(gates[..., 2 * hidden:], reset, gates_h[..., 2 * hidden:]))
                 h = torch.lerp(candidate, h, update)  # (1 - z) n + z h
