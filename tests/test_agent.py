@@ -297,9 +297,10 @@ def test_action_selection_follows_the_critic():
     history, mask = torch.randn(2, 5, 2, 11), torch.ones(2, 5, 2, dtype=torch.bool)
     random = MemberRandom([0, 1], "evaluation-actions", CPU)
     for deterministic in (True, False):
-        actions = agent.act(history, mask, random, deterministic)
-        assert actions.shape == (2, 5, 3)
+        actions, values = agent.act(history, mask, random, deterministic)
+        assert actions.shape == (2, 5, 3) and values.shape == (2, 5)
         torch.testing.assert_close(actions, candidates[1].expand(2, 5, 3))
+        torch.testing.assert_close(values, torch.full((2, 5), 1000 * candidates[1, 0].item()))  # min of the heads
 
 
 def test_equal_q_values_choose_uniformly():
@@ -308,7 +309,7 @@ def test_equal_q_values_choose_uniformly():
     agent.actor.sample = lambda context, noise, max_action: candidates.repeat(200, 1)[None]
     agent.critic_target.heads = FixedHeads(torch.zeros(1, 800, 1), torch.zeros(1, 800, 1))
     random = MemberRandom([3], "evaluation-actions", CPU)
-    chosen = agent.act(torch.randn(1, 200, 1, 11), torch.ones(1, 200, 1, dtype=torch.bool), random)
+    chosen, _ = agent.act(torch.randn(1, 200, 1, 11), torch.ones(1, 200, 1, dtype=torch.bool), random)
     counts = np.bincount(chosen[0, :, 0].long().numpy(), minlength=4)
     assert (counts > 25).all(), counts  # 50 expected each; a bias to one end would empty a bin
 
@@ -316,7 +317,7 @@ def test_equal_q_values_choose_uniformly():
 def test_actions_respect_bounds():
     agent = DiffusionQLAgent(11, 3, 0.4, [AgentConfig(history_len=3, action_candidates=7)], 10, CPU, [0])
     history, mask = torch.randn(1, 5, 3, 11), torch.ones(1, 5, 3, dtype=torch.bool)
-    actions = agent.act(history, mask, MemberRandom([0], "evaluation-actions", CPU))
+    actions, _ = agent.act(history, mask, MemberRandom([0], "evaluation-actions", CPU))
     assert actions.shape == (1, 5, 3) and actions.abs().max() <= 0.4
 
 

@@ -247,12 +247,13 @@ def actor_loss(actor: Actor, heads: TwinCritic, batch: WindowBatch, critic_state
 
 def select_actions(actor: Actor, critic: Critic, history: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor,
                    uniform: torch.Tensor, candidates: int, max_action: float,
-                   deterministic: bool = False) -> torch.Tensor:
+                   deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Diffusion-QL's action selection, from given draws: ``candidates`` actions per state from the actor, one
-    picked with probability softmax(min-Q of the critic) by the inverse CDF at ``uniform``, or the argmax.
+    picked with probability softmax(min-Q of the critic) by the inverse CDF at ``uniform``, or the argmax;
+    returns the actions and the critic's min-Q of each (what evaluation compares with the returns obtained).
 
     A pure function of its inputs (trajdiff.export hands it to torch.export). Shapes: history (K, E, H, Do),
-    mask (K, E, H), noise (T, K, E * candidates, Da), uniform (K, E, 1) in [0, 1) -> (K, E, Da).
+    mask (K, E, H), noise (T, K, E * candidates, Da), uniform (K, E, 1) in [0, 1) -> (K, E, Da), (K, E).
     """
     members, envs = history.shape[:2]
     context = actor.encoder(history, mask).repeat_interleave(candidates, dim=1)
@@ -266,7 +267,8 @@ def select_actions(actor: Actor, critic: Critic, history: torch.Tensor, mask: to
         choice = (cumulative < uniform * cumulative[..., -1:]).sum(dim=2).clamp(max=candidates - 1)
     action_dim = actions.shape[-1]
     actions = actions.view(members, envs, candidates, action_dim)
-    return torch.gather(actions, 2, choice[..., None, None].expand(-1, -1, 1, action_dim)).squeeze(2)
+    chosen = torch.gather(actions, 2, choice[..., None, None].expand(-1, -1, 1, action_dim)).squeeze(2)
+    return chosen, torch.gather(q, 2, choice[..., None]).squeeze(2)
 
 
 class DiffusionQLAgent:
@@ -408,10 +410,11 @@ class DiffusionQLAgent:
 
     @torch.no_grad()
     def act(self, history: torch.Tensor, mask: torch.Tensor, random: MemberRandom,
-            deterministic: bool = False) -> torch.Tensor:
-        """Diffusion-QL's action selection for a batch of environments per member (see :func:`select_actions`).
+            deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Diffusion-QL's action selection for a batch of environments per member (see :func:`select_actions`):
+        the actions and the target critic's min-Q of each.
 
-        Shapes: history (K, E, H, Do), mask (K, E, H) -> (K, E, Da).
+        Shapes: history (K, E, H, Do), mask (K, E, H) -> (K, E, Da), (K, E).
         """
         envs, candidates = history.shape[1], self.config.action_candidates
         noise = random.normal((self.config.diffusion_steps, envs * candidates, self.action_dim)).transpose(0, 1)

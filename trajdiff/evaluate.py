@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -15,6 +15,7 @@ from tqdm import tqdm
 from trajdiff.data.registry import environment_family, normalized_score
 from trajdiff.envs import Observe, make_environment, make_vector_environment
 from trajdiff.errors import TrajdiffError
+from trajdiff.measures import TAIL_WEIGHT, EpisodeMeasures
 from trajdiff.streams import MemberRandom, stream_seed
 
 
@@ -44,9 +45,13 @@ class HistoryBuffer:
 
 @dataclass(frozen=True)
 class EvaluationResult:
+    """One member's evaluation: return and length per episode, and the measures of trajdiff.measures (the
+    Q-accuracy ones NaN for a policy without a critic, or when no discount was given)."""
+
     returns: np.ndarray
     lengths: np.ndarray
     env_id: str
+    measures: dict[str, float] = field(default_factory=dict)
 
     @property
     def normalized_scores(self) -> np.ndarray:
@@ -66,6 +71,7 @@ class EvaluationResult:
             "length_mean": float(self.lengths.mean()),
             "episode_returns": [float(value) for value in self.returns],
             "episode_normalized_scores": [float(value) for value in scores],
+            **self.measures,
         }
 
 
@@ -77,8 +83,9 @@ class Policy(Protocol):
     device: torch.device
 
     def act(self, history: torch.Tensor, mask: torch.Tensor, random: MemberRandom,
-            deterministic: bool = False) -> torch.Tensor:
-        """history (K, E, H, Do), mask (K, E, H) -> actions (K, E, Da)."""
+            deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """history (K, E, H, Do), mask (K, E, H) -> actions (K, E, Da), and the critic's value of each (K, E)
+        or None for a policy without a critic."""
         ...
 
 
@@ -96,7 +103,8 @@ def evaluation_streams(seeds: Sequence[int], evaluation_round: int, environments
 
 def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], evaluation_round: int = 0,
              deterministic: bool = False, max_envs: int = 10, observe: Observe = "all",
-             progress: bool = False) -> list[EvaluationResult]:
+             progress: bool = False, discounts: Sequence[float] | None = None,
+             tail_weight: float = TAIL_WEIGHT) -> list[EvaluationResult]:
     """Run ``episodes`` episodes for each of the agent's K members (seeds (K,), one per member); one result each.
 
     Every member gets up to ``max_envs`` environments whose starts and action noise come from its own seed
@@ -106,10 +114,14 @@ def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], ev
     Environments reset themselves in the same step as they end (Gymnasium's SAME_STEP autoreset),
     and each environment's history is reset to the new episode's first observation right then.
     Evaluation never disturbs training randomness, and the same checkpoint gives the same returns.
-    With ``progress``, a bar counts the finished episodes.
+    With ``progress``, a bar counts the finished episodes. Every result also carries the measures of
+    trajdiff.measures: the action change, and with ``discounts`` (K,) (each member's training discount) the
+    accuracy of the critic's values against the discounted returns obtained (``tail_weight`` there).
     """
     if len(seeds) != agent.members:
         raise ValueError(f"{len(seeds)} evaluation seeds for {agent.members} members")
+    if discounts is not None and len(discounts) != agent.members:
+        raise ValueError(f"{len(discounts)} discounts for {agent.members} members")
     members, per_member = agent.members, min(episodes, max_envs)
     num_envs = members * per_member
     envs = make_vector_environment(env_id, num_envs, observe)
@@ -125,21 +137,33 @@ def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], ev
     next_episode = np.full(members, per_member)
     returns = np.full((members, episodes), np.nan)
     lengths = np.zeros((members, episodes), dtype=np.int64)
+    measures = [EpisodeMeasures(discount, tail_weight) for discount in (discounts or [1.0] * members)]
+    traces: list[list[tuple[np.ndarray, float, float]]] = [[] for _ in range(num_envs)]  # (action, value, reward)
     bar = tqdm(total=members * episodes, desc=f"evaluate {env_id}", unit="episode", disable=not progress)
     while np.isnan(returns).any():
         history = buffer.history.view(members, per_member, *buffer.history.shape[1:])
         mask = buffer.mask.view(members, per_member, -1)
-        actions = agent.act(history, mask, random, deterministic).reshape(num_envs, -1).cpu().numpy()
+        chosen, values = agent.act(history, mask, random, deterministic)
+        actions = chosen.reshape(num_envs, -1).cpu().numpy()
+        judged = values is not None and discounts is not None  # the critic's values to compare with the returns
+        value_of = values.reshape(num_envs).cpu().numpy() if judged else np.full(num_envs, np.nan)
         observations, rewards, terminated, truncated, _ = envs.step(actions)
         running_return += rewards
         running_length += 1
+        for env_index, trace in enumerate(traces):
+            trace.append((actions[env_index], value_of[env_index], rewards[env_index]))
         done = terminated | truncated
         for env_index in np.flatnonzero(done):
             member, episode = member_of[env_index], started[env_index]
             if episode < episodes:
                 returns[member, episode] = running_return[env_index]
                 lengths[member, episode] = running_length[env_index]
+                episode_actions, episode_values, episode_rewards = (np.array(part) for part in zip(*traces[env_index]))
+                measures[member].add(episode_actions, episode_rewards,
+                                     episode_values if judged else None,
+                                     bool(terminated[env_index]))
                 bar.update(1)
+            traces[env_index] = []
             started[env_index] = next_episode[member]
             next_episode[member] += 1
         running_return[done] = 0.0
@@ -149,7 +173,8 @@ def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], ev
         buffer.reset(done, observations_tensor)  # SAME_STEP: these are new episodes' first observations
     envs.close()
     bar.close()
-    return [EvaluationResult(returns[member], lengths[member], env_id) for member in range(members)]
+    return [EvaluationResult(returns[member], lengths[member], env_id, measures[member].summary())
+            for member in range(members)]
 
 
 def record_video(agent: Policy, env_id: str, path: Path, seeds: Sequence[int], evaluation_round: int,
@@ -199,7 +224,7 @@ def record_video(agent: Policy, env_id: str, path: Path, seeds: Sequence[int], e
         done = False
         while not done:
             history = buffer.history.expand(agent.members, -1, -1, -1)  # every member acts; the first is filmed
-            action = agent.act(history, buffer.mask.expand(agent.members, -1, -1), random)[0, 0].cpu().numpy()
+            action = agent.act(history, buffer.mask.expand(agent.members, -1, -1), random)[0][0, 0].cpu().numpy()
             observation, _, terminated, truncated, _ = env.step(action)
             writer.append_data(env.render())
             buffer.push(torch.as_tensor(observation[None], dtype=torch.float32, device=device))

@@ -38,7 +38,7 @@ class ExportablePolicy(nn.Module):
         steps, envs = noise.shape[:2]
         chains = noise.reshape(steps, 1, envs * self.candidates, noise.shape[-1])
         return select_actions(self.actor, self.critic, history[None], mask[None], chains, uniform[None],
-                              self.candidates, self.max_action)[0]
+                              self.candidates, self.max_action)[0][0]  # the actions of the one member
 
 
 def export_policy(agent: DiffusionQLAgent, member: int = 0) -> torch.export.ExportedProgram:

@@ -49,6 +49,9 @@ def test_smoke_suite_writes_results_and_resumes(tmp_path):
         assert row["dataset"] == "default" and row["seed"] == "0" and row["updates"] == "40"
         assert np.isfinite(float(row["normalized_score"]))
     assert "| trajdiff | default |" in (out / "results.md").read_text()
+    assert "| method | dataset | spread of last 5 | largest fall from best |" in (out / "results.md").read_text()
+    for row in rows:  # a barely trained hopper falls: its critic's values can be judged against exact returns
+        assert np.isfinite(float(row["q_bias"])) and np.isfinite(float(row["action_change"]))
     assert (out / "learning-curves.png").stat().st_size > 0
     # methods of one history length trained as one batch: history 4 (trajdiff and two ablations), history 1
     batch_sizes = {row["method"]: json.loads((Path(row["run_dir"]) / "config.json").read_text())["members_trained_with"]
@@ -116,8 +119,8 @@ def test_baselines_are_trained_out_of_process_and_evaluated_by_trajdiff(tmp_path
     main(arguments)
     assert (run_dir / "progress.csv").stat().st_mtime_ns == written
     policy = baselines.ScriptedPolicy(run_dir / "policy-40.pt")
-    actions = policy.act(torch.zeros(1, 4, 2, 11), torch.ones(1, 4, 2, dtype=torch.bool))
-    assert torch.equal(actions, torch.full((1, 4, 3), 0.1))
+    actions, values = policy.act(torch.zeros(1, 4, 2, 11), torch.ones(1, 4, 2, dtype=torch.bool))
+    assert torch.equal(actions, torch.full((1, 4, 3), 0.1)) and values is None
 
     capsys.readouterr()
     for extra, message in ((["--methods", "cql"], "d3rlpy training of cql failed (exit 1)"),
@@ -157,9 +160,19 @@ def test_run_summary_final_last_five_and_best(tmp_path):
     row = run_summary(Job("data/hopper-medium-expert.hdf5", "trajdiff", 0, run))
     assert (row["normalized_score"], row["last5_normalized_score"], row["best_normalized_score"]) == (0, 5, 10)
     assert row["updates"] == 80 and row["dataset"] == "hopper-medium-expert"
+    # the last five are 4, 5, 6, 10, 0 at 40..80: least-squares slope -0.03 per update over a span of 40
+    assert row["last5_spread"] == pytest.approx(np.std([4, 5, 6, 10, 0])) and row["largest_fall"] == 10
+    assert row["last5_change"] == pytest.approx(-1.2)
+    assert (row["q_bias"], row["q_correlation"], row["action_change"]) == ("", "", "")  # not recorded in this file
     early = run_summary(Job("data/hopper-medium-expert.hdf5", "trajdiff", 0, run), at_step=60)  # as if it ended there
     assert (early["normalized_score"], early["last5_normalized_score"], early["best_normalized_score"]) == (6, 4, 6)
     assert early["updates"] == 60 and early["return_mean"] == 180
+    assert early["largest_fall"] == 0 and early["last5_change"] == pytest.approx(4.0)  # 2..6, one a step
+    with (run / "progress.csv").open("w") as handle:
+        handle.write("step,normalized_score,return_mean,eval_q_bias,eval_q_correlation,eval_action_change\n")
+        handle.writelines(f"{(i + 1) * 10},{score},0,{score},0.5,{i}\n" for i, score in enumerate(scores))
+    row = run_summary(Job("d.hdf5", "trajdiff", 0, run))
+    assert (row["q_bias"], row["q_correlation"], row["action_change"]) == (5, 0.5, 5)  # means of the last five
     for not_evaluated in (65, 90):
         with pytest.raises(TrajdiffError, match=f"--at-step {not_evaluated}: .*its last is at 80"):
             run_summary(Job("d.hdf5", "trajdiff", 0, run), at_step=not_evaluated)

@@ -39,9 +39,9 @@ class ScriptedPolicy:
 
     @torch.no_grad()
     def act(self, history: torch.Tensor, mask: torch.Tensor, random: object = None,
-            deterministic: bool = False) -> torch.Tensor:
-        """history (1, E, H, Do) -> actions (1, E, Da) from the current (last) observation."""
-        return self.module(history[0, :, -1])[None]
+            deterministic: bool = False) -> tuple[torch.Tensor, None]:
+        """history (1, E, H, Do) -> actions (1, E, Da) from the current (last) observation; no critic's values."""
+        return self.module(history[0, :, -1])[None], None
 
 
 def run_baseline(dataset: Path, method: str, seed: int, run_dir: Path, budget: dict[str, int], env_id: str,

@@ -87,6 +87,7 @@ def write_report(rows: list[dict], out: Path, title: str) -> None:
             iqm, low, high = interquartile_mean(np.array([run["normalized_score"] for run in runs])[:, None])
             lines.append(f"| {method} | {dataset} | {len(runs)} | {' | '.join(cells)} | "
                          f"{iqm:.1f} [{low:.1f}, {high:.1f}] |")
+    lines += beyond_the_score(by_method, datasets)
     if len(datasets) > 1:
         lines += ["", "| method | IQM of final over datasets and seeds [95% CI] | IQM of last 5 [95% CI] |",
                   "|---|---|---|"]
@@ -113,6 +114,34 @@ def write_report(rows: list[dict], out: Path, title: str) -> None:
             lines.append(f"| P({method} > diffusion-ql) | {' | '.join(cells)} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     plot_learning_curves(rows, datasets, out / "learning-curves.png")
+
+
+BEYOND_THE_SCORE = (("last5_spread", "spread of last 5", 1), ("largest_fall", "largest fall from best", 1),
+                    ("last5_change", "change over last 5", 1), ("q_bias", "Q − return", 1),
+                    ("q_correlation", "corr(Q, return)", 2), ("action_change", "action change", 4))
+"""results.csv columns of the second table (trajdiff.commands.bench.stability and last_measures), their
+headings and decimals."""
+
+
+def beyond_the_score(by_method: dict[str, dict[str, list[dict]]], datasets: list[str]) -> list[str]:
+    """The stability of each method's runs and the evaluation measures of its last five evaluations, mean ± std
+    over seeds; '—' where a run's progress file does not record a measure."""
+    headings = " | ".join(heading for _, heading, _ in BEYOND_THE_SCORE)
+    lines = ["", "Stability (normalised score) and, over the last five evaluations, the critic's value of the actions "
+             "taken minus the discounted return obtained, their correlation across states, and the mean squared "
+             "change of the action between steps (docs: \"Evaluation measures\").", "",
+             f"| method | dataset | {headings} |", "|---|---|" + "---|" * len(BEYOND_THE_SCORE)]
+    for method, per_dataset in by_method.items():
+        for dataset in datasets:
+            cells = []
+            for column, _, decimals in BEYOND_THE_SCORE:
+                values = [run[column] for run in per_dataset[dataset]]
+                if any(value == "" for value in values):
+                    cells.append("—")
+                else:
+                    cells.append(f"{np.mean(values):.{decimals}f} ± {np.std(values):.{decimals}f}")
+            lines.append(f"| {method} | {dataset} | {' | '.join(cells)} |")
+    return lines
 
 
 def score_matrix(per_dataset: dict[str, list[dict]], datasets: list[str], column: str) -> np.ndarray:

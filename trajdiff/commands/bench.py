@@ -84,6 +84,8 @@ BUDGETS: dict[str, dict[str, int]] = {
     # the partial-observability comparison on a 2-core CPU: 4 methods x 5 seeds x 20k updates on one dataset,
     # about 2 hours per 10k updates with --workers 4 (README "Partial observability")
     "cpu-20k": {"updates": 20_000, "eval_every": 2_000, "eval_episodes": 10, "seeds": 5},
+    # the largest CPU evidence: 5 seeds x 50k updates, 10 evaluations; split into sittings with --stop-at
+    "cpu-50k": {"updates": 50_000, "eval_every": 5_000, "eval_episodes": 10, "seeds": 5},
     # a tenth of Diffusion-QL's protocol, 5 seeds, dense evaluations (one GPU, seed-batched: issue #17)
     "gpu": {"updates": 200_000, "eval_every": 10_000, "eval_episodes": 10, "seeds": 5},
     # Diffusion-QL's protocol: 2000 epochs of 1000 updates, 10 evaluation episodes, 5 seeds (a GPU)
@@ -111,7 +113,7 @@ class BenchConfig:
     suite: str = "smoke"
     """smoke; hopper, halfcheetah or walker2d (all five datasets of the family); or one of them, FAMILY-KIND
     with KIND one of random, medium, medium-replay, expert, medium-expert."""
-    budget: Literal["smoke", "cpu", "cpu-20k", "gpu", "paper"] = "smoke"
+    budget: Literal["smoke", "cpu", "cpu-20k", "cpu-50k", "gpu", "paper"] = "smoke"
     """Updates, evaluation cadence and default seeds (see README "Results")."""
     out: Path = Path("runs/bench")
     """Folder for the runs, results.csv, results.md and learning-curves.png."""
@@ -347,4 +349,28 @@ def run_summary(job: Job, at_step: int | None = None) -> dict[str, Any]:
     return {"method": job.method, "dataset": Path(job.dataset).stem, "seed": job.seed, "updates": int(final["step"]),
             "normalized_score": scores[-1], "last5_normalized_score": float(np.mean(scores[-LAST_EVALUATIONS:])),
             "best_normalized_score": max(scores), "return_mean": float(final["return_mean"]),
+            **stability(progress), **last_measures(progress),
             "wall_s": round(float(final["wall_s"]), 1) if final.get("wall_s") else "", "run_dir": str(job.run_dir)}
+
+
+def stability(progress: list[dict[str, str]]) -> dict[str, float]:
+    """How steady a run's score is at its end: the std of its last five evaluations, the largest fall from its
+    best so far to a later evaluation, and the change over its last five evaluations (least-squares slope
+    times their span: near 0 where the curve has flattened)."""
+    steps = np.array([float(row["step"]) for row in progress])
+    scores = np.array([float(row["normalized_score"]) for row in progress])
+    last_steps, last_scores = steps[-LAST_EVALUATIONS:], scores[-LAST_EVALUATIONS:]
+    trend = 0.0
+    if len(last_scores) > 1:
+        trend = float(np.polyfit(last_steps, last_scores, 1)[0] * (last_steps[-1] - last_steps[0]))
+    fall = float((np.maximum.accumulate(scores) - scores).max())
+    return {"last5_spread": float(last_scores.std()), "largest_fall": fall, "last5_change": trend}
+
+
+def last_measures(progress: list[dict[str, str]]) -> dict[str, float | str]:
+    """The evaluation measures (trajdiff.measures) averaged over the last five evaluations; '' for progress files
+    written before they were recorded."""
+    last = progress[-LAST_EVALUATIONS:]
+    return {name: float(np.mean([float(row[f"eval_{name}"]) for row in last]))
+            if all(row.get(f"eval_{name}") not in (None, "") for row in last) else ""
+            for name in ("q_bias", "q_correlation", "action_change")}

@@ -14,6 +14,7 @@ import tyro
 from trajdiff.data import load_dataset
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import evaluate, record_video
+from trajdiff.measures import TAIL_WEIGHT
 from trajdiff.run_folder import SavedRun
 from trajdiff.utils import resolve_device
 
@@ -42,11 +43,16 @@ class EvalConfig:
     """Print one JSON object per member, then one with the mean over members, instead of the report."""
     accept_changed_dataset: bool = False
     """Evaluate although the run's dataset file now holds other data than the run trained on."""
+    q_tail_weight: float = TAIL_WEIGHT
+    """Q accuracy: on an episode cut by the time limit, leave out the states whose unseen rest of the episode
+    weighs more than this (discount^steps left); the critic's values of the others are compared with the
+    discounted returns obtained from them (docs: "Evaluation measures")."""
 
     def __post_init__(self) -> None:
         require(self.episodes >= 1, "--episodes must be at least 1")
         require(self.seed >= 0, "--seed must be at least 0")
         require(self.episodes <= MAX_EPISODES, f"--episodes must be at most {MAX_EPISODES:,}")
+        require(0 < self.q_tail_weight < 1, "--q-tail-weight must be in (0, 1)")
         if self.video is not None and self.video.suffix.lower() not in (".mp4", ".gif"):
             raise TrajdiffError(f"--video {self.video}: give a file ending in .mp4 or .gif")
 
@@ -83,7 +89,8 @@ def run_eval(config: EvalConfig) -> None:
             raise TrajdiffError(f"cannot write the video {config.video}: {existing} is a file")
         record_video(agent, env_id, config.video, run.seeds, config.seed, run.observe)
     results = evaluate(agent, env_id, config.episodes, run.seeds, config.seed, deterministic=config.deterministic,
-                       observe=run.observe, progress=True)
+                       observe=run.observe, progress=True, discounts=[member.discount for member in agent.configs],
+                       tail_weight=config.q_tail_weight)
     summaries = [{"run": str(folder), "seed": seed, "checkpoint_step": checkpoint["step"], **result.summary()}
                  for folder, seed, checkpoint, result in zip(folders, run.seeds, checkpoints, results)]
     if config.video is not None:
@@ -105,6 +112,9 @@ def run_eval(config: EvalConfig) -> None:
               f"{config.episodes} episodes")
         print(f"  return      {summary['return_mean']:.1f} ± {summary['return_std']:.1f}")
         print(f"  normalised  {summary['normalized_score_mean']:.1f} ± {summary['normalized_score_std']:.1f}")
+        print(f"  Q - return  {summary['q_bias']:.1f} (mean over {summary['q_states']} states), correlation "
+              f"{summary['q_correlation']:.2f}")
+        print(f"  action change {summary['action_change']:.4f} (mean squared, between consecutive steps)")
         for index, (value, score) in enumerate(zip(summary["episode_returns"], summary["episode_normalized_scores"])):
             print(f"    episode {index}: return {value:.1f}, normalised {score:.1f}")
     if len(summaries) > 1:

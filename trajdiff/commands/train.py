@@ -35,6 +35,7 @@ from trajdiff.envs import observed_columns
 from trajdiff.errors import TrajdiffError
 from trajdiff.evaluate import evaluate
 from trajdiff.expertise import episode_weights, fit_expertise
+from trajdiff.measures import MEASURES
 from trajdiff.plots import plot_expertise, plot_progress, source_names
 from trajdiff.resources import check_history_fits, check_update_fits, update_memory_bytes
 from trajdiff.run_folder import RunFolder, agent_for_environment, check_creatable, check_reusable
@@ -315,12 +316,14 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
 
 
 def evaluate_into(rows: list[dict], agent: DiffusionQLAgent, env_id: str, config: TrainConfig, bar: tqdm) -> None:
-    """Evaluate every member at once and add its return and score to its row."""
-    results = evaluate(agent, env_id, config.schedule.eval_episodes, agent.seeds, observe=config.observe)
+    """Evaluate every member at once and add its return, score and measures (trajdiff.measures) to its row."""
+    results = evaluate(agent, env_id, config.schedule.eval_episodes, agent.seeds, observe=config.observe,
+                       discounts=[member.discount for member in agent.configs])
     for row, result in zip(rows, results):
         summary = result.summary()
         row.update(return_mean=summary["return_mean"], return_std=summary["return_std"],
-                   normalized_score=summary["normalized_score_mean"])
+                   normalized_score=summary["normalized_score_mean"],
+                   **{f"eval_{name}": summary[name] for name in MEASURES})
     scores = ", ".join(f"{row['normalized_score']:.1f}" for row in rows)
     bar.write(f"step {rows[0]['step']}: normalised score {scores}")
 
