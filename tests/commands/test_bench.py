@@ -286,3 +286,38 @@ def test_the_approximated_modifier_applies_to_any_trajdiff_method():
     jobs = [Job("d/hopper-medium-expert.hdf5", method, 0, Path("/nonexistent") / method)
             for method in ("diffusion-ql", "diffusion-ql-approximated")]
     assert len(member_batches(jobs, BUDGETS["smoke"], BenchConfig())) == 2
+
+
+def fake_bench_folder(folder: Path, dataset: str, observe: str, scores: dict[str, float]) -> None:
+    """A bench folder as --report-only needs it: per method 3 seeds of progress.csv (two evaluations, the last
+    at the method's score plus the seed) and config.json, and the results.csv that bench writes."""
+    from trajdiff.commands.bench import Job, run_summary
+
+    rows = []
+    for method, score in scores.items():
+        for seed in range(3):
+            run_dir = folder / "runs" / dataset / method / f"seed{seed}"
+            run_dir.mkdir(parents=True)
+            (run_dir / "config.json").write_text(json.dumps({"observe": observe}))
+            (run_dir / "progress.csv").write_text(f"step,normalized_score,return_mean\n10,0,0\n20,{score + seed},0\n")
+            rows.append(run_summary(Job(f"{dataset}.hdf5", method, seed, run_dir)))
+    with (folder / "results.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_combined_report_spans_settings_of_several_bench_folders(tmp_path, capsys):
+    fake_bench_folder(tmp_path / "a", "hopper-medium", "positions", {"diffusion-ql": 10, "history-8": 20})
+    fake_bench_folder(tmp_path / "b", "walker2d-medium", "all", {"diffusion-ql": 5, "history-8": 30, "frames-8": 1})
+    main(["bench", "--combine", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "both")])
+    report = (tmp_path / "both" / "results.md").read_text()
+    assert "| history-8 | hopper-medium (positions) | 3 | 21.0 ± 0.8 |" in report
+    assert "| frames-8 | walker2d-medium | 3 | 2.0 ± 0.8 |" in report
+    assert "| P(history-8 > diffusion-ql) | 1.00 [1.00, 1.00] |" in report  # every run above, on both settings
+    assert "| frames-8 | " not in report.split("IQM of final over datasets")[1]  # not run on every setting
+    with (tmp_path / "both" / "results.csv").open() as handle:
+        assert len(list(csv.DictReader(handle))) == 15
+    with pytest.raises(SystemExit):
+        main(["bench", "--combine", str(tmp_path / "a"), str(tmp_path / "a"), "--out", str(tmp_path / "twice")])
+    assert "is in both" in capsys.readouterr().err

@@ -77,9 +77,12 @@ def write_report(rows: list[dict], out: Path, title: str) -> None:
                      "range of the runs: read them as such.")
     lines += ["", "| method | dataset | seeds | final | last 5 | best (online) | IQM of final [95% CI] |",
               "|---|---|---|---|---|---|---|"]
+    complete = [method for method, per_dataset in by_method.items() if all(per_dataset.get(d) for d in datasets)]
     for method, per_dataset in by_method.items():
         for dataset in datasets:
-            runs = per_dataset[dataset]
+            runs = per_dataset.get(dataset, [])
+            if not runs:
+                continue
             cells = []
             for column, _ in FIGURES:
                 values = np.array([run[column] for run in runs])
@@ -91,18 +94,18 @@ def write_report(rows: list[dict], out: Path, title: str) -> None:
     if len(datasets) > 1:
         lines += ["", "| method | IQM of final over datasets and seeds [95% CI] | IQM of last 5 [95% CI] |",
                   "|---|---|---|"]
-        for method in by_method:
+        for method in complete:  # a method run on only some of the datasets has no aggregate over them
             cells = []
             for column in ("normalized_score", "last5_normalized_score"):
                 iqm, low, high = interquartile_mean(score_matrix(by_method[method], datasets, column))
                 cells.append(f"{iqm:.1f} [{low:.1f}, {high:.1f}]")
             lines.append(f"| {method} | {' | '.join(cells)} |")
-        plot_performance_profiles({method: score_matrix(per_dataset, datasets, "normalized_score")
-                                   for method, per_dataset in by_method.items()}, out / "performance-profiles.png")
-    if "diffusion-ql" in by_method and len(by_method) > 1:
+        plot_performance_profiles({method: score_matrix(by_method[method], datasets, "normalized_score")
+                                   for method in complete}, out / "performance-profiles.png")
+    if "diffusion-ql" in complete and len(complete) > 1:
         lines += ["", f"| P(method > diffusion-ql) over {len(datasets)} dataset(s) [95% CI] | final | last 5 |",
                   "|---|---|---|"]
-        for method in by_method:
+        for method in complete:
             if method == "diffusion-ql":
                 continue
             cells = []
@@ -133,6 +136,8 @@ def beyond_the_score(by_method: dict[str, dict[str, list[dict]]], datasets: list
              f"| method | dataset | {headings} |", "|---|---|" + "---|" * len(BEYOND_THE_SCORE)]
     for method, per_dataset in by_method.items():
         for dataset in datasets:
+            if not per_dataset.get(dataset):
+                continue
             cells = []
             for column, _, decimals in BEYOND_THE_SCORE:
                 values = [run[column] for run in per_dataset[dataset]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import json
 import multiprocessing
 import os
 import sys
@@ -138,6 +139,10 @@ class BenchConfig:
     report_only: bool = False
     """Train nothing: rebuild results.csv, results.md and the figures from the runs' progress.csv files (a
     copy of OUT/runs with only those files, such as the committed docs/results, is enough)."""
+    combine: tuple[Path, ...] = ()
+    """Train nothing: write one report in --out over the runs of these earlier bench folders (each one's
+    results.csv and the runs it names), each dataset named with the folder's --observe, so that the IQM and
+    the probability of improvement span settings that one suite cannot hold (--suite and --budget unused)."""
     at_step: int | None = None
     """Report every run as of its evaluation at this update, not its last one: with --report-only, compares
     methods at one budget while their runs are still going (each run must have reached it)."""
@@ -153,6 +158,9 @@ class BenchConfig:
 
 
 def run_bench(config: BenchConfig) -> None:
+    if config.combine:
+        combine_reports(config.combine, config.out)
+        return
     if config.suite not in SUITES:
         raise TrajdiffError(f"unknown suite {config.suite!r} ({', '.join(SUITES)})")
     unknown = [method for method in config.methods if method_overrides(method) is None and method not in BASELINES]
@@ -202,6 +210,48 @@ def run_bench(config: BenchConfig) -> None:
     write_report(rows, config.out, f"suite {config.suite}, budget {config.budget} ({budget['updates']:,} updates, "
                                    f"{seeds} seed(s), {budget['eval_episodes']} evaluation episodes){as_of}")
     print((config.out / "results.md").read_text())
+
+
+def combine_reports(folders: tuple[Path, ...], out: Path) -> None:
+    """One report over the results.csv rows of several bench folders, a dataset seen through --observe X named
+    'DATASET (X)'."""
+    rows: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str, str], Path] = {}
+    for folder in folders:
+        try:
+            with (folder / "results.csv").open() as handle:
+                found = list(csv.DictReader(handle))
+        except OSError as error:
+            reason = error.strerror or error
+            raise TrajdiffError(f"--combine {folder}: cannot read its results.csv ({reason})") from None
+        for row in found:
+            record = Path(row["run_dir"]) / "config.json"
+            if not record.is_file():
+                raise TrajdiffError(f"--combine {folder}: {record} is missing (the report needs each run's "
+                                    "config.json and progress.csv)")
+            observe = json.loads(record.read_text()).get("observe", "all")
+            setting = row["dataset"] if observe == "all" else f"{row['dataset']} ({observe})"
+            run = (row["method"], setting, row["seed"])
+            if run in seen:
+                raise TrajdiffError(f"--combine: {row['method']} seed {row['seed']} on {setting} is in both "
+                                    f"{seen[run]} and {folder}; name each run once")
+            seen[run] = folder
+            rows.append({**{key: value if key in TEXT_COLUMNS or value == "" else float(value)
+                            for key, value in row.items()}, "dataset": setting})
+    if not rows:
+        raise TrajdiffError("--combine: the folders hold no runs")
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "results.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    settings = list(dict.fromkeys(row["dataset"] for row in rows))
+    write_report(rows, out, f"{len(settings)} settings ({', '.join(settings)})")
+    print((out / "results.md").read_text())
+
+
+TEXT_COLUMNS = ("method", "dataset", "run_dir")
+"""results.csv columns that are not numbers."""
 
 
 @dataclass(frozen=True)
