@@ -130,8 +130,6 @@ def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], ev
     observations, _ = envs.reset(seed=starts)
     buffer = HistoryBuffer(num_envs, agent.history_len, observations.shape[1], device)
     buffer.reset(np.ones(num_envs, bool), torch.as_tensor(observations, dtype=torch.float32, device=device))
-    running_return = np.zeros(num_envs)
-    running_length = np.zeros(num_envs, dtype=np.int64)
     member_of = np.arange(num_envs) // per_member
     started = np.arange(num_envs) % per_member  # episode number each env runs; those past `episodes` are dropped
     next_episode = np.full(members, per_member)
@@ -148,17 +146,15 @@ def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], ev
         judged = values is not None and discounts is not None  # the critic's values to compare with the returns
         value_of = values.reshape(num_envs).cpu().numpy() if judged else np.full(num_envs, np.nan)
         observations, rewards, terminated, truncated, _ = envs.step(actions)
-        running_return += rewards
-        running_length += 1
         for env_index, trace in enumerate(traces):
             trace.append((actions[env_index], value_of[env_index], rewards[env_index]))
         done = terminated | truncated
         for env_index in np.flatnonzero(done):
             member, episode = member_of[env_index], started[env_index]
             if episode < episodes:
-                returns[member, episode] = running_return[env_index]
-                lengths[member, episode] = running_length[env_index]
                 episode_actions, episode_values, episode_rewards = (np.array(part) for part in zip(*traces[env_index]))
+                returns[member, episode] = np.cumsum(episode_rewards)[-1]  # summed in step order
+                lengths[member, episode] = len(episode_rewards)
                 measures[member].add(episode_actions, episode_rewards,
                                      episode_values if judged else None,
                                      bool(terminated[env_index]))
@@ -166,8 +162,6 @@ def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], ev
             traces[env_index] = []
             started[env_index] = next_episode[member]
             next_episode[member] += 1
-        running_return[done] = 0.0
-        running_length[done] = 0
         observations_tensor = torch.as_tensor(observations, dtype=torch.float32, device=device)
         buffer.push(observations_tensor)
         buffer.reset(done, observations_tensor)  # SAME_STEP: these are new episodes' first observations

@@ -27,6 +27,7 @@ from trajdiff.commands.train_config import Schedule, TrainConfig, with_overrides
 from trajdiff.data.load import EMBEDDED_DEFAULT, load_dataset
 from trajdiff.envs import Observe
 from trajdiff.errors import TrajdiffError
+from trajdiff.measures import MEASURES
 from trajdiff.presets import PRESETS
 
 TRAJDIFF = {"history_len": 4, "n_step": 3, "expertise_weighting": True}
@@ -423,4 +424,4 @@ def last_measures(progress: list[dict[str, str]]) -> dict[str, float | str]:
     last = progress[-LAST_EVALUATIONS:]
     return {name: float(np.mean([float(row[f"eval_{name}"]) for row in last]))
             if all(row.get(f"eval_{name}") not in (None, "") for row in last) else ""
-            for name in ("q_bias", "q_correlation", "action_change")}
+            for name in MEASURES if name != "q_states"}
