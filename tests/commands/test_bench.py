@@ -236,6 +236,8 @@ def test_evidence_suite_end_to_end_and_report_from_progress_files_alone(tmp_path
     main([*arguments[:-6], "--out", str(copy), "--report-only", "--data-dir", str(tmp_path / "gone")])
     rebuilt = (copy / "results.md").read_text()
     assert rebuilt == report.replace(str(out), str(copy))
+    for figure in ("performance-profiles.png", "learning-curves.png"):  # bootstrap bands seeded: the same bytes
+        assert (copy / figure).read_bytes() == (out / figure).read_bytes()
     main([*arguments[:-6], "--out", str(copy), "--report-only", "--at-step", "20"])  # the first evaluation
     assert "as of update 20" in (copy / "results.md").read_text()
     with (copy / "results.csv").open() as handle:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,19 @@ def interquartile_mean(scores: np.ndarray, reps: int = 2000) -> tuple[float, flo
     return interval_estimate("aggregate_iqm", scores, reps)
 
 
+@contextmanager
+def seeded_bootstrap() -> Iterator[None]:
+    """Seed numpy's global generator for the duration, then restore it. rliable 1.2 draws its bootstrap indices
+    from it (np.random.choice) and never from its random_state argument; seeded, the same files give the same
+    intervals and figures, byte for byte."""
+    global_state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        yield
+    finally:
+        np.random.set_state(global_state)
+
+
 def interval_estimate(metric: str, scores: np.ndarray | list[np.ndarray], reps: int) -> tuple[float, float, float]:
     """An rliable metric (by name) of a (runs, tasks) score matrix, or of a list of them compared, with its 95%
     stratified-bootstrap interval: (point, low, high)."""
@@ -25,15 +40,9 @@ def interval_estimate(metric: str, scores: np.ndarray | list[np.ndarray], reps: 
     except ImportError:
         raise TrajdiffError("aggregates need rliable: pip install 'trajdiff[bench]'") from None
     statistic = getattr(metrics, metric)
-    # rliable 1.2 draws its bootstrap indices from numpy's global generator (np.random.choice) and never from
-    # its random_state argument: seed the global one for the call, so that the same files give the same report
-    global_state = np.random.get_state()
-    np.random.seed(0)
-    try:
+    with seeded_bootstrap():
         point, interval = library.get_interval_estimates(
             {"estimate": scores}, lambda *matrices: np.array([statistic(*matrices)]), reps=reps)
-    finally:
-        np.random.set_state(global_state)
     return float(point["estimate"][0]), float(interval["estimate"][0, 0]), float(interval["estimate"][1, 0])
 
 
@@ -165,7 +174,8 @@ def plot_performance_profiles(scores: dict[str, np.ndarray], path: Path) -> None
 
     top = max(float(matrix.max()) for matrix in scores.values())
     thresholds = np.linspace(0.0, max(top, 1.0), 81)
-    profiles, intervals = library.create_performance_profile(scores, thresholds, reps=500)
+    with seeded_bootstrap():
+        profiles, intervals = library.create_performance_profile(scores, thresholds, reps=500)
     figure, axis = plt.subplots(figsize=(6, 3.5))
     plot_utils.plot_performance_profiles(profiles, thresholds, performance_profile_cis=intervals, ax=axis,
                                          xlabel="normalised score τ", ylabel="fraction of runs > τ")
