@@ -121,6 +121,29 @@ def test_collect_dataset_also_as_minari(behavior_run, tmp_path, monkeypatch):
         np.testing.assert_allclose(getattr(from_minari, key), getattr(from_hdf5, key))
 
 
+def test_policy_step_names_the_checkpoint(behavior_run, tmp_path):
+    """--policy-step rolls out the named checkpoint; a run trained only that far gives the same dataset."""
+    short = tmp_path / "hopper"
+    train_behavior(TrainBehaviorConfig(out=short, env="Hopper-v5", steps=600, checkpoint_every=300,
+                                       learning_starts=300, eval_episodes=2))
+    full, part = BehaviorRun.open(behavior_run), BehaviorRun.open(short)
+    evaluated = [[(entry["step"], entry["ret_mean"]) for entry in run.log] for run in (full, part)]
+    assert evaluated[0][:2] == evaluated[1]  # the same first two checkpoints
+    for kind in ("expert", "medium-replay"):
+        from_full, _ = build_dataset(full, kind, 400, seed=0, policy_step=600)
+        from_part, _ = build_dataset(part, kind, 400, seed=0, policy_step=600)
+        assert from_full.metadata["policy_return"] == full.log[1]["ret_mean"]
+        for key in ("observations", "actions", "rewards", "terminals", "timeouts"):
+            np.testing.assert_array_equal(getattr(from_part, key), getattr(from_full, key))
+    medium, _ = build_dataset(full, "medium", 400, seed=0)
+    named, _ = build_dataset(full, "medium", 400, seed=0, policy_step=int(full.medium["step"]))
+    np.testing.assert_array_equal(named.actions, medium.actions)
+    with pytest.raises(TrajdiffError, match="no checkpoint at step 500 \\(it has 300, 600, 900\\)"):
+        build_dataset(full, "medium", 400, seed=0, policy_step=500)
+    with pytest.raises(TrajdiffError, match="not of random"):
+        build_dataset(full, "random", 400, seed=0, policy_step=300)
+
+
 def test_size_must_be_positive(behavior_run):
     with pytest.raises(TrajdiffError, match="--size must be at least 1"):
         build_dataset(BehaviorRun.open(behavior_run), "random", 0, seed=0)

@@ -1,6 +1,6 @@
 """Train a SAC behaviour policy with stable-baselines3 and keep what D4RL's protocol needs.
 
-A run folder holds, exactly like ``../shared/behavior/<env>/``:
+A run folder holds:
 
 - ``sac_<step>.zip``: full SB3 checkpoints every ``checkpoint_every`` environment steps;
 - ``log.json``: a list of ``{step, ret_mean, ret_std, wall_s}``, one per checkpoint, the return

@@ -78,6 +78,14 @@ class BehaviorRun:
         target = self.expert["ret_mean"] / 3
         return min(self.log, key=lambda entry: (abs(entry["ret_mean"] - target), entry["step"]))
 
+    def checkpoint(self, step: int) -> dict[str, float]:
+        """The log entry of the checkpoint saved at ``step``."""
+        for entry in self.log:
+            if int(entry["step"]) == step:
+                return entry
+        steps = ", ".join(str(int(entry["step"])) for entry in self.log)
+        raise TrajdiffError(f"{self.directory} has no checkpoint at step {step} (it has {steps})")
+
 
 def rollouts(env_id: str, policy, size: int, seed: int, num_envs: int = 8, label: str = "") -> tuple[dict, np.ndarray]:  # noqa: ANN001
     """Run ``policy`` (a batched SB3 model or None for uniform random actions) until ``size`` rows.
@@ -129,14 +137,21 @@ def rollouts(env_id: str, policy, size: int, seed: int, num_envs: int = 8, label
 Built = tuple[EpisodeDataset, dict[str, np.ndarray]]
 
 
-def build_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int, built: dict[str, Built] | None = None) -> Built:
+def build_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int, built: dict[str, Built] | None = None,
+                  policy_step: int | None = None) -> Built:
     """One dataset of ``kind`` and its infos (qpos, qvel where recorded).
 
     medium rolls out with ``seed`` and expert with ``seed + 1``, so medium-expert is exactly the
     two concatenated; ``built`` lends medium-expert the ones a suite has already made.
+    ``policy_step`` names the checkpoint that a medium, expert or medium-replay dataset comes from,
+    in place of the rule's choice: a run trained only as far as that checkpoint makes the same dataset.
     """
     if size < 1:
         raise TrajdiffError("--size must be at least 1")
+    if policy_step is not None and kind not in ("medium", "expert", "medium-replay"):
+        raise TrajdiffError(f"--policy-step names the checkpoint of a medium, expert or medium-replay "
+                            f"dataset, not of {kind}")
+    chosen = run.checkpoint(policy_step) if policy_step is not None else None
     metadata: dict[str, object] = {"env_id": run.env_id, "kind": kind, "seed": seed,
                                    "trajdiff_version": trajdiff.__version__,
                                    "gymnasium_version": gym.__version__,
@@ -152,18 +167,19 @@ def build_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int, built: dic
         if not replay_path.is_file():
             raise TrajdiffError(f"{run.directory} has no replay.npz: medium-replay needs the run's transitions")
         replay = np.load(replay_path)
-        steps = int(run.medium["step"])
+        entry = chosen or run.medium
+        steps = int(entry["step"])
         arrays = {key: replay[key][:steps] for key in ("observations", "next_observations", "actions", "rewards")}
         arrays["timeouts"] = replay["timeouts"][:steps]
         arrays["terminals"] = replay["dones"][:steps] & ~arrays["timeouts"]
-        metadata.update(policy=f"replay up to step {steps}", policy_return=float(run.medium["ret_mean"]))
+        metadata.update(policy=f"replay up to step {steps}", policy_return=float(entry["ret_mean"]))
         return _labelled(arrays, kind, metadata), {}
     if kind == "random":
         policy, entry = None, {"step": 0, "ret_mean": float("nan")}
     elif kind in ("medium", "expert"):
         from stable_baselines3 import SAC
 
-        entry = run.medium if kind == "medium" else run.expert
+        entry = chosen or (run.medium if kind == "medium" else run.expert)
         policy = SAC.load(checkpoint_path(run.directory, int(entry["step"])), device="cpu")
     else:
         raise TrajdiffError(f"unknown dataset kind {kind!r} ({', '.join(KINDS)})")
@@ -212,9 +228,9 @@ def suite_file_name(family: str, kind: Kind) -> str:
 
 
 def write_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int, out: Path, with_infos: bool = True,
-                  built: dict[str, Built] | None = None) -> Built:
+                  built: dict[str, Built] | None = None, policy_step: int | None = None) -> Built:
     """Build one dataset and write it as D4RL-layout hdf5 (with its infos unless ``with_infos`` is off)."""
-    dataset, infos = build_dataset(run, kind, size, seed, built)
+    dataset, infos = build_dataset(run, kind, size, seed, built, policy_step)
     write_d4rl_hdf5(out, dataset, infos=infos if with_infos else None)
     returns = dataset.episode_returns
     print(f"{out}: {dataset.num_transitions:,} transitions, {dataset.num_episodes} episodes, "

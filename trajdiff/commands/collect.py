@@ -138,6 +138,9 @@ class CollectDatasetConfig(CollectSource):
     """Also store infos/qpos and infos/qvel (float64; about half the file)."""
     minari_id: str | None = None
     """Also write the dataset as a local Minari dataset with this id (e.g. trajdiff/hopper/medium-v0)."""
+    policy_step: int | None = None
+    """The checkpoint (its step) that a medium, expert or medium-replay dataset comes from, in place of
+    the rule's choice; a behaviour run trained only that far then makes the same dataset."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,7 +153,8 @@ class CollectSuiteConfig(CollectSource):
 
 def collect_dataset(config: CollectDatasetConfig) -> None:
     run = BehaviorRun.open(config.from_, config.env)
-    dataset, _ = write_dataset(run, config.kind, config.size, config.seed, config.out, config.infos)
+    dataset, _ = write_dataset(run, config.kind, config.size, config.seed, config.out, config.infos,
+                               policy_step=config.policy_step)
     if config.minari_id is not None:
         write_minari(dataset, config.minari_id, run.env_id)
         print(f"also written as Minari dataset {config.minari_id}")
