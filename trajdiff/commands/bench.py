@@ -88,7 +88,7 @@ BUDGETS: dict[str, dict[str, int]] = {
     "cpu-20k": {"updates": 20_000, "eval_every": 2_000, "eval_episodes": 10, "seeds": 5},
     # the largest CPU evidence: 5 seeds x 50k updates, 10 evaluations; split into sittings with --stop-at
     "cpu-50k": {"updates": 50_000, "eval_every": 5_000, "eval_episodes": 10, "seeds": 5},
-    # a tenth of Diffusion-QL's protocol, 5 seeds, dense evaluations (one GPU, seed-batched: issue #17)
+    # a tenth of Diffusion-QL's protocol, 5 seeds, dense evaluations (one GPU, seeds batched)
     "gpu": {"updates": 200_000, "eval_every": 10_000, "eval_episodes": 10, "seeds": 5},
     # Diffusion-QL's protocol: 2000 epochs of 1000 updates, 10 evaluation episodes, 5 seeds (a GPU)
     "paper": {"updates": 2_000_000, "eval_every": 50_000, "eval_episodes": 10, "seeds": 5},
@@ -105,7 +105,7 @@ SUITES: dict[str, list[str]] = {
 """Suite -> datasets: 'default' is the embedded dataset, file names are read from --data-dir, named as
 `trajdiff collect suite` writes them. 'hopper' is all five kinds; 'hopper-KIND' is one (a dataset at a
 time fits the cpu budget's hour); likewise for halfcheetah and walker2d. 'evidence' is the four datasets of
-the GPU evidence run (issue #17), hopper first."""
+the GPU evidence run (docs/results.md), hopper first."""
 
 
 @dataclass(frozen=True)
