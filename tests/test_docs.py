@@ -1,7 +1,11 @@
-"""The documentation: the site builds with no warning, every command it shows parses, the README's example runs."""
+"""The documentation: the site builds with no warning, every command it shows parses, the README's example runs,
+and every committed report is what the command written beside it computes from the committed runs."""
 
+import csv
+import math
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +75,49 @@ def test_the_readme_python_example_runs(tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "normalised score" in completed.stdout
     assert (tmp_path / "runs" / "api-example" / "checkpoint.pt").is_file()
+
+
+def report_commands() -> list[str]:
+    """The results page's ``bench --report-only`` and ``bench --combine`` commands whose output folder is
+    committed (the GPU evidence's is not run yet)."""
+    commands = [command for page, command in documented_commands() if page == "results.md"
+                and ("--report-only" in command or "--combine" in command)]
+    return [command for command in commands if (ROOT / report_folders(command)[-1]).is_dir()]
+
+
+def report_folders(command: str) -> list[str]:
+    """The folders a report command reads, its output folder last."""
+    words = shlex.split(command)
+    out = words[words.index("--out") + 1]
+    combined = words[words.index("--combine") + 1: words.index("--out")] if "--combine" in words else []
+    return [*combined, out]
+
+
+def same_csv(left: Path, right: Path) -> bool:
+    """Equal cells, numbers to 1e-9 relative (the last bit of a float sum may depend on the CPU's vector unit)."""
+    def cells(path: Path) -> list[list[str]]:
+        return list(csv.reader(path.open()))
+
+    def same(a: str, b: str) -> bool:
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+        except ValueError:
+            return a == b
+
+    rows_left, rows_right = cells(left), cells(right)
+    return len(rows_left) == len(rows_right) and all(
+        len(a) == len(b) and all(map(same, a, b)) for a, b in zip(rows_left, rows_right))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", report_commands(), ids=lambda command: Path(report_folders(command)[-1]).name)
+def test_every_committed_report_is_what_its_command_computes(tmp_path, command):
+    """Run the documented command on a copy of the committed runs: its tables must be the committed ones."""
+    for folder in report_folders(command):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    completed = subprocess.run([sys.executable, "-c", "from trajdiff.cli import main; main()",
+                                *shlex.split(command)[1:]], cwd=tmp_path, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = report_folders(command)[-1]
+    assert (tmp_path / out / "results.md").read_text() == (ROOT / out / "results.md").read_text()
+    assert same_csv(tmp_path / out / "results.csv", ROOT / out / "results.csv")
