@@ -7,7 +7,13 @@ A run folder holds:
   of ``eval_episodes`` deterministic evaluation episodes;
 - ``replay.npz``: every transition SAC collected, in collection order, with SB3's semantics
   (``dones`` true at every episode end, ``timeouts`` at the time-limit ones). medium-replay is
-  cut from it.
+  cut from it;
+- ``run.json``: the environment, trainer, seed, target steps, command line and library versions.
+
+Two trainers run the same SAC (stable-baselines3's defaults, D4RL's algorithm): ``sb3``
+(stable-baselines3, PyTorch) and ``sbx`` (its JAX twin, the ``sbx`` extra), whose jit-compiled
+update makes a CPU step about twice as cheap (``benchmarks/behavior.py``). A run keeps the trainer
+it started with.
 
 Running the command again on the same folder with a larger ``--steps`` continues from the last
 checkpoint (policy, optimiser, entropy coefficient and replay buffer), so a killed run loses at
@@ -16,11 +22,33 @@ most ``checkpoint_every`` steps.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
+from trajdiff.errors import TrajdiffError
 from trajdiff.utils import atomic_write
+
+Trainer = Literal["sb3", "sbx"]
+
+
+def sac_class(trainer: Trainer) -> type:
+    """The SAC class of ``trainer``, single-threaded (SAC at batch 256 runs fastest so on small CPUs)."""
+    if trainer == "sb3":
+        import torch
+        from stable_baselines3 import SAC
+
+        torch.set_num_threads(1)
+        return SAC
+    # XLA reads its flags when JAX first starts: set before the import, kept if the user set them
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+    try:
+        from sbx import SAC
+    except ImportError:
+        raise TrajdiffError("--trainer sbx needs the sbx extra: pip install 'trajdiff[sbx]'") from None
+    return SAC
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 import trajdiff
-from trajdiff.collect.behavior import checkpoint_path
+from trajdiff.collect.behavior import Trainer, checkpoint_path, sac_class
 from trajdiff.data.episodes import EpisodeDataset
 from trajdiff.data.formats import write_d4rl_hdf5
 from trajdiff.data.registry import default_environment
@@ -45,6 +45,7 @@ class BehaviorRun:
     directory: Path
     env_id: str
     log: list[dict[str, float]]
+    trainer: Trainer = "sb3"
 
     @classmethod
     def open(cls, directory: Path, env_id: str | None = None) -> BehaviorRun:
@@ -61,13 +62,15 @@ class BehaviorRun:
         if not log:
             raise TrajdiffError(f"{directory} holds no checkpoints (sac_<step>.zip) listed in its log.json")
         run_file = directory / "run.json"
-        if env_id is None and run_file.is_file():
-            env_id = json.loads(run_file.read_text()).get("env")
-        if env_id is None:
-            env_id = default_environment(directory.name)
+        record = json.loads(run_file.read_text()) if run_file.is_file() else {}
+        env_id = env_id or record.get("env") or default_environment(directory.name)
         if env_id is None:
             raise TrajdiffError(f"cannot tell the environment of {directory}; pass --env (e.g. Hopper-v5)")
-        return cls(directory, env_id, log)
+        return cls(directory, env_id, log, record.get("trainer", "sb3"))
+
+    def policy(self, step: int):  # noqa: ANN201 - an SB3 or sbx SAC model
+        """The SAC checkpoint saved at ``step``, loaded with the trainer that made it."""
+        return sac_class(self.trainer).load(checkpoint_path(self.directory, step), device="cpu")
 
     @property
     def expert(self) -> dict[str, float]:
@@ -177,10 +180,8 @@ def build_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int, built: dic
     if kind == "random":
         policy, entry = None, {"step": 0, "ret_mean": float("nan")}
     elif kind in ("medium", "expert"):
-        from stable_baselines3 import SAC
-
         entry = chosen or (run.medium if kind == "medium" else run.expert)
-        policy = SAC.load(checkpoint_path(run.directory, int(entry["step"])), device="cpu")
+        policy = run.policy(int(entry["step"]))
     else:
         raise TrajdiffError(f"unknown dataset kind {kind!r} ({', '.join(KINDS)})")
     arrays, _ = rollouts(run.env_id, policy, size, seed + (kind == "expert"), label=kind)

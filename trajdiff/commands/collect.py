@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
-import torch
 import tyro
 from tqdm import tqdm
 
-from trajdiff.collect.behavior import checkpoint_path, load_replay, save_replay
+from trajdiff.collect.behavior import Trainer, checkpoint_path, load_replay, sac_class, save_replay
 from trajdiff.collect.datasets import (
     KINDS,
     BehaviorRun,
@@ -29,7 +29,7 @@ from trajdiff.data.load import load_dataset
 from trajdiff.data.registry import environment_family
 from trajdiff.envs import make_environment
 from trajdiff.errors import TrajdiffError, require
-from trajdiff.utils import atomic_write_json, library_versions
+from trajdiff.utils import atomic_write_json, cpu_model, library_versions
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class TrainBehaviorConfig:
     """Train a SAC behaviour policy (stable-baselines3 defaults) and save checkpoints + replay."""
 
     out: Path
-    """Run folder to create (checkpoints, log.json, replay.npz)."""
+    """Run folder to create (checkpoints, log.json, replay.npz, run.json)."""
     env: str = "Hopper-v5"
     """Gymnasium environment id."""
     steps: int = 100_000
@@ -50,10 +50,35 @@ class TrainBehaviorConfig:
     """Random-action steps before SAC starts learning (the SB3 default)."""
     seed: int = 0
     """Seed of SAC and its environments."""
+    trainer: Trainer = "sb3"
+    """sb3 (stable-baselines3, PyTorch) or sbx (its JAX twin, the sbx extra): the same SAC."""
+
+
+def _behavior_run_record(config: TrainBehaviorConfig) -> dict[str, object]:
+    """run.json: what a continuation must match, and how the run was made."""
+    versions = library_versions()
+    if config.trainer == "sbx":
+        from importlib.metadata import version
+
+        versions |= {name: version(name) for name in ("sbx-rl", "jax", "jaxlib", "flax", "optax")}
+    return {"env": config.env, "trainer": config.trainer, "seed": config.seed, "steps": config.steps,
+            "learning_starts": config.learning_starts, "command": " ".join(["trajdiff", *sys.argv[1:]]),
+            "cpu": cpu_model(), "versions": versions}
+
+
+def _check_continuation(config: TrainBehaviorConfig, record_path: Path) -> None:
+    """A run continues only with the environment, trainer and seed it started with."""
+    if not record_path.is_file():
+        return
+    earlier = json.loads(record_path.read_text())
+    for key in ("env", "trainer", "seed", "learning_starts"):
+        earlier_value = earlier.get(key, "sb3" if key == "trainer" else None)
+        if earlier_value is not None and earlier_value != getattr(config, key):
+            raise TrajdiffError(f"{config.out} is a run with {key.replace('_', '-')} {earlier_value}, not "
+                                f"{getattr(config, key)}; continue it with the same value or start a new --out")
 
 
 def train_behavior(config: TrainBehaviorConfig) -> None:
-    from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.logger import Logger
@@ -61,6 +86,9 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
 
     if config.steps < config.checkpoint_every:
         raise TrajdiffError("--steps must be at least --checkpoint-every (no checkpoint otherwise)")
+    sac = sac_class(config.trainer)
+    record_path = config.out / "run.json"
+    _check_continuation(config, record_path)
     config.out.mkdir(parents=True, exist_ok=True)
     log_path = config.out / "log.json"
     log: list[dict[str, float]] = json.loads(log_path.read_text()) if log_path.is_file() else []
@@ -68,6 +96,7 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
     done_steps = int(log[-1]["step"]) if log else 0
     if done_steps >= config.steps:
         raise TrajdiffError(f"{config.out} already holds {done_steps} steps; ask for more with --steps")
+    atomic_write_json(record_path, _behavior_run_record(config))
     eval_env = Monitor(make_environment(config.env))
     start = time.time() - (log[-1]["wall_s"] if log else 0.0)
 
@@ -92,14 +121,14 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
                 self.bar.set_postfix(eval_return=f"{log[-1]['ret_mean']:.0f}")
             return True
 
-    torch.set_num_threads(1)  # SB3 SAC at batch 256 runs fastest single-threaded on small CPUs
     if done_steps:  # continue a run that was stopped, from its last checkpoint and replay
-        model = SAC.load(checkpoint_path(config.out, done_steps), env=make_environment(config.env), device="cpu",
+        model = sac.load(checkpoint_path(config.out, done_steps), env=make_environment(config.env), device="cpu",
                          custom_objects={"buffer_size": config.steps})
         load_replay(model.replay_buffer, config.out / "replay.npz", done_steps)
     else:
-        model = SAC("MlpPolicy", make_environment(config.env), buffer_size=config.steps,
-                    learning_starts=config.learning_starts, seed=config.seed, device="cpu", verbose=0)
+        model = sac("MlpPolicy", make_environment(config.env), buffer_size=config.steps,
+                    learning_starts=config.learning_starts, seed=config.seed, verbose=0,
+                    **({"device": "cpu"} if config.trainer == "sb3" else {}))
     model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default makes an empty /tmp/SB3-<date> folder
     eval_env.reset(seed=config.seed + 10_000 + done_steps)
     callback = CheckpointCallback()
@@ -107,8 +136,6 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
     callback.bar.close()
     # SB3 calls the callback before storing the step's transition: save the complete replay now.
     save_replay(model.replay_buffer, config.out / "replay.npz")
-    atomic_write_json(config.out / "run.json", {"env": config.env, "steps": config.steps,
-                                                "seed": config.seed, "versions": library_versions()})
     print(json.dumps(log[-1]))
 
 
