@@ -290,7 +290,7 @@ def test_the_approximated_modifier_applies_to_any_trajdiff_method():
     assert len(member_batches(jobs, BUDGETS["smoke"], BenchConfig())) == 2
 
 
-def fake_bench_folder(folder: Path, dataset: str, observe: str, scores: dict[str, float]) -> None:
+def fake_bench_folder(folder: Path, dataset: str, observe: str, scores: dict[str, float], updates: int = 20) -> None:
     """A bench folder as --report-only needs it: per method 3 seeds of progress.csv (two evaluations, the last
     at the method's score plus the seed) and config.json, and the results.csv that bench writes."""
     from trajdiff.commands.bench import Job, run_summary
@@ -300,7 +300,7 @@ def fake_bench_folder(folder: Path, dataset: str, observe: str, scores: dict[str
         for seed in range(3):
             run_dir = folder / "runs" / dataset / method / f"seed{seed}"
             run_dir.mkdir(parents=True)
-            (run_dir / "config.json").write_text(json.dumps({"observe": observe}))
+            (run_dir / "config.json").write_text(json.dumps({"observe": observe, "schedule": {"updates": updates}}))
             (run_dir / "progress.csv").write_text(f"step,normalized_score,return_mean\n10,0,0\n20,{score + seed},0\n")
             rows.append(run_summary(Job(f"{dataset}.hdf5", method, seed, run_dir)))
     with (folder / "results.csv").open("w", newline="") as handle:
@@ -323,3 +323,26 @@ def test_combined_report_spans_settings_of_several_bench_folders(tmp_path, capsy
     with pytest.raises(SystemExit):
         main(["bench", "--combine", str(tmp_path / "a"), str(tmp_path / "a"), "--out", str(tmp_path / "twice")])
     assert "is in both" in capsys.readouterr().err
+
+
+def test_reports_refuse_labels_that_the_runs_contradict(tmp_path, capsys):
+    """--report-only labels runs with --observe and --budget; --combine pools runs of one budget only."""
+    folder = tmp_path / "smoke"
+    fake_bench_folder(folder, "default", "positions", {"diffusion-ql": 10}, updates=40)  # the smoke budget
+    main(["bench", "--suite", "smoke", "--budget", "smoke", "--methods", "diffusion-ql", "--seeds", "3",
+          "--observe", "positions", "--report-only", "--out", str(folder)])
+    assert (folder / "results.md").is_file()
+    capsys.readouterr()
+    for labels, said in ((["--observe", "velocities", "--budget", "smoke"], "trained with --observe positions"),
+                         (["--observe", "positions", "--budget", "cpu"], "is 10,000 updates, but")):
+        with pytest.raises(SystemExit) as stopped:
+            main(["bench", "--suite", "smoke", "--methods", "diffusion-ql", "--seeds", "3", *labels,
+                  "--report-only", "--out", str(folder)])
+        assert stopped.value.code == 2
+        error = capsys.readouterr().err
+        assert said in error and len(error.strip().splitlines()) == 1
+    fake_bench_folder(tmp_path / "longer", "walker2d-medium", "all", {"diffusion-ql": 5}, updates=80)
+    with pytest.raises(SystemExit) as stopped:
+        main(["bench", "--combine", str(folder), str(tmp_path / "longer"), "--out", str(tmp_path / "both")])
+    assert stopped.value.code == 2 and "combine runs of one budget" in capsys.readouterr().err
+    assert not (tmp_path / "both").exists()

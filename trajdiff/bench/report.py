@@ -68,19 +68,11 @@ def write_report(rows: list[dict], out: Path, title: str) -> None:
     for row in rows:
         by_method[row["method"]][row["dataset"]].append(row)
     datasets = list(dict.fromkeys(row["dataset"] for row in rows))
-    from trajdiff.utils import library_versions
-
-    versions = ", ".join(f"{name} {version}" for name, version in library_versions().items())
-    baseline_records = [Path(row["run_dir"]) / "d3rlpy.json" for row in rows]
-    baseline_versions = sorted({", ".join(f"{name} {version}" for name, version in
-                                          json.loads(path.read_text())["versions"].items())
-                                for path in baseline_records if path.is_file()})
-    if baseline_versions:
-        versions += f"; baselines in their own virtualenv: {'; '.join(baseline_versions)}"
+    versions = "; ".join(run_versions(rows))
     seeds = min(len(runs) for per_dataset in by_method.values() for runs in per_dataset.values())
     lines = [f"# Results: {title}", "", "Normalised score (D4RL reference returns): final evaluation, mean of the "
              "last five evaluations, and best evaluation (online selection: it peeks at the test returns); "
-             "mean ± std over seeds.", f"Libraries: {versions}."]
+             "mean ± std over seeds.", f"Libraries (the runs' own records): {versions}."]
     if seeds <= 3:
         lines.append(f"With {seeds} run(s) per cell the IQM is the mean and its interval spans about the "
                      "range of the runs: read them as such.")
@@ -126,6 +118,18 @@ def write_report(rows: list[dict], out: Path, title: str) -> None:
             lines.append(f"| P({method} > diffusion-ql) | {' | '.join(cells)} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     plot_learning_curves(rows, datasets, out / "learning-curves.png")
+
+
+def run_versions(rows: list[dict]) -> list[str]:
+    """The distinct library versions the runs recorded (config.json; a d3rlpy baseline's d3rlpy.json, from its
+    own virtualenv), in first-seen order: a report says what trained its runs, not what computed it."""
+    found = []
+    for row in rows:
+        run = Path(row["run_dir"])
+        record = run / "d3rlpy.json" if (run / "d3rlpy.json").is_file() else run / "config.json"
+        versions = json.loads(record.read_text()).get("versions", {}) if record.is_file() else {}
+        found.append(", ".join(f"{name} {version}" for name, version in versions.items()) or "not recorded")
+    return list(dict.fromkeys(found))
 
 
 BEYOND_THE_SCORE = (("last5_spread", "spread of last 5", 1), ("largest_fall", "largest fall from best", 1),

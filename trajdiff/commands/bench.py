@@ -187,6 +187,7 @@ def run_bench(config: BenchConfig) -> None:
         if unfinished:
             raise TrajdiffError(f"--report-only: no progress.csv in {', '.join(unfinished[:3])}"
                                 f"{f' and {len(unfinished) - 3} more' if len(unfinished) > 3 else ''}")
+        check_labels(jobs, config.observe, config.budget, budget["updates"])
     else:
         missing = [name for name in datasets if name != "default" and not Path(name).is_file()]
         if missing:
@@ -213,11 +214,27 @@ def run_bench(config: BenchConfig) -> None:
     print((config.out / "results.md").read_text())
 
 
+def check_labels(jobs: list[Job], observe: str, budget_name: str, updates: int) -> None:
+    """A report labels its runs with --observe and --budget: refuse labels that their config.json contradicts."""
+    for job in jobs:
+        record_path = job.run_dir / "config.json"
+        if not record_path.is_file():  # a d3rlpy baseline: full observations, the bench's budget
+            continue
+        record = json.loads(record_path.read_text())
+        if record.get("observe", "all") != observe:
+            raise TrajdiffError(f"--observe {observe}, but {job.run_dir} trained with --observe {record['observe']}")
+        trained = record.get("schedule", {}).get("updates")
+        if trained is not None and trained != updates:
+            raise TrajdiffError(f"--budget {budget_name} is {updates:,} updates, but {job.run_dir} trained for "
+                                f"{trained:,}")
+
+
 def combine_reports(folders: tuple[Path, ...], out: Path) -> None:
     """One report over the results.csv rows of several bench folders, a dataset seen through --observe X named
     'DATASET (X)'."""
     rows: list[dict[str, Any]] = []
     seen: dict[tuple[str, str, str], Path] = {}
+    budgets: dict[int, Path] = {}
     for folder in folders:
         try:
             with (folder / "results.csv").open() as handle:
@@ -230,7 +247,14 @@ def combine_reports(folders: tuple[Path, ...], out: Path) -> None:
             if not record.is_file():
                 raise TrajdiffError(f"--combine {folder}: {record} is missing (the report needs each run's "
                                     "config.json and progress.csv)")
-            observe = json.loads(record.read_text()).get("observe", "all")
+            saved = json.loads(record.read_text())
+            observe = saved.get("observe", "all")
+            if saved.get("schedule", {}).get("updates") is not None:
+                budgets.setdefault(saved["schedule"]["updates"], folder)
+            if len(budgets) > 1:
+                (first, first_folder), (second, second_folder) = list(budgets.items())[:2]
+                raise TrajdiffError(f"--combine: {first_folder} holds runs of {first:,} updates and {second_folder} "
+                                    f"of {second:,}; combine runs of one budget")
             setting = row["dataset"] if observe == "all" else f"{row['dataset']} ({observe})"
             run = (row["method"], setting, row["seed"])
             if run in seen:
