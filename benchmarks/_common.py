@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import platform
 
 import torch
+
+from trajdiff.utils import cpu_model
 
 
 def resident_memory_mb() -> float:
@@ -17,7 +18,7 @@ def resident_memory_mb() -> float:
 
 def hardware() -> dict[str, object]:
     return {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,

@@ -168,3 +168,44 @@ def test_mix_labels_each_episode_with_its_source(tmp_path, capsys):
     assert mixed.episode_metadata["episode_source"].tolist() == [0, 0, 1, 1]
     assert mixed.metadata["episode_source_names"] == "low,high" and mixed.metadata["policy"] == "low + high"
     assert "low 2 episodes (6 transitions), high 2 episodes (10 transitions)" in capsys.readouterr().out
+
+
+def test_collected_files_record_their_behaviour_run(behavior_run, tmp_path, capsys):
+    """A collected file carries the behaviour run's command, trainer and evaluation curve; data info shows them
+    with the content digest."""
+    out = tmp_path / "medium.hdf5"
+    main(["collect", "dataset", "--from", str(behavior_run), "--kind", "medium", "--size", "300", "--out", str(out)])
+    capsys.readouterr()
+    main(["data", "info", str(out), "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    log = json.loads((behavior_run / "log.json").read_text())
+    assert summary["behavior_curve"] == [[entry["step"], round(entry["ret_mean"], 1)] for entry in log]
+    assert summary["behavior_command"] == json.loads((behavior_run / "run.json").read_text())["command"]
+    assert summary["behavior_trainer"] == "sb3"
+    assert summary["digest"] == load_dataset(out).digest()
+    main(["data", "info", str(out)])
+    printed = capsys.readouterr().out
+    assert f"digest         {summary['digest']}" in printed
+    assert "  evaluations  " + ", ".join(f"{entry['step']} {entry['ret_mean']:.0f}" for entry in log) in printed
+    assert summary["behavior_command"].startswith(f"trajdiff collect train-behavior --out {behavior_run} ")
+
+
+def test_sbx_run_continues_only_with_its_trainer(tmp_path, capsys):
+    """A run made with --trainer sbx records it; a continuation with the other trainer is refused in one line, and
+    datasets load its checkpoints with the trainer that made them."""
+    out = tmp_path / "hopper"
+    main(["collect", "train-behavior", "--out", str(out), "--steps", "400", "--checkpoint-every", "200",
+          "--learning-starts", "100", "--eval-episodes", "1", "--trainer", "sbx"])
+    assert json.loads((out / "run.json").read_text())["trainer"] == "sbx"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main(["collect", "train-behavior", "--out", str(out), "--steps", "600", "--checkpoint-every", "200",
+              "--learning-starts", "100", "--eval-episodes", "1"])
+    assert stopped.value.code == 2
+    assert "run with trainer sbx, not sb3" in capsys.readouterr().err
+    main(["collect", "train-behavior", "--out", str(out), "--steps", "600", "--checkpoint-every", "200",
+          "--learning-starts", "100", "--eval-episodes", "1", "--trainer", "sbx"])
+    assert [entry["step"] for entry in json.loads((out / "log.json").read_text())] == [200, 400, 600]
+    assert len(np.load(out / "replay.npz")["rewards"]) == 600
+    dataset, _ = build_dataset(BehaviorRun.open(out), "expert", 200, seed=0)
+    assert dataset.metadata["behavior_trainer"] == "sbx" and dataset.num_transitions >= 200

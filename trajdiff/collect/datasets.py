@@ -46,6 +46,7 @@ class BehaviorRun:
     env_id: str
     log: list[dict[str, float]]
     trainer: Trainer = "sb3"
+    command: str = "not recorded"
 
     @classmethod
     def open(cls, directory: Path, env_id: str | None = None) -> BehaviorRun:
@@ -66,7 +67,14 @@ class BehaviorRun:
         env_id = env_id or record.get("env") or default_environment(directory.name)
         if env_id is None:
             raise TrajdiffError(f"cannot tell the environment of {directory}; pass --env (e.g. Hopper-v5)")
-        return cls(directory, env_id, log, record.get("trainer", "sb3"))
+        return cls(directory, env_id, log, record.get("trainer", "sb3"), record.get("command", "not recorded"))
+
+    def provenance(self) -> dict[str, str]:
+        """What a dataset file records of the run its policies came from: its command, trainer and the
+        evaluation curve (step and mean deterministic return of every checkpoint, as JSON)."""
+        curve = [[int(entry["step"]), round(float(entry["ret_mean"]), 1)] for entry in self.log]
+        return {"behavior_command": self.command, "behavior_trainer": self.trainer,
+                "behavior_curve": json.dumps(curve)}
 
     def policy(self, step: int):  # noqa: ANN201 - an SB3 or sbx SAC model
         """The SAC checkpoint saved at ``step``, loaded with the trainer that made it."""
@@ -158,7 +166,7 @@ def build_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int, built: dic
     metadata: dict[str, object] = {"env_id": run.env_id, "kind": kind, "seed": seed,
                                    "trajdiff_version": trajdiff.__version__,
                                    "gymnasium_version": gym.__version__,
-                                   "behavior_run": str(run.directory)}
+                                   "behavior_run": str(run.directory), **run.provenance()}
     if kind == "medium-expert":
         built = built or {}
         medium, medium_infos = built.get("medium") or build_dataset(run, "medium", size, seed)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +61,15 @@ def _behavior_run_record(config: TrainBehaviorConfig) -> dict[str, object]:
 
         versions |= {name: version(name) for name in ("sbx-rl", "jax", "jaxlib", "flax", "optax")}
     return {"env": config.env, "trainer": config.trainer, "seed": config.seed, "steps": config.steps,
-            "learning_starts": config.learning_starts, "command": " ".join(["trajdiff", *sys.argv[1:]]),
+            "learning_starts": config.learning_starts, "command": behavior_command(config),
             "cpu": cpu_model(), "versions": versions}
+
+
+def behavior_command(config: TrainBehaviorConfig) -> str:
+    """The command that makes this run (or continues it to ``steps``), every option spelled out."""
+    return (f"trajdiff collect train-behavior --out {config.out} --env {config.env} --steps {config.steps} "
+            f"--checkpoint-every {config.checkpoint_every} --eval-episodes {config.eval_episodes} "
+            f"--learning-starts {config.learning_starts} --seed {config.seed} --trainer {config.trainer}")
 
 
 def _check_continuation(config: TrainBehaviorConfig, record_path: Path) -> None:

@@ -66,7 +66,13 @@ def dataset_summary(dataset: EpisodeDataset, discount: float) -> dict[str, Any]:
         "length": _spread(lengths),
         "discount": discount,
         "return_to_go": _spread(discounted_returns_to_go(dataset.rewards, dataset.episode_ends, lengths, discount)),
+        "digest": dataset.digest(),
     }
+    for key in ("policy", "policy_return", "behavior_command", "behavior_trainer"):
+        if key in dataset.metadata:
+            summary[key] = dataset.metadata[key]
+    if "behavior_curve" in dataset.metadata:
+        summary["behavior_curve"] = json.loads(dataset.metadata["behavior_curve"])
     family = environment_family(dataset.env_id or dataset.name)
     if family is not None:
         summary["normalized_return"] = _spread(np.array([normalized_score(family, r) for r in returns]))
@@ -103,6 +109,7 @@ def run_data_info(config: DataInfoConfig) -> None:
     print(f"dataset        {summary['name']}  (env {summary['env_id'] or 'not recorded'})")
     print(f"sizes          observations {summary['observation_dim']}, actions {summary['action_dim']}")
     print(f"transitions    {summary['transitions']:,}")
+    print(f"digest         {summary['digest']}  (sha256 of the transitions' content)")
     print(f"episodes       {summary['episodes']:,}  (terminals {summary['terminals']:,}, "
           f"timeouts {summary['timeouts']:,})")
     rows = [("return", "return", ".1f"), ("length", "length", ".0f"), ("normalised", "normalized_return", ".1f"),
@@ -117,6 +124,7 @@ def run_data_info(config: DataInfoConfig) -> None:
         names = source_names(dataset.metadata)
         named = f"  ({', '.join(f'{k} = {name}' for k, name in enumerate(names))})" if names else ""
         print(f"episode source {summary['episode_source_counts']}{named}")
+    _print_behavior(summary)
     if config.expertise:
         bic = ", ".join(f"{k}: {v:.1f}" for k, v in summary["bic"].items())
         print(f"expertise      {summary['components']} component(s) by BIC ({bic}) on {summary['evidence']}")
@@ -129,3 +137,15 @@ def run_data_info(config: DataInfoConfig) -> None:
             print(f"  AUROC of p(expert) against the source labels: {summary['expertise_auroc_vs_source']:.3f}")
         if "expertise_plot" in summary:
             print(f"  histogram    {summary['expertise_plot']}")
+
+
+def _print_behavior(summary: dict[str, Any]) -> None:
+    """The behaviour run a collected dataset records: the policy, the command and its evaluation curve."""
+    if "policy" in summary:
+        print(f"policy         {summary['policy']} (evaluated return {summary.get('policy_return', '?')})")
+    if "behavior_command" in summary:
+        print(f"behaviour run  {summary['behavior_command']}  (trainer {summary.get('behavior_trainer', '?')})")
+    if "behavior_curve" in summary:
+        points = ", ".join(f"{f'{step // 1000}k' if step % 1000 == 0 else step} {value:.0f}"
+                           for step, value in summary["behavior_curve"])
+        print(f"  evaluations  {points}")
