@@ -126,9 +126,11 @@ def run_versions(rows: list[dict]) -> list[str]:
     found = []
     for row in rows:
         run = Path(row["run_dir"])
-        record = run / "d3rlpy.json" if (run / "d3rlpy.json").is_file() else run / "config.json"
+        baseline = (run / "d3rlpy.json").is_file()
+        record = run / "d3rlpy.json" if baseline else run / "config.json"
         versions = json.loads(record.read_text()).get("versions", {}) if record.is_file() else {}
-        found.append(", ".join(f"{name} {version}" for name, version in versions.items()) or "not recorded")
+        listed = ", ".join(f"{name} {version}" for name, version in versions.items()) or "not recorded"
+        found.append(f"baselines in their own virtualenv: {listed}" if baseline else listed)
     return list(dict.fromkeys(found))
 
 
