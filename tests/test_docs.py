@@ -77,10 +77,13 @@ def test_the_readme_python_example_runs(tmp_path):
     assert (tmp_path / "runs" / "api-example" / "checkpoint.pt").is_file()
 
 
+RESULT_PAGES = ("results.md", "early-indications.md")
+
+
 def report_commands() -> list[str]:
-    """The results page's ``bench --report-only`` and ``bench --combine`` commands whose output folder is
-    committed (the GPU evidence's is not run yet)."""
-    commands = [command for page, command in documented_commands() if page == "results.md"
+    """The result pages' ``bench --report-only`` and ``bench --combine`` commands whose output folder is
+    committed."""
+    commands = [command for page, command in documented_commands() if page in RESULT_PAGES
                 and ("--report-only" in command or "--combine" in command)]
     return [command for command in commands if (ROOT / report_folders(command)[-1]).is_dir()]
 
@@ -122,3 +125,18 @@ def test_every_committed_report_is_what_its_command_computes(tmp_path, monkeypat
     main(shlex.split(command)[1:])
     assert (tmp_path / out / "results.md").read_text() == (ROOT / out / "results.md").read_text()
     assert same_csv(tmp_path / out / "results.csv", ROOT / out / "results.csv")
+
+
+def test_the_results_summary_is_what_the_committed_runs_give():
+    """README.md and docs/results.md open their results with the table docs/results_summary.py generates."""
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        from results_summary import PAGES as SUMMARY_PAGES
+        from results_summary import summary_table, with_summary
+    finally:
+        sys.path.pop(0)
+    for page, results_page in SUMMARY_PAGES.items():
+        text = page.read_text()
+        assert with_summary(text, summary_table(results_page)) == text, f"{page.name}: run docs/results_summary.py"
+    results = (ROOT / "docs" / "results.md").read_text()
+    assert results.index("<!-- summary:begin -->") < results.index("|"), "the summary is the results page's first table"

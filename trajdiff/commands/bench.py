@@ -31,8 +31,8 @@ from trajdiff.measures import MEASURES
 from trajdiff.presets import PRESETS
 
 TRAJDIFF = {"history_len": 4, "n_step": 3, "expertise_weighting": True}
-"""The full method's settings in the suites, fixed before any run; README "Results" has the sweep that
-followed (it favours n_step 5 and sees no effect of history length on hopper)."""
+"""The full method's settings in the suites, fixed before any run (docs/early-indications.md has the sweep that
+followed: it favours n_step 5 and sees no effect of history length on hopper)."""
 
 DIFFUSION_QL = {"history_len": 1, "n_step": 1, "expertise_weighting": False}
 
@@ -43,7 +43,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "no-expertise": {**TRAJDIFF, "expertise_weighting": False},
     "diffusion-ql": DIFFUSION_QL,
     "diffusion-ql-eta0": {**DIFFUSION_QL, "eta": 0.0},
-    # partial observability (README "Partial observability"): history alone, without n-step or weighting
+    # partial observability (docs/partial-observability.md): history alone, without n-step or weighting
     "history-8": {**DIFFUSION_QL, "history_len": 8},
     "history-8-critic": {**DIFFUSION_QL, "history_len": 8, "critic_uses_history": True},
     "frames-8": {**DIFFUSION_QL, "history_len": 8, "history_encoder": "frames"},
@@ -84,9 +84,9 @@ BUDGETS: dict[str, dict[str, int]] = {
     # about an hour per dataset on a 2-core CPU: 5 methods x 2 seeds x 10k updates
     "cpu": {"updates": 10_000, "eval_every": 2_500, "eval_episodes": 10, "seeds": 2},
     # the partial-observability comparison on a 2-core CPU: 4 methods x 5 seeds x 20k updates on one dataset,
-    # about 2 hours per 10k updates with --workers 4 (README "Partial observability")
+    # about 2 hours per 10k updates with --workers 4
     "cpu-20k": {"updates": 20_000, "eval_every": 2_000, "eval_episodes": 10, "seeds": 5},
-    # the largest CPU evidence: 5 seeds x 50k updates, 10 evaluations; split into sittings with --stop-at
+    # the largest CPU evidence: 5 seeds x 50k updates, 10 evaluations; split into parts with --stop-at
     "cpu-50k": {"updates": 50_000, "eval_every": 5_000, "eval_episodes": 10, "seeds": 5},
     # a tenth of Diffusion-QL's protocol, 5 seeds, dense evaluations (one GPU, seeds batched)
     "gpu": {"updates": 200_000, "eval_every": 10_000, "eval_episodes": 10, "seeds": 5},
@@ -116,7 +116,7 @@ class BenchConfig:
     """smoke; hopper, halfcheetah or walker2d (all five datasets of the family); or one of them, FAMILY-KIND
     with KIND one of random, medium, medium-replay, expert, medium-expert."""
     budget: Literal["smoke", "cpu", "cpu-20k", "cpu-50k", "gpu", "paper"] = "smoke"
-    """Updates, evaluation cadence and default seeds (see README "Results")."""
+    """Updates, evaluation cadence and default seeds (docs/bench.md lists the budgets)."""
     out: Path = Path("runs/bench")
     """Folder for the runs, results.csv, results.md and learning-curves.png."""
     seeds: int | None = None
@@ -131,7 +131,7 @@ class BenchConfig:
     baselines_python: Path = Path(".venv-baselines/bin/python")
     """The interpreter with d3rlpy 2.8.1 that trains the baselines (made by `make baselines-env`)."""
     observe: Observe = "all"
-    """What the agents see of each observation (all, positions or velocities; README "Partial observability")."""
+    """What the agents see of each observation (all, positions or velocities; docs/partial-observability.md)."""
     backend: Literal["local", "ray"] = "local"
     """Where batches run: here (--workers at a time), or as Ray tasks (pip install 'trajdiff[ray]')."""
     address: str | None = None

@@ -36,7 +36,8 @@ class EvalConfig:
     deterministic: bool = False
     """Pick the candidate action with the highest Q instead of sampling by softmax over Q."""
     video: Path | None = None
-    """Also render one episode of the first member to this file (mp4 or gif; see README for the OpenGL it needs)."""
+    """Also render one episode of the first member to this file (mp4 or gif; MUJOCO_GL picks the OpenGL backend:
+    docs/export.md)."""
     device: str = "auto"
     """auto, cpu, cuda or cuda:N."""
     json: bool = False
