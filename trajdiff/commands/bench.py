@@ -105,7 +105,7 @@ SUITES: dict[str, list[str]] = {
 """Suite -> datasets: 'default' is the embedded dataset, file names are read from --data-dir, named as
 `trajdiff collect suite` writes them. 'hopper' is all five kinds; 'hopper-KIND' is one (a dataset at a
 time fits the cpu budget's hour); likewise for halfcheetah and walker2d. 'evidence' is the four datasets of
-the GPU evidence run (docs/results.md), hopper first."""
+the GPU evidence run (docs/bench.md), hopper first."""
 
 
 @dataclass(frozen=True)
