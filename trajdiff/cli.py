@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import tyro
 
-from trajdiff.errors import TrajdiffError
+from trajdiff.errors import Terminated, TrajdiffError, stop_on_sigterm
 
 Command = tuple[type, Callable[[Any], Any], str, Callable[[list[str]], Any] | None]
 
@@ -59,6 +62,38 @@ def _usage(commands: dict, group: str | None = None) -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def one_line_errors(prog: str) -> Iterator[None]:
+    """tyro's error boxes, from parsing inside the block, made one ``trajdiff: error:`` line (exit status 2);
+    --help goes out as tyro writes it."""
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors):
+            yield
+    except SystemExit as stop:
+        if stop.code in (0, None):
+            sys.stderr.write(errors.getvalue())
+            raise
+        message = one_line(errors.getvalue()) or "cannot parse the arguments"
+        raise TrajdiffError(f"{message} (see {prog} --help)") from None
+    sys.stderr.write(errors.getvalue())  # warnings of a parse that succeeded
+
+
+def one_line(box: str) -> str:
+    """The message of one of tyro's error boxes: the lines between its title and its first separator."""
+    lines = [line.strip().strip("│╭╮╰╯").strip() for line in box.splitlines()]
+    lines = [line for line in lines if line][1:]  # the title goes
+    separator = set("─-━ ")
+    while lines and set(lines[0]) <= separator:
+        lines = lines[1:]
+    message = []
+    for line in lines:
+        if set(line) <= separator:
+            break
+        message.append(line)
+    return " ".join(message)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--version"]:
@@ -71,16 +106,20 @@ def main(argv: list[str] | None = None) -> None:
         if tuple(argv[: len(words)]) == words:
             arguments = argv[len(words):]
             try:
-                default = defaults(arguments) if defaults is not None else None
-                config = tyro.cli(config_class, args=arguments, prog=f"trajdiff {' '.join(words)}",
-                                  default=default, config=(tyro.conf.OmitArgPrefixes,))
+                prog = f"trajdiff {' '.join(words)}"
+                with one_line_errors(prog):
+                    default = defaults(arguments) if defaults is not None else None
+                    config = tyro.cli(config_class, args=arguments, prog=prog, default=default,
+                                      config=(tyro.conf.OmitArgPrefixes,))
+                stop_on_sigterm()
                 runner(config)
             except TrajdiffError as error:
                 print(f"trajdiff: error: {error}", file=sys.stderr)
                 sys.exit(2)
-            except KeyboardInterrupt:
-                print("trajdiff: interrupted", file=sys.stderr)
-                sys.exit(130)
+            except KeyboardInterrupt as stop:
+                terminated = isinstance(stop, Terminated)
+                print(f"trajdiff: {'terminated (SIGTERM)' if terminated else 'interrupted'}", file=sys.stderr)
+                sys.exit(128 + (signal.SIGTERM if terminated else signal.SIGINT))
             except BrokenPipeError:  # the reader left (`trajdiff train --help | head`): nothing of ours failed
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
                 sys.exit(0)

@@ -59,7 +59,8 @@ class RunFolder:
 
     The lock is an advisory ``flock``: the kernel drops it when the process dies, even by kill -9, so a
     killed run never leaves a stale lock, while a second live process gets a one-line error naming the
-    holder. Temporary checkpoint files that a kill left behind are removed on opening. A run that fails
+    holder. Temporary checkpoint files that a kill left behind are removed on opening, and so are the files of
+    a run killed before its first checkpoint (``removed`` names them). A run that fails
     (an error, Ctrl-C) before its first checkpoint leaves nothing behind: :meth:`close` removes what it made.
     """
 
@@ -90,6 +91,24 @@ class RunFolder:
         self._lock.flush()
         for orphan in path.glob(f".{CHECKPOINT_NAME}.*.tmp"):
             orphan.unlink(missing_ok=True)
+        self.removed = [] if (path / CHECKPOINT_NAME).exists() else self._remove_leftovers()
+        if self.existing is not None:
+            self.existing -= {path / name for name in self.removed}
+
+    def _remove_leftovers(self) -> list[str]:
+        """The files of an earlier run that died before its first checkpoint (it cannot be resumed): a new run
+        starts clean instead of mixing its rows, scalars and expertise files with the dead run's."""
+        removed = []
+        for name in sorted(RUN_FILES - {LOCK_NAME, CHECKPOINT_NAME, "bench.log"}):
+            entry = self.path / name
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            elif entry.exists() or entry.is_symlink():
+                entry.unlink()
+            else:
+                continue
+            removed.append(name)
+        return removed
 
     def close(self, failed: bool = False) -> None:
         """Release the lock (the file stays; holding it is what counts). After a failure, a folder without a

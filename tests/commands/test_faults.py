@@ -462,3 +462,85 @@ def test_a_torn_last_row_past_the_checkpoint_is_dropped_and_elsewhere_refused(tm
     progress.write_text("\n".join([*lines[:-1], lines[-1][:5]]))  # the row of update 8 cut, at the checkpoint
     capsys.readouterr()
     assert "is cut short" in error_of(["train", "--resume", str(run), "--updates", "10"], capsys)
+
+
+def test_a_folder_of_a_run_killed_before_its_first_checkpoint_is_cleaned_before_reuse(tmp_path, hopper_file):
+    """kill -9 before the first checkpoint, then another run (other seed, other lr) into the same --out: the new
+    run's files hold its own rows and scalars only, and no expertise files of the dead run stay beside them."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    common = ["--dataset", str(hopper_file), "--eval-every", "10", "--eval-episodes", "1", "--device", "cpu",
+              "--batch-size", "32", "--out", str(run)]
+    dead = start_cli(["train", *common, "--updates", "100000", "--checkpoint-every", "100000", "--seed", "3",
+                      "--actor-lr", "1e-3", "--expertise-weighting"])
+    wait_for(lambda: len(logged_steps(run)) >= 2)
+    dead.kill()
+    dead.communicate(timeout=60)
+    assert (run / "expertise.json").is_file() and not (run / "checkpoint.pt").exists()
+    done = subprocess.run([sys.executable, "-m", "trajdiff.cli", "train", *common, "--updates", "20",
+                           "--checkpoint-every", "20"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "held an earlier run that never checkpointed" in done.stderr
+    assert logged_steps(run) == [10, 20]
+    assert not (run / "expertise.json").exists() and not (run / "expertise.png").exists()
+    assert json.loads((run / "config.json").read_text())["seed"] == 0
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [event.step for event in events.Scalars("critic_loss")] == [10, 20]
+    assert [event.value for event in events.Scalars("lr_actor")] == pytest.approx([3e-4, 3e-4], rel=1e-3)
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path, hopper_file):
+    """SIGTERM (kill, timeout, Slurm) before the first checkpoint: a message, exit status 143, nothing left."""
+    run = tmp_path / "run"
+    holder = start_cli(["train", "--dataset", str(hopper_file), "--updates", "100000", "--eval-every", "0",
+                        "--checkpoint-every", "100000", "--out", str(run), *COMMON])
+    wait_for(lambda: (run / ".lock").is_file() and (run / ".lock").read_text().strip().isdigit())
+    time.sleep(1.0)
+    holder.send_signal(signal.SIGTERM)
+    _, stderr = holder.communicate(timeout=120)
+    assert "no checkpoint had been written yet, so nothing is kept" in stderr
+    assert "terminated (SIGTERM)" in stderr
+    assert holder.returncode == 143 and not run.exists()
+
+
+@pytest.mark.parametrize("arguments, expected", [
+    (["train", "--updates", "abc"], "Error parsing --updates"),
+    (["train", "--no-such-option", "1"], "Unrecognized options: --no-such-option"),
+    (["train", "--resume"], "Missing value for argument '--resume'"),
+    (["collect", "train-behavior", "--out"], "Missing value for argument '--out'"),
+])
+def test_argument_errors_are_one_line(arguments, expected, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(arguments)
+    printed = capsys.readouterr()
+    assert stopped.value.code == 2 and printed.out == ""
+    [message] = printed.err.strip().splitlines()
+    assert message.startswith("trajdiff: error: ") and expected in message and message.endswith("--help)")
+
+
+def test_bench_workers_end_with_their_parent(tmp_path):
+    """kill -9 of `trajdiff bench --workers 2`: its workers stop too (they do not finish their batches and block on
+    a pipe), so the same command can run again at once."""
+    out = tmp_path / "bench"
+    parent = start_cli(["bench", "--suite", "smoke", "--budget", "cpu", "--methods", "diffusion-ql", "history-8",
+                        "--seeds", "1", "--workers", "2", "--device", "cpu", "--out", str(out)])
+
+    def workers() -> list[int]:
+        children = subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True, text=True).stdout.split()
+        return [int(pid) for pid in children]
+
+    def alive(pid: int) -> bool:
+        try:
+            state = open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0]
+        except FileNotFoundError:
+            return False
+        return state != "Z"
+
+    wait_for(lambda: len(list(out.glob("runs/*/*/seed0/.lock"))) == 2)
+    started = workers()
+    assert started
+    parent.kill()
+    parent.communicate(timeout=60)
+    wait_for(lambda: not any(alive(pid) for pid in started), timeout=60)

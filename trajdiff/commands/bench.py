@@ -26,7 +26,7 @@ from trajdiff.commands.train import environment_for, train_members
 from trajdiff.commands.train_config import Schedule, TrainConfig, with_overrides
 from trajdiff.data.load import EMBEDDED_DEFAULT, load_dataset
 from trajdiff.envs import Observe
-from trajdiff.errors import TrajdiffError
+from trajdiff.errors import TrajdiffError, end_with_parent
 from trajdiff.measures import MEASURES
 from trajdiff.presets import PRESETS
 
@@ -356,7 +356,7 @@ def run_in_parallel(batches: list[list[Job]], budget: dict[str, int], config: Be
 
     threads = max(1, (os.cpu_count() or 1) // config.workers)
     context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools and CUDA state
-    with ProcessPoolExecutor(config.workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(config.workers, mp_context=context, initializer=end_with_parent) as pool:
         futures = [pool.submit(_run_batch_logged, batch, budget, config, threads) for batch in batches]
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"bench ({config.workers} workers)",
                            unit="batch"):

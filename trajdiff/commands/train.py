@@ -160,6 +160,10 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
     sampler = TrajectorySampler(dataset, first.agent.history_len, [c.agent.n_step for c in configs],
                                 [c.agent.discount for c in configs], [c.seed for c in configs], device)
     folders = open_folders(configs)  # a second process into these folders stops here
+    for folder in folders:
+        if folder.removed:
+            print(f"trajdiff: {folder.path} held an earlier run that never checkpointed; removed its "
+                  f"{', '.join(folder.removed)}", file=sys.stderr)
     failed = True
     try:
         engine = UpdateEngine(agent, sampler, first.batch_size, expertise_table(configs, dataset, device),
