@@ -107,7 +107,8 @@ class AgentConfig:
                      "history_layers", "ema_every", "action_candidates"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         for name in ("actor_lr", "critic_lr"):
-            require(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive")
+            value = getattr(self, name)
+            require(value > 0 and math.isfinite(value), f"--{name.replace('_', '-')} must be positive and finite")
         require(0 < self.discount <= 1, "--discount must be in (0, 1]")
         require(0 < self.tau <= 1, "--tau must be in (0, 1]")
         require(0 <= self.ema_decay < 1, "--ema-decay must be in [0, 1)")

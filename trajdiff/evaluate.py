@@ -101,8 +101,12 @@ def evaluation_streams(seeds: Sequence[int], evaluation_round: int, environments
     return random, starts
 
 
+MAX_ENVIRONMENTS = 10
+"""Environments per member that step at once in an evaluation (more episodes run one after the other)."""
+
+
 def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], evaluation_round: int = 0,
-             deterministic: bool = False, max_envs: int = 10, observe: Observe = "all",
+             deterministic: bool = False, max_envs: int = MAX_ENVIRONMENTS, observe: Observe = "all",
              progress: bool = False, discounts: Sequence[float] | None = None,
              tail_weight: float = TAIL_WEIGHT) -> list[EvaluationResult]:
     """Run ``episodes`` episodes for each of the agent's K members (seeds (K,), one per member); one result each.

@@ -39,17 +39,26 @@ def available_memory_bytes(device: torch.device) -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def check_update_fits(needed: int, device: torch.device, what: str) -> None:
+def check_update_fits(needed: int, device: torch.device, what: str,
+                      remedy: str = "use a smaller --batch-size, --history-len or fewer members") -> None:
     """One-line error when ``needed`` bytes exceed what the device has free."""
     available = available_memory_bytes(device)
     if needed > available:
-        raise TrajdiffError(f"{what} needs about {needed / 2**30:.1f} GiB per update, more than the "
-                            f"{available / 2**30:.1f} GiB free on {device}; use a smaller --batch-size, "
-                            "--history-len or fewer members")
+        raise TrajdiffError(f"{what} needs about {needed / 2**30:.1f} GiB at a time, more than the "
+                            f"{available / 2**30:.1f} GiB free on {device}; {remedy}")
 
 
-def check_history_fits(history_len: int, longest_episode: int) -> None:
-    """A window longer than the longest episode holds nothing more than that episode: refuse it."""
-    if history_len > longest_episode:
-        raise TrajdiffError(f"--history-len {history_len} is longer than the longest episode of the data "
+def check_window_fits(option: str, length: int, longest_episode: int) -> None:
+    """A history window or an n-step horizon longer than the longest episode holds nothing more than that
+    episode (and would cost time and memory for nothing): refuse it."""
+    if length > longest_episode:
+        raise TrajdiffError(f"--{option} {length} is longer than the longest episode of the data "
                             f"({longest_episode} steps); at most {longest_episode} can be used")
+
+
+def selection_memory_bytes(members: int, environments: int, candidates: int, hidden_dim: int,
+                           diffusion_steps: int) -> int:
+    """A rough upper estimate of action selection's working memory at evaluation, in bytes: every environment's
+    candidates go through the reverse chain and the critic as one batch."""
+    per_candidate = (diffusion_steps + 2) * 4 * hidden_dim
+    return SAFETY * BYTES_PER_FLOAT * members * environments * candidates * per_candidate

@@ -48,6 +48,9 @@ def resolve_device(device: str) -> torch.device:
         resolved = torch.device(device)
     except RuntimeError as error:
         raise TrajdiffError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from error
+    if resolved.type not in ("cpu", "cuda"):
+        raise TrajdiffError(f"device {device!r} is not supported: trajdiff runs on cpu or cuda (auto, cpu, cuda, "
+                            "cuda:N)")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise TrajdiffError(f"device {device!r} asked for, but this PyTorch build sees no CUDA GPU")
     return resolved

@@ -33,11 +33,11 @@ from trajdiff.data import EpisodeDataset, TrajectorySampler, default_environment
 from trajdiff.engine import UpdateEngine, graph_support
 from trajdiff.envs import observed_columns
 from trajdiff.errors import TrajdiffError
-from trajdiff.evaluate import evaluate
+from trajdiff.evaluate import MAX_ENVIRONMENTS, evaluate
 from trajdiff.expertise import episode_weights, fit_expertise
 from trajdiff.measures import MEASURES
 from trajdiff.plots import plot_expertise, plot_progress, source_names
-from trajdiff.resources import check_history_fits, check_update_fits, update_memory_bytes
+from trajdiff.resources import check_update_fits, check_window_fits, selection_memory_bytes, update_memory_bytes
 from trajdiff.run_folder import RunFolder, agent_for_environment, check_creatable, check_reusable
 from trajdiff.runlog import RunLogger
 from trajdiff.streams import stream_seed
@@ -211,12 +211,19 @@ def check_same_dataset(configs: list[TrainConfig], checkpoints: list[dict], dige
 
 def check_fits(configs: list[TrainConfig], dataset: EpisodeDataset, device: torch.device) -> None:
     """Refuse what cannot work before any work: windows longer than every episode, updates larger than memory."""
-    agent = configs[0].agent
-    check_history_fits(agent.history_len, int(dataset.episode_lengths.max()))
+    agent, longest = configs[0].agent, int(dataset.episode_lengths.max())
+    check_window_fits("history-len", agent.history_len, longest)
+    check_window_fits("n-step", max(config.agent.n_step for config in configs), longest)
     repeats = 10 if any(config.agent.max_q_backup for config in configs) else 1
     needed = update_memory_bytes(len(configs), configs[0].batch_size, agent.history_len, dataset.observation_dim,
                                  agent.hidden_dim, agent.diffusion_steps, repeats, agent.history_hidden_dim)
     check_update_fits(needed, device, f"--batch-size {configs[0].batch_size} with --history-len {agent.history_len}")
+    if configs[0].schedule.eval_every:
+        environments = min(configs[0].schedule.eval_episodes, MAX_ENVIRONMENTS)
+        needed = selection_memory_bytes(len(configs), environments, agent.action_candidates, agent.hidden_dim,
+                                        agent.diffusion_steps)
+        check_update_fits(needed, device, f"--action-candidates {agent.action_candidates} at evaluation",
+                          "use fewer --action-candidates")
 
 
 def write_config(config: TrainConfig, checkpoint: dict | None, env_id: str, dataset: EpisodeDataset, digest: str,

@@ -28,6 +28,12 @@ RESUMABLE_FIELDS = ("schedule", "out", "resume", "accept_changed_dataset")
 """TrainConfig fields a resumption may change (the rest must equal the saved run's)."""
 
 
+MAX_UPDATES = 1_000_000_000
+"""The longest run trajdiff accepts: 500 times Diffusion-QL's 2M updates."""
+MAX_EVAL_EPISODES = 10_000
+"""The most episodes one evaluation may run."""
+
+
 @dataclass(frozen=True)
 class Schedule:
     """How long a run goes, how it is watched and where it runs: what a resumption may change."""
@@ -56,6 +62,10 @@ class Schedule:
         for name in ("updates", "eval_episodes", "checkpoint_every"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         require(self.eval_every >= 0, "--eval-every must be at least 0 (0: never)")
+        require(self.updates <= MAX_UPDATES, f"--updates must be at most {MAX_UPDATES:,} (more would run for years "
+                                             "at any speed trajdiff reaches)")
+        require(self.eval_episodes <= MAX_EVAL_EPISODES, f"--eval-episodes must be at most {MAX_EVAL_EPISODES:,} "
+                                                         "(every evaluation runs them all, up to 1,000 steps each)")
         require(self.stop_at is None or 1 <= self.stop_at <= self.updates, "--stop-at must be in 1..--updates")
 
     @property
