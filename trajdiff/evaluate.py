@@ -10,13 +10,13 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from trajdiff.data.registry import environment_family, normalized_score
 from trajdiff.envs import Observe, make_environment, make_vector_environment
 from trajdiff.errors import TrajdiffError
 from trajdiff.measures import TAIL_WEIGHT, EpisodeMeasures
 from trajdiff.streams import MemberRandom, stream_seed
+from trajdiff.utils import progress_bar
 
 
 class HistoryBuffer:
@@ -141,7 +141,7 @@ def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], ev
     lengths = np.zeros((members, episodes), dtype=np.int64)
     measures = [EpisodeMeasures(discount, tail_weight) for discount in (discounts or [1.0] * members)]
     traces: list[list[tuple[np.ndarray, float, float]]] = [[] for _ in range(num_envs)]  # (action, value, reward)
-    bar = tqdm(total=members * episodes, desc=f"evaluate {env_id}", unit="episode", disable=not progress)
+    bar = progress_bar(total=members * episodes, desc=f"evaluate {env_id}", unit="episode", disable=not progress)
     while np.isnan(returns).any():
         history = buffer.history.view(members, per_member, *buffer.history.shape[1:])
         mask = buffer.mask.view(members, per_member, -1)

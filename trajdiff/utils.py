@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import random
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -116,3 +117,17 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+LOG_REFRESH_S = 60.0
+"""How often a progress bar redraws when stderr is not a terminal (a log file, a pipe, a batch job)."""
+
+
+def progress_bar(iterable: Any = None, **options: Any) -> Any:
+    """A tqdm bar that redraws as usual on a terminal and at most once every LOG_REFRESH_S seconds into a log,
+    which otherwise gets a line per update."""
+    from tqdm import tqdm
+
+    if not sys.stderr.isatty():
+        options.setdefault("mininterval", LOG_REFRESH_S)
+    return tqdm(iterable, **options)

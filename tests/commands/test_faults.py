@@ -551,3 +551,16 @@ def test_bench_workers_end_with_their_parent(tmp_path):
     parent.kill()
     parent.communicate(timeout=60)
     wait_for(lambda: not any(alive(pid) for pid in started), timeout=60)
+
+
+def test_progress_bars_into_a_log_redraw_sparsely(tmp_path, hopper_file):
+    """stderr into a file (a batch job's log): the training bar is drawn at its start and end, not at every
+    update (it redraws at most once a minute there)."""
+    log = tmp_path / "train.log"
+    with log.open("w") as handle:
+        done = subprocess.run([sys.executable, "-m", "trajdiff.cli", "train", "--dataset", str(hopper_file),
+                               "--updates", "300", "--eval-every", "0", "--checkpoint-every", "300",
+                               "--out", str(tmp_path / "run"), *COMMON], stderr=handle, stdout=subprocess.DEVNULL)
+    assert done.returncode == 0
+    draws = log.read_text().replace("\r", "\n").count("update/s")
+    assert 1 <= draws <= 4, log.read_text()[-2000:]

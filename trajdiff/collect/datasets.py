@@ -23,7 +23,6 @@ from typing import Literal
 
 import gymnasium as gym
 import numpy as np
-from tqdm import tqdm
 
 import trajdiff
 from trajdiff.collect.behavior import Trainer, checkpoint_path, sac_class
@@ -32,6 +31,7 @@ from trajdiff.data.formats import write_d4rl_hdf5
 from trajdiff.data.registry import default_environment
 from trajdiff.envs import make_vector_environment
 from trajdiff.errors import TrajdiffError
+from trajdiff.utils import progress_bar
 
 Kind = Literal["random", "medium", "expert", "medium-replay", "medium-expert"]
 KINDS: tuple[Kind, ...] = ("random", "medium", "medium-replay", "expert", "medium-expert")
@@ -110,7 +110,7 @@ def rollouts(env_id: str, policy, size: int, seed: int, num_envs: int = 8, label
     running: list[dict[str, list]] = [{key: [] for key in keys} for _ in range(num_envs)]
     episodes: list[dict[str, np.ndarray]] = []
     total = 0
-    bar = tqdm(total=size, desc=f"collect {label or env_id}", unit="step")
+    bar = progress_bar(total=size, desc=f"collect {label or env_id}", unit="step")
     while total < size:
         if policy is None:
             actions = envs.action_space.sample()

@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from trajdiff.agent import MEMBER_FIELDS, AgentConfig
 from trajdiff.bench.baselines import BASELINES, run_baseline
@@ -29,6 +28,7 @@ from trajdiff.envs import Observe
 from trajdiff.errors import TrajdiffError, end_with_parent
 from trajdiff.measures import MEASURES
 from trajdiff.presets import PRESETS
+from trajdiff.utils import progress_bar
 
 TRAJDIFF = {"history_len": 4, "n_step": 3, "expertise_weighting": True}
 """The full method's settings in the suites, fixed before any run (docs/early-indications.md has the sweep that
@@ -358,7 +358,7 @@ def run_in_parallel(batches: list[list[Job]], budget: dict[str, int], config: Be
     context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools and CUDA state
     with ProcessPoolExecutor(config.workers, mp_context=context, initializer=end_with_parent) as pool:
         futures = [pool.submit(_run_batch_logged, batch, budget, config, threads) for batch in batches]
-        for future in tqdm(as_completed(futures), total=len(futures), desc=f"bench ({config.workers} workers)",
+        for future in progress_bar(as_completed(futures), total=len(futures), desc=f"bench ({config.workers} workers)",
                            unit="batch"):
             future.result()  # re-raises a batch's error here, with its one-line message
 
@@ -381,7 +381,7 @@ def run_on_ray(batches: list[list[Job]], budget: dict[str, int], config: BenchCo
     task = ray.remote(num_cpus=1, num_gpus=gpu_share)(_run_batch_logged)
     try:
         pending = [task.remote(batch, budget, config, 1) for batch in batches]
-        with tqdm(total=len(pending), desc="bench (ray)", unit="batch") as bar:
+        with progress_bar(total=len(pending), desc="bench (ray)", unit="batch") as bar:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
                 try:

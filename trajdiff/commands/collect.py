@@ -10,7 +10,6 @@ from typing import Annotated
 
 import numpy as np
 import tyro
-from tqdm import tqdm
 
 from trajdiff.collect.behavior import Trainer, checkpoint_path, load_replay, sac_class, save_replay
 from trajdiff.collect.datasets import (
@@ -28,7 +27,7 @@ from trajdiff.data.load import load_dataset
 from trajdiff.data.registry import environment_family
 from trajdiff.envs import make_environment
 from trajdiff.errors import TrajdiffError, require
-from trajdiff.utils import atomic_write_json, cpu_model, library_versions
+from trajdiff.utils import atomic_write_json, cpu_model, library_versions, progress_bar
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,7 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
     class CheckpointCallback(BaseCallback):
         def __init__(self) -> None:
             super().__init__()
-            self.bar = tqdm(total=config.steps, initial=done_steps, desc=f"SAC {config.env}", unit="step")
+            self.bar = progress_bar(total=config.steps, initial=done_steps, desc=f"SAC {config.env}", unit="step")
 
         def _on_step(self) -> bool:
             self.bar.update(1)

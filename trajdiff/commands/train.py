@@ -11,11 +11,10 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from trajdiff.agent import DiffusionQLAgent
 from trajdiff.agent_state import load_member_states, member_state
@@ -45,10 +44,14 @@ from trajdiff.utils import (
     atomic_write_json,
     generator_state,
     library_versions,
+    progress_bar,
     resolve_device,
     restore_generator,
     seed_everything,
 )
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 def column_name(metric: str) -> str:
@@ -282,8 +285,8 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
     schedule = first.schedule
     row_every = schedule.eval_every or schedule.checkpoint_every
     members = f"{len(configs)} members, " if len(configs) > 1 else ""
-    bar = tqdm(total=schedule.updates, initial=step, desc=f"train {dataset_name} ({members}{device})", unit="update",
-               dynamic_ncols=True)
+    bar = progress_bar(total=schedule.updates, initial=step, desc=f"train {dataset_name} ({members}{device})",
+                       unit="update", dynamic_ncols=True)
     started, started_step = time.time(), step
     last_saved = step if step > 0 else None  # a resumed run starts from its checkpoint
     try:

@@ -125,9 +125,7 @@ def _download(url: str, target: Path) -> None:
     import hashlib
     import urllib.request
 
-    from tqdm import tqdm
-
-    from trajdiff.utils import atomic_write
+    from trajdiff.utils import atomic_write, progress_bar
 
     with urllib.request.urlopen(url, timeout=30) as response:  # offline: fails before any folder is made
 
@@ -135,7 +133,7 @@ def _download(url: str, target: Path) -> None:
             digest = hashlib.sha256()
             with temporary.open("wb") as out:
                 total = int(response.headers.get("Content-Length", 0)) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
+                with progress_bar(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
                     while chunk := response.read(1 << 20):
                         out.write(chunk)
                         digest.update(chunk)
