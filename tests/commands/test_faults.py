@@ -564,3 +564,17 @@ def test_progress_bars_into_a_log_redraw_sparsely(tmp_path, hopper_file):
     assert done.returncode == 0
     draws = log.read_text().replace("\r", "\n").count("update/s")
     assert 1 <= draws <= 4, log.read_text()[-2000:]
+
+
+def test_behaviour_runs_refuse_bad_input_before_any_work(tmp_path, capsys):
+    """collect train-behavior: an --out that is a file, a non-positive interval and a bad environment id are one
+    line each, and leave no folder behind."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    assert "is a file" in error_of(["collect", "train-behavior", "--out", str(a_file)], capsys)
+    out = tmp_path / "run"
+    assert "--checkpoint-every must be at least 1" in error_of(
+        ["collect", "train-behavior", "--out", str(out), "--checkpoint-every", "-5"], capsys)
+    assert "cannot make environment 'Nope-v9'" in error_of(
+        ["collect", "train-behavior", "--out", str(out), "--env", "Nope-v9"], capsys)
+    assert not out.exists() and a_file.read_text() == ""

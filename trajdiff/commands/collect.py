@@ -51,6 +51,13 @@ class TrainBehaviorConfig:
     trainer: Trainer = "sb3"
     """sb3 (stable-baselines3, PyTorch) or sbx (its JAX twin, the sbx extra): the same SAC."""
 
+    def __post_init__(self) -> None:
+        for name in ("steps", "checkpoint_every", "eval_episodes"):
+            require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
+        require(self.learning_starts >= 0, "--learning-starts must be at least 0")
+        require(self.steps >= self.checkpoint_every, "--steps must be at least --checkpoint-every (no checkpoint "
+                                                     "otherwise)")
+
 
 def _behavior_run_record(config: TrainBehaviorConfig) -> dict[str, object]:
     """run.json: what a continuation must match, and how the run was made."""
@@ -89,11 +96,12 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
     from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.monitor import Monitor
 
-    if config.steps < config.checkpoint_every:
-        raise TrajdiffError("--steps must be at least --checkpoint-every (no checkpoint otherwise)")
+    if config.out.exists() and not config.out.is_dir():
+        raise TrajdiffError(f"{config.out} is a file; give --out a folder for the run")
     sac = sac_class(config.trainer)
     record_path = config.out / "run.json"
     _check_continuation(config, record_path)
+    eval_env = Monitor(make_environment(config.env))  # a bad environment id stops here, before the folder
     config.out.mkdir(parents=True, exist_ok=True)
     log_path = config.out / "log.json"
     log: list[dict[str, float]] = json.loads(log_path.read_text()) if log_path.is_file() else []
@@ -102,7 +110,6 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
     if done_steps >= config.steps:
         raise TrajdiffError(f"{config.out} already holds {done_steps} steps; ask for more with --steps")
     atomic_write_json(record_path, _behavior_run_record(config))
-    eval_env = Monitor(make_environment(config.env))
     start = time.time() - (log[-1]["wall_s"] if log else 0.0)
 
     class CheckpointCallback(BaseCallback):
@@ -123,7 +130,7 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
                             "ret_std": float(np.std(returns)), "wall_s": time.time() - start})
                 atomic_write_json(log_path, log)
                 save_replay(self.model.replay_buffer, config.out / "replay.npz")
-                self.bar.set_postfix(eval_return=f"{log[-1]['ret_mean']:.0f}")
+                self.bar.set_postfix(eval_return=f"{log[-1]['ret_mean']:.0f}", refresh=False)
             return True
 
     if done_steps:  # continue a run that was stopped, from its last checkpoint and replay

@@ -298,7 +298,7 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
                 means = engine.means()
                 check_finite(means, step, configs, last_saved)
                 bar.set_postfix({key.split("/")[1]: f"{float(means[key].mean()):.3g}"
-                                 for key in ("loss/critic", "loss/bc", "loss/q")})
+                                 for key in ("loss/critic", "loss/bc", "loss/q")}, refresh=False)
                 rows = [{"step": step, **{column_name(key): float(value[k]) for key, value in means.items()},
                          "updates_per_s": (step - started_step) / (time.time() - started)}
                         for k in range(len(configs))]
