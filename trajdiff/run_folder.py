@@ -149,7 +149,7 @@ def agent_for_environment(configs: list[AgentConfig], seeds: list[int], total_up
     max_action = float(probe.action_space.high[0])
     probe.close()
     if dataset is not None:
-        dataset.check_environment(observation_dim, action_dim, env_id)
+        dataset.check_environment(observation_dim, action_dim, env_id, max_action)
     return DiffusionQLAgent(observation_dim, action_dim, max_action, configs, total_updates, device, seeds)
 
 

@@ -578,3 +578,14 @@ def test_behaviour_runs_refuse_bad_input_before_any_work(tmp_path, capsys):
     assert "cannot make environment 'Nope-v9'" in error_of(
         ["collect", "train-behavior", "--out", str(out), "--env", "Nope-v9"], capsys)
     assert not out.exists() and a_file.read_text() == ""
+
+
+def test_actions_outside_the_environment_bounds_are_refused(tmp_path, hopper_file, capsys):
+    """Actions 5x beyond Hopper's [-1, 1] used to train silently (the policy clamps to its bounds)."""
+    data = tmp_path / "loud.hdf5"
+    data.write_bytes(hopper_file.read_bytes())
+    with h5py.File(data, "r+") as handle:
+        handle["actions"][:] = handle["actions"][:] * 5
+    out = tmp_path / "run"
+    message = error_of(["train", "--dataset", str(data), "--updates", "4", "--out", str(out), *COMMON], capsys)
+    assert "accepts actions in [-1, 1]" in message and not out.exists()

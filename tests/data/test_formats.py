@@ -44,8 +44,17 @@ def test_d4rl_file_with_float64_and_policy_group(tmp_path):
 
 
 def test_d4rl_name_resolves_under_dataset_dir(tmp_path, monkeypatch):
+    """A file under a D4RL name is read when it is the published file (here: its checksum stands in for D4RL's),
+    and refused in one line otherwise; by its path it reads as any file."""
+    from trajdiff.data import registry
+
     monkeypatch.setenv("D4RL_DATASET_DIR", str(tmp_path))
-    write_raw(tmp_path / "hopper_medium-v2.hdf5", make_arrays([4], ["terminal"]))
+    path = tmp_path / "hopper_medium-v2.hdf5"
+    write_raw(path, make_arrays([4], ["terminal"]))
+    with pytest.raises(TrajdiffError, match="is not D4RL's hopper-medium-v2"):
+        load_dataset("hopper-medium-v2")
+    assert load_dataset(path).num_transitions == 4
+    monkeypatch.setitem(registry.D4RL_SHA256, "hopper_medium-v2.hdf5", registry.file_sha256(path))
     assert load_dataset("hopper-medium-v2").num_transitions == 4
 
 
@@ -129,6 +138,16 @@ def test_d4rl_name_offline_error_says_where(tmp_path, monkeypatch):
 def test_environment_mismatch_is_clear(small_dataset):
     with pytest.raises(TrajdiffError, match="observations of size 3 .* Hopper-v5 has 11"):
         small_dataset.check_environment(11, 3, "Hopper-v5")
+
+
+def test_actions_beyond_the_environment_bounds_are_refused():
+    arrays = make_arrays([3, 2], ["timeout", "terminal"])
+    arrays["actions"] = np.full((5, 3), 0.5, np.float32)
+    dataset = EpisodeDataset.from_arrays(arrays)
+    dataset.check_environment(dataset.observation_dim, 3, "Hopper-v5", max_action=1.0)
+    arrays["actions"][2, 1] = -5.0
+    with pytest.raises(TrajdiffError, match=r"actions up to 5 in size, but Hopper-v5 accepts actions in \[-1, 1\]"):
+        EpisodeDataset.from_arrays(arrays).check_environment(dataset.observation_dim, 3, "Hopper-v5", max_action=1.0)
 
 
 def test_episode_metadata_length_checked():

@@ -162,14 +162,27 @@ class EpisodeDataset:
         env_id = self.metadata.get("env_id")
         return str(env_id) if env_id else None
 
-    def check_environment(self, observation_dim: int, action_dim: int, env_id: str) -> None:
-        """Raise a one-line error when the data cannot drive ``env_id``'s observation/action sizes."""
+    def check_environment(self, observation_dim: int, action_dim: int, env_id: str,
+                          max_action: float = float("inf")) -> None:
+        """Raise a one-line error when the data cannot drive ``env_id``: other observation/action sizes, or
+        actions beyond its bounds, which a policy that acts within them cannot represent."""
         if (self.observation_dim, self.action_dim) != (observation_dim, action_dim):
             raise TrajdiffError(
                 f"{self.name} has observations of size {self.observation_dim} and actions of size "
                 f"{self.action_dim}, but {env_id} has {observation_dim} and {action_dim}: "
                 "wrong dataset or wrong --env"
             )
+        largest = float(np.abs(self.actions).max()) if len(self.actions) else 0.0
+        if largest > max_action * (1 + ACTION_TOLERANCE):
+            raise TrajdiffError(
+                f"{self.name} has actions up to {largest:.3g} in size, but {env_id} accepts actions in "
+                f"[-{max_action:g}, {max_action:g}], where the policy acts: rescale the data's actions to the "
+                "environment's bounds, or check --env"
+            )
+
+
+ACTION_TOLERANCE = 1e-3
+"""Relative slack on the action bounds: float rounding in recorded files, never a real excursion."""
 
 
 def _float_matrix(values: Any, key: str, name: str) -> np.ndarray:

@@ -108,6 +108,7 @@ def resolve_d4rl(name: str) -> Path:
     directory = d4rl_directory()
     for candidate in (directory / file_name, directory / f"{name}.hdf5"):
         if candidate.is_file():
+            check_published(candidate, file_name, name)
             return candidate
     url = D4RL_URL.format(version=D4RL_NAME.match(name)["version"], file=file_name)  # type: ignore[index]
     target = directory / file_name
@@ -119,6 +120,28 @@ def resolve_d4rl(name: str) -> Path:
             f"download {url} and save it as {target} (or set D4RL_DATASET_DIR)"
         ) from None
     return target
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_published(path: Path, file_name: str, name: str) -> None:
+    """A file found under a D4RL name must be the file D4RL published (its SHA-256): scores under D4RL's name
+    mean D4RL's data. Another file is still readable by its path, as any hdf5 file."""
+    expected = D4RL_SHA256.get(file_name)
+    if expected is None:
+        return
+    found = file_sha256(path)
+    if found != expected:
+        raise TrajdiffError(f"{path} is not D4RL's {name} (sha256 {found[:12]}..., published {expected[:12]}...); "
+                            f"download it again, or give the file's path (--dataset {path}) to train on it as it is")
 
 
 def _download(url: str, target: Path) -> None:
