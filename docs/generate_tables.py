@@ -1,11 +1,13 @@
-"""MkDocs hook: tables generated from the code, so that the documentation cannot drift from it.
+"""Tables generated from the code, so that the documentation cannot drift from it.
 
-A page writes a marker on a line of its own and the build replaces it:
+A page holds each table between a marker line and ``<!-- end table -->``; ``python docs/generate_tables.py``
+rewrites them in the pages (so that they read as Markdown too), the MkDocs build (this file is its hook) fills
+them afresh, and the test suite checks that the committed pages are current. The markers:
     <!-- table: train-options -->   every ``trajdiff train`` flag: default and help, from the config dataclasses
     <!-- table: eval-options -->    likewise for ``trajdiff eval`` (and bench-options, export-options)
     <!-- table: presets -->         Diffusion-QL's per-dataset settings (trajdiff.presets)
     <!-- table: budgets -->         the bench budgets; <!-- table: methods -->, <!-- table: suites -->
-A marker nobody knows fails the build.
+A marker nobody knows, or one without its end line, fails the build.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import typing
 from typing import Any
 
 MARKER = re.compile(r"^<!-- table: ([a-z-]+) -->$", re.MULTILINE)
+END = "<!-- end table -->"
+BLOCK = re.compile(r"^<!-- table: ([a-z-]+) -->\n(?:.*?\n)??<!-- end table -->$", re.MULTILINE | re.DOTALL)
 
 
 def field_docstrings(cls: type) -> dict[str, str]:
@@ -107,5 +111,22 @@ def table(name: str) -> str:
     raise ValueError(f"unknown table marker {name!r}")
 
 
+def filled(markdown: str) -> str:
+    """``markdown`` with every table block holding its table as the code gives it now."""
+    if len(MARKER.findall(markdown)) != len(BLOCK.findall(markdown)):
+        raise ValueError(f"a '<!-- table: NAME -->' line without its '{END}' line")
+    return BLOCK.sub(lambda match: f"<!-- table: {match.group(1)} -->\n{table(match.group(1))}\n{END}", markdown)
+
+
 def on_page_markdown(markdown: str, **_: Any) -> str:
-    return MARKER.sub(lambda match: table(match.group(1)), markdown)
+    return filled(markdown)
+
+
+if __name__ == "__main__":
+    from pathlib import Path
+
+    for page in sorted(Path(__file__).parent.glob("*.md")):
+        text = page.read_text()
+        if filled(text) != text:
+            page.write_text(filled(text))
+            print(f"rewrote {page}")

@@ -140,3 +140,19 @@ def test_the_results_summary_is_what_the_committed_runs_give():
         assert with_summary(text, summary_table(results_page)) == text, f"{page.name}: run docs/results_summary.py"
     results = (ROOT / "docs" / "results.md").read_text()
     assert results.index("<!-- summary:begin -->") < results.index("|"), "the summary is the results page's first table"
+
+
+def test_generated_tables_in_the_pages_are_current():
+    """The option, preset, budget, method and suite tables stand in the pages (readable as Markdown) as
+    docs/generate_tables.py makes them from the code."""
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        from generate_tables import MARKER, filled
+    finally:
+        sys.path.pop(0)
+    pages_with_tables = 0
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        text = page.read_text()
+        pages_with_tables += bool(MARKER.search(text))
+        assert filled(text) == text, f"{page.name}: run python docs/generate_tables.py"
+    assert pages_with_tables == 3
