@@ -589,3 +589,29 @@ def test_actions_outside_the_environment_bounds_are_refused(tmp_path, hopper_fil
     out = tmp_path / "run"
     message = error_of(["train", "--dataset", str(data), "--updates", "4", "--out", str(out), *COMMON], capsys)
     assert "accepts actions in [-1, 1]" in message and not out.exists()
+
+
+def test_a_relative_dataset_path_does_not_tie_the_run_to_its_folder(tmp_path, hopper_file, capsys, monkeypatch):
+    """A run started with --dataset data.hdf5 resumes from another folder, by the same file's absolute path and
+    from a moved copy (same content); eval beside another file of that name reports no change."""
+    start = tmp_path / "start"
+    start.mkdir()
+    (start / "data.hdf5").write_bytes(hopper_file.read_bytes())
+    run = tmp_path / "run"
+    monkeypatch.chdir(start)
+    main(["train", "--dataset", "data.hdf5", "--updates", "4", "--eval-every", "0", "--checkpoint-every", "4",
+          "--out", str(run), *COMMON])
+    assert json.loads((run / "config.json").read_text())["dataset"] == str(start / "data.hdf5")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    main(["train", "--resume", str(run), "--updates", "8"])
+    main(["train", "--resume", str(run), "--updates", "12", "--dataset", str(start / "data.hdf5")])
+    moved = tmp_path / "moved.hdf5"
+    (start / "data.hdf5").rename(moved)
+    main(["train", "--resume", str(run), "--updates", "16", "--dataset", str(moved)])
+    assert json.loads((run / "config.json").read_text())["dataset"] == str(moved)
+    (elsewhere / "moved.hdf5").write_bytes(b"not the data")  # another file of that name where eval runs
+    capsys.readouterr()
+    main(["eval", str(run), "--episodes", "1", "--device", "cpu"])
+    assert "dataset changed" not in capsys.readouterr().err

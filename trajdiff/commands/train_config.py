@@ -24,8 +24,9 @@ from trajdiff.streams import check_seed
 
 # TrainConfig fields in which the members of one batch may differ (with AgentConfig's MEMBER_FIELDS).
 MEMBER_TRAIN_FIELDS = {"seed", "out", "resume", "expertise_weighting", "expertise_floor"}
-RESUMABLE_FIELDS = ("schedule", "out", "resume", "accept_changed_dataset")
-"""TrainConfig fields a resumption may change (the rest must equal the saved run's)."""
+RESUMABLE_FIELDS = ("schedule", "out", "resume", "accept_changed_dataset", "dataset")
+"""TrainConfig fields a resumption may change (the rest must equal the saved run's): the dataset may move, as
+long as its content is what the checkpoint records (or --accept-changed-dataset)."""
 
 
 MAX_UPDATES = 1_000_000_000
@@ -119,6 +120,7 @@ class TrainConfig:
     """Updates, evaluation and checkpoint cadence, device: may change when a run is resumed."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "dataset", absolute_if_file(self.dataset))
         for name in ("batch_size", "expertise_components", "expertise_early_steps"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         require(0.0 < self.expertise_floor <= 1.0, "--expertise-floor must be in (0, 1]")
@@ -234,6 +236,15 @@ def member_configs(config: TrainConfig) -> list[TrainConfig]:
     return [dataclasses.replace(config, seed=seed, seeds=(), out=config.out / f"seed-{seed}",
                                 resume=config.out / f"seed-{seed}" if config.resume is not None else None)
             for seed in config.seeds]
+
+
+def absolute_if_file(source: str) -> str:
+    """A dataset named by a file path, made absolute, so that a run does not depend on the folder it started in;
+    names (default, D4RL names, Minari ids) stay as they are."""
+    path = Path(source).expanduser()
+    if path.suffix in (".hdf5", ".h5") or path.is_file():
+        return str(path.resolve())
+    return source
 
 
 def check_resumable(saved: TrainConfig, requested: TrainConfig) -> None:
