@@ -615,3 +615,23 @@ def test_a_relative_dataset_path_does_not_tie_the_run_to_its_folder(tmp_path, ho
     capsys.readouterr()
     main(["eval", str(run), "--episodes", "1", "--device", "cpu"])
     assert "dataset changed" not in capsys.readouterr().err
+
+
+def test_messages_say_what_is_wrong(tmp_path, hopper_file, capsys):
+    """--resume FILE, --resume RUN --out OTHER, --seed with --seeds, and an incompatible resumption name the real
+    problem (they used to say 'give PARENT', 'no checkpoint at OTHER', nothing, and 'history_len differ')."""
+    run = tmp_path / "run"
+    short_run(run, hopper_file)
+    capsys.readouterr()
+    other_file = tmp_path / "notes.txt"
+    other_file.write_text("")
+    assert f"--resume takes a run folder; {other_file} is a file" in error_of(
+        ["train", "--resume", str(other_file)], capsys)
+    assert f"give {run}" in error_of(["train", "--resume", str(run / "checkpoint.pt")], capsys)
+    message = error_of(["train", "--resume", str(run), "--out", str(tmp_path / "other"), "--updates", "8"], capsys)
+    assert "continues a run in its own folder" in message and not (tmp_path / "other").exists()
+    message = error_of(["train", "--dataset", str(hopper_file), "--seed", "3", "--seeds", "1", "2", "--out",
+                        str(tmp_path / "two"), *COMMON], capsys)
+    assert "--seed 3 with --seeds 1 2" in message and not (tmp_path / "two").exists()
+    assert "incompatible config (history_len 4 asked, 1 saved)" in error_of(
+        ["train", "--resume", str(run), "--updates", "8", "--history-len", "4"], capsys)

@@ -121,6 +121,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dataset", absolute_if_file(self.dataset))
+        require(self.resume is None or self.out == self.resume,
+                f"--resume continues a run in its own folder ({self.resume}), not in --out {self.out}: drop --out, "
+                "or copy the run folder there and resume the copy")
+        require(not self.seeds or self.seed in (0, *self.seeds),
+                f"--seed {self.seed} with --seeds {' '.join(map(str, self.seeds))}: give one or the other "
+                "(--seeds trains one member per seed)")
         for name in ("batch_size", "expertise_components", "expertise_early_steps"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         require(0.0 < self.expertise_floor <= 1.0, "--expertise-floor must be in (0, 1]")
@@ -194,7 +200,9 @@ def resumed_config(run: Path) -> TrainConfig:
     """The config of the run in ``run`` (one member, or the seed-S members of a --seeds run) with resume set;
     a --stop-at it was given is spent (the resumed run goes on to --updates unless given another)."""
     if run.is_file():
-        raise TrajdiffError(f"--resume takes the run folder, not a file: give {run.parent}")
+        if run.name == CHECKPOINT_NAME:
+            raise TrajdiffError(f"--resume takes the run folder, not its checkpoint file: give {run.parent}")
+        raise TrajdiffError(f"--resume takes a run folder; {run} is a file")
     folders = member_folders(run)
     saved = [read_config(folder) for folder in folders]
     config = saved[0]
@@ -252,8 +260,8 @@ def check_resumable(saved: TrainConfig, requested: TrainConfig) -> None:
     old, new = flat_fields(saved), flat_fields(requested)
     changed = sorted(key for key in old if key not in RESUMABLE_FIELDS and old[key] != new.get(key))
     if changed:
-        raise TrajdiffError(f"cannot resume {requested.out}: incompatible config ({', '.join(changed)} "
-                            "differ from the saved run)")
+        differences = "; ".join(f"{key} {new.get(key)} asked, {old[key]} saved" for key in changed)
+        raise TrajdiffError(f"cannot resume {requested.out}: incompatible config ({differences})")
 
 
 def check_members(configs: list[TrainConfig]) -> None:
