@@ -635,3 +635,23 @@ def test_messages_say_what_is_wrong(tmp_path, hopper_file, capsys):
     assert "--seed 3 with --seeds 1 2" in message and not (tmp_path / "two").exists()
     assert "incompatible config (history_len 4 asked, 1 saved)" in error_of(
         ["train", "--resume", str(run), "--updates", "8", "--history-len", "4"], capsys)
+
+
+def test_minari_offline_fails_at_once(monkeypatch, capsys):
+    """Offline, a Minari id that is not stored locally fails after one connection attempt, in one line, without
+    the hub client's half-minute of retries (its download is never started)."""
+    minari = pytest.importorskip("minari")
+    import socket
+
+    def refused(address, timeout=None):  # noqa: ANN001
+        raise OSError("[Errno -2] Name or service not known")
+
+    def never(*arguments, **options):  # noqa: ANN002, ANN003
+        raise AssertionError("the download was attempted")
+
+    monkeypatch.setattr(socket, "create_connection", refused)
+    monkeypatch.setattr(minari, "load_dataset", never)
+    started = time.time()
+    message = error_of(["data", "info", "mujoco/hopper/medium-v0"], capsys)
+    assert "the dataset server cannot be reached: no network? (huggingface.co" in message
+    assert time.time() - started < 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,24 @@ def write_d4rl_hdf5(
     atomic_write(path, write)
 
 
+def minari_host() -> str:
+    """The host Minari downloads from: its default Hugging Face remote, or the one MINARI_REMOTE names."""
+    remote = os.environ.get("MINARI_REMOTE", "hf://farama-minari")
+    return "storage.googleapis.com" if remote.startswith("gcp://") else "huggingface.co"
+
+
+def check_reachable(host: str, dataset_id: str, local: Path, timeout_s: float = 5.0) -> None:
+    """One connection attempt before a download: offline, a one-line error in seconds, not the hub client's
+    half-minute of retries."""
+    import socket
+
+    try:
+        socket.create_connection((host, 443), timeout=timeout_s).close()
+    except OSError as error:
+        raise TrajdiffError(f"Minari dataset {dataset_id!r} is not available locally ({local}) and could not be "
+                            f"downloaded: the dataset server cannot be reached: no network? ({host}: {error})") from None
+
+
 def read_minari(dataset_id: str, download: bool = True) -> EpisodeDataset:
     """Load a Minari dataset by id, from the local store first, downloading when allowed.
 
@@ -91,10 +110,12 @@ def read_minari(dataset_id: str, download: bool = True) -> EpisodeDataset:
         import minari
     except ImportError:
         raise TrajdiffError("Minari datasets need the minari package: pip install 'trajdiff[minari]'") from None
+    local = minari.storage.get_dataset_path(dataset_id)
+    if download and not local.exists():
+        check_reachable(minari_host(), dataset_id, local)
     try:
         source = minari.load_dataset(dataset_id, download=download)
     except Exception as error:  # minari raises several types for unknown / unreachable ids
-        local = minari.storage.get_dataset_path(dataset_id)
         text = str(error).splitlines()[0] if str(error) else type(error).__name__
         if isinstance(error, ImportError):
             reason = f"downloading needs Minari's hub client ({text}): pip install 'trajdiff[minari]'"
