@@ -85,10 +85,15 @@ class RunFolder:
                 raise TrajdiffError(f"{path} is in use by another trajdiff process (pid {holder}); wait for it "
                                     "or choose another --out") from None
             raise TrajdiffError(f"cannot lock {path} ({error.strerror})") from None
-        self._lock.seek(0)
-        self._lock.truncate()
-        self._lock.write(f"{os.getpid()}\n")
-        self._lock.flush()
+        try:
+            self._lock.seek(0)
+            self._lock.truncate()
+            self._lock.write(f"{os.getpid()}\n")
+            self._lock.flush()
+        except OSError as error:  # a full disk: put the folder back as it was
+            self.removed = []
+            self.close(failed=True)
+            raise TrajdiffError(f"cannot write {path / LOCK_NAME} ({error.strerror or error})") from None
         for orphan in path.glob(f".{CHECKPOINT_NAME}.*.tmp"):
             orphan.unlink(missing_ok=True)
         self.removed = [] if (path / CHECKPOINT_NAME).exists() else self._remove_leftovers()

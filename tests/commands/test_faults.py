@@ -655,3 +655,23 @@ def test_minari_offline_fails_at_once(monkeypatch, capsys):
     message = error_of(["data", "info", "mujoco/hopper/medium-v0"], capsys)
     assert "the dataset server cannot be reached: no network? (huggingface.co" in message
     assert time.time() - started < 10
+
+
+def test_a_full_disk_at_the_lock_is_one_line_and_leaves_nothing(tmp_path, hopper_file, capsys, monkeypatch):
+    from trajdiff import run_folder
+
+    class FullDisk:
+        def __init__(self, handle) -> None:  # noqa: ANN001
+            self.handle = handle
+
+        def __getattr__(self, name: str):  # noqa: ANN204
+            return getattr(self.handle, name)
+
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(run_folder, "open", lambda *a, **k: FullDisk(open(*a, **k)), raising=False)
+    out = tmp_path / "run"
+    message = error_of(["train", "--dataset", str(hopper_file), "--updates", "4", "--out", str(out), *COMMON], capsys)
+    assert f"cannot write {out / '.lock'} (No space left on device)" in message
+    assert not out.exists()

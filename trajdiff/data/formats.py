@@ -96,7 +96,8 @@ def check_reachable(host: str, dataset_id: str, local: Path, timeout_s: float = 
         socket.create_connection((host, 443), timeout=timeout_s).close()
     except OSError as error:
         raise TrajdiffError(f"Minari dataset {dataset_id!r} is not available locally ({local}) and could not be "
-                            f"downloaded: the dataset server cannot be reached: no network? ({host}: {error})") from None
+                            f"downloaded: the dataset server cannot be reached: no network? ({host}: {error})"
+                            ) from None
 
 
 def read_minari(dataset_id: str, download: bool = True) -> EpisodeDataset:
