@@ -675,3 +675,32 @@ def test_a_full_disk_at_the_lock_is_one_line_and_leaves_nothing(tmp_path, hopper
     message = error_of(["train", "--dataset", str(hopper_file), "--updates", "4", "--out", str(out), *COMMON], capsys)
     assert f"cannot write {out / '.lock'} (No space left on device)" in message
     assert not out.exists()
+
+
+def test_export_onto_a_full_disk_leaves_no_partial_program(tmp_path, hopper_file, capsys, monkeypatch):
+    """A disk too full for the program is refused before writing; a write that fails midway (or a process that
+    died in it) leaves no policy.pt2, so the next export goes through."""
+    import shutil as shutil_module
+    from collections import namedtuple
+
+    run = tmp_path / "run"
+    short_run(run, hopper_file)
+    out = tmp_path / "export"
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil_module, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    assert "MiB free on its disk" in error_of(["export", str(run), "--out", str(out)], capsys)
+    monkeypatch.undo()
+
+    def torn(program, path):  # noqa: ANN001
+        with open(path, "wb") as handle:
+            handle.write(b"PK partial")
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+    monkeypatch.setattr(torch.export, "save", torn)
+    assert "cannot write the export" in error_of(["export", str(run), "--out", str(out)], capsys)
+    assert sorted(path.name for path in out.iterdir()) == []
+    (out / ".export.tmp").mkdir()
+    (out / ".export.tmp" / "policy.pt2").write_bytes(b"left by a killed export")
+    monkeypatch.undo()
+    main(["export", str(run), "--out", str(out)])
+    assert sorted(path.name for path in out.iterdir()) == ["policy.json", "policy.pt2", "run_policy.py"]

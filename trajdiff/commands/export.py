@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,12 +64,35 @@ def run_export(config: ExportConfig) -> None:
         "output": "(E, action_dim) float32 actions",
         "versions": library_versions(),
     }
-    try:
-        config.out.mkdir(parents=True, exist_ok=True)
-        torch.export.save(program, str(config.out / "policy.pt2"))
-        (config.out / "policy.json").write_text(json.dumps(spec, indent=2) + "\n")
-        shutil.copy(REFERENCE, config.out / "run_policy.py")
-    except OSError as error:
-        raise TrajdiffError(f"cannot write the export into {config.out} ({error.strerror or error})") from None
+    write_export(program, spec, config.out)
     print(f"trajdiff: exported member {config.member} (seed {spec['seed']}, step {spec['checkpoint_step']}) of "
           f"{config.run} to {config.out}: policy.pt2, policy.json, run_policy.py")
+
+
+STAGING = ".export.tmp"
+"""Where an export is written before its files replace any in --out: a crash or a full disk leaves no partial
+policy.pt2 that would block the next export (which removes a staging folder left behind)."""
+
+
+def write_export(program: torch.export.ExportedProgram, spec: dict, out: Path) -> None:
+    """Write the three files into ``out``, each whole or not at all; first check that they fit on the disk."""
+    out.mkdir(parents=True, exist_ok=True)
+    staging = out / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    weights = sum(tensor.numel() * tensor.element_size() for tensor in program.state_dict.values())
+    needed, free = 2 * weights + 2**20, shutil.disk_usage(out).free  # the program's graph and the files besides
+    if needed > free:
+        raise TrajdiffError(f"cannot export into {out}: about {needed / 2**20:.1f} MiB needed, {free / 2**20:.1f} MiB "
+                            "free on its disk")
+    try:
+        staging.mkdir()
+        torch.export.save(program, str(staging / "policy.pt2"))
+        (staging / "policy.json").write_text(json.dumps(spec, indent=2) + "\n")
+        shutil.copy(REFERENCE, staging / "run_policy.py")
+        for name in EXPORTED_FILES:
+            os.replace(staging / name, out / name)
+    except (OSError, RuntimeError) as error:  # torch's writer reports a full disk as a RuntimeError
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
+        raise TrajdiffError(f"cannot write the export into {out} ({reason})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
