@@ -189,6 +189,23 @@ def record_video(agent: Policy, env_id: str, path: Path, seeds: Sequence[int], e
         import imageio.v2 as imageio
     except ImportError:
         raise TrajdiffError("videos need imageio: pip install 'trajdiff[video]'") from None
+    created = path.parent if not path.parent.exists() else None
+    while created is not None and not created.parent.exists():
+        created = created.parent  # the topmost folder made here, removed again if the writer cannot start
+    existed = path.exists()
+
+    def put_back() -> None:  # what a failed start made goes again
+        if not existed:
+            path.unlink(missing_ok=True)
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.open("ab").close()  # a read-only place fails here, before the writer, whose cleanup would retry noisily
+    except OSError as error:
+        put_back()
+        raise TrajdiffError(f"cannot write the video {path} ({error.strerror or error})") from None
     env = make_environment(env_id, observe, render_mode="rgb_array")
     random, starts = evaluation_streams(seeds, evaluation_round, 1, agent.device)
     try:
@@ -196,35 +213,36 @@ def record_video(agent: Policy, env_id: str, path: Path, seeds: Sequence[int], e
         frame = env.render()
     except Exception as error:  # MuJoCo raises various errors when no GL backend loads
         env.close()
+        put_back()
         raise TrajdiffError(f"offscreen rendering failed ({type(error).__name__}: {error}); set MUJOCO_GL=egl "
                             "(GPU, or Mesa's libegl-mesa0 on a CPU) or MUJOCO_GL=osmesa with libosmesa6") from None
-    created = path.parent if not path.parent.exists() else None
-    while created is not None and not created.parent.exists():
-        created = created.parent  # the topmost folder made here, removed again if the writer cannot start
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        env.close()
-        raise TrajdiffError(f"cannot write the video {path} ({error.strerror or error})") from None
     try:
         writer = imageio.get_writer(path, fps=env.metadata.get("render_fps", 30))
-    except (ValueError, ImportError, OSError):
+    except OSError as error:
         env.close()
-        if created is not None:
-            shutil.rmtree(created, ignore_errors=True)  # folders made just now, still empty
+        put_back()
+        raise TrajdiffError(f"cannot write the video {path} ({error.strerror or error})") from None
+    except (ValueError, ImportError):
+        env.close()
+        put_back()
         raise TrajdiffError(f"no imageio backend writes {path.suffix or 'extension-less'} files here: "
                             "pip install 'trajdiff[video]' (imageio-ffmpeg, for mp4) or ask for a .gif") from None
     device = agent.device
     buffer = HistoryBuffer(1, agent.history_len, observation.shape[0], device)
     buffer.reset(np.ones(1, bool), torch.as_tensor(observation[None], dtype=torch.float32, device=device))
-    with writer:
-        writer.append_data(frame)
-        done = False
-        while not done:
-            history = buffer.history.expand(agent.members, -1, -1, -1)  # every member acts; the first is filmed
-            action = agent.act(history, buffer.mask.expand(agent.members, -1, -1), random)[0][0, 0].cpu().numpy()
-            observation, _, terminated, truncated, _ = env.step(action)
-            writer.append_data(env.render())
-            buffer.push(torch.as_tensor(observation[None], dtype=torch.float32, device=device))
-            done = terminated or truncated
-    env.close()
+    try:
+        with writer:
+            writer.append_data(frame)
+            done = False
+            while not done:
+                history = buffer.history.expand(agent.members, -1, -1, -1)  # every member acts; the first is filmed
+                action = agent.act(history, buffer.mask.expand(agent.members, -1, -1), random)[0][0, 0].cpu().numpy()
+                observation, _, terminated, truncated, _ = env.step(action)
+                writer.append_data(env.render())
+                buffer.push(torch.as_tensor(observation[None], dtype=torch.float32, device=device))
+                done = terminated or truncated
+    except OSError as error:  # a read-only place or a full disk: no partial video stays
+        path.unlink(missing_ok=True)
+        raise TrajdiffError(f"cannot write the video {path} ({error.strerror or error})") from None
+    finally:
+        env.close()

@@ -704,3 +704,16 @@ def test_export_onto_a_full_disk_leaves_no_partial_program(tmp_path, hopper_file
     monkeypatch.undo()
     main(["export", str(run), "--out", str(out)])
     assert sorted(path.name for path in out.iterdir()) == ["policy.json", "policy.pt2", "run_policy.py"]
+
+
+def test_a_video_into_a_read_only_place_is_one_line(tmp_path, hopper_file, capsys):
+    """sysfs refuses new files even to root: the video's path is tried before any rendering, once, in one line."""
+    pytest.importorskip("imageio")
+    run = tmp_path / "run"
+    short_run(run, hopper_file)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main(["eval", str(run), "--episodes", "1", "--video", "/sys/trajdiff-test.gif", "--device", "cpu"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip() == "trajdiff: error: cannot write the video /sys/trajdiff-test.gif " \
+                                              "(Permission denied)"
