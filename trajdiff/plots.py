@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from trajdiff.errors import TrajdiffError
 from trajdiff.expertise import ExpertiseModel
+from trajdiff.utils import atomic_write
 
 
 def source_names(metadata: dict[str, object]) -> list[str]:
@@ -50,11 +52,16 @@ def plot_expertise(model: ExpertiseModel, path: Path, sources: np.ndarray | None
     figure.tight_layout()
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, dpi=100)
+        save_figure(figure, Path(path))
     except OSError as error:
         raise TrajdiffError(f"cannot write the histogram {path} ({error.strerror or error})") from None
     finally:
         plt.close(figure)
+
+
+def save_figure(figure: Any, path: Path) -> None:
+    """Save through a temporary file: a full disk leaves the earlier figure or none, never an empty one."""
+    atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=100, format=path.suffix.lstrip(".") or "png"))
 
 
 def plot_progress(progress: list[dict[str, str]], path: Path, title: str) -> None:
@@ -75,7 +82,7 @@ def plot_progress(progress: list[dict[str, str]], path: Path, title: str) -> Non
     figure.suptitle(title)
     figure.tight_layout()
     try:
-        figure.savefig(path, dpi=100)
+        save_figure(figure, Path(path))
     except OSError as error:
         raise TrajdiffError(f"cannot write the learning curve {path} ({error.strerror or error})") from None
     finally:

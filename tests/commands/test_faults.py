@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -717,3 +718,18 @@ def test_a_video_into_a_read_only_place_is_one_line(tmp_path, hopper_file, capsy
     assert stopped.value.code == 2
     assert capsys.readouterr().err.strip() == "trajdiff: error: cannot write the video /sys/trajdiff-test.gif " \
                                               "(Permission denied)"
+
+
+def test_a_full_disk_leaves_no_empty_figure(tmp_path, capsys, monkeypatch):
+    """matplotlib on a full disk leaves a 0-byte png where it wrote directly; through a temporary file, nothing."""
+    from matplotlib.figure import Figure
+
+    def full(self, target, **options):  # noqa: ANN001, ANN003
+        Path(target).write_bytes(b"")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    plot = tmp_path / "p.png"
+    message = error_of(["data", "info", "default", "--expertise", "--plot", str(plot)], capsys)
+    assert f"cannot write the histogram {plot} (No space left on device)" in message
+    assert list(tmp_path.iterdir()) == []
