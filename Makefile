@@ -20,7 +20,7 @@ demo: $(STAMP)
 	rm -rf $(DEMO)
 	$(VENV)/bin/trajdiff data info default --expertise
 	$(VENV)/bin/trajdiff train --dataset default --out $(DEMO) --updates 2000 --eval-every 500 \
-		--eval-episodes 5 --history-len 4 --n-step 3 --expertise-weighting --device auto
+		--eval-episodes 5 --checkpoint-every 500 --history-len 4 --n-step 3 --expertise-weighting --device auto
 	$(VENV)/bin/trajdiff eval $(DEMO) --episodes 10
 	@echo
 	@echo "demo outputs:"
