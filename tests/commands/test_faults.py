@@ -381,14 +381,20 @@ def test_before_the_first_checkpoint_nothing_is_promised_and_nothing_is_left(tmp
     assert not run.exists()
     # Ctrl-C before the first checkpoint: no resume advice, nothing left in a folder that was there before
     run.mkdir()
-    holder = start_cli(["train", "--dataset", str(hopper_file), "--updates", "100000", "--eval-every", "0",
+    returncode, stderr = signal_before_the_first_checkpoint(run, hopper_file, signal.SIGINT)
+    assert "no checkpoint had been written yet, so nothing is kept" in stderr and "--resume" not in stderr
+    assert returncode == 130 and list(run.iterdir()) == []
+
+
+def signal_before_the_first_checkpoint(run, data, sent: int) -> tuple[int, str]:  # noqa: ANN001
+    """Start a long run into ``run``, send it ``sent`` once it trains, and return its exit status and stderr."""
+    holder = start_cli(["train", "--dataset", str(data), "--updates", "100000", "--eval-every", "0",
                         "--checkpoint-every", "100000", "--out", str(run), *COMMON])
     wait_for(lambda: (run / ".lock").is_file() and (run / ".lock").read_text().strip().isdigit())
     time.sleep(1.0)
-    holder.send_signal(signal.SIGINT)
+    holder.send_signal(sent)
     _, stderr = holder.communicate(timeout=120)
-    assert "no checkpoint had been written yet, so nothing is kept" in stderr and "--resume" not in stderr
-    assert holder.returncode == 130 and list(run.iterdir()) == []
+    return holder.returncode, stderr
 
 
 def test_failed_commands_leave_nothing_behind(tmp_path, hopper_file, capsys, monkeypatch):
@@ -502,15 +508,10 @@ def test_a_folder_of_a_run_killed_before_its_first_checkpoint_is_cleaned_before_
 def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path, hopper_file):
     """SIGTERM (kill, timeout, Slurm) before the first checkpoint: a message, exit status 143, nothing left."""
     run = tmp_path / "run"
-    holder = start_cli(["train", "--dataset", str(hopper_file), "--updates", "100000", "--eval-every", "0",
-                        "--checkpoint-every", "100000", "--out", str(run), *COMMON])
-    wait_for(lambda: (run / ".lock").is_file() and (run / ".lock").read_text().strip().isdigit())
-    time.sleep(1.0)
-    holder.send_signal(signal.SIGTERM)
-    _, stderr = holder.communicate(timeout=120)
+    returncode, stderr = signal_before_the_first_checkpoint(run, hopper_file, signal.SIGTERM)
     assert "no checkpoint had been written yet, so nothing is kept" in stderr
     assert "terminated (SIGTERM)" in stderr
-    assert holder.returncode == 143 and not run.exists()
+    assert returncode == 143 and not run.exists()
 
 
 @pytest.mark.parametrize("arguments, expected", [
