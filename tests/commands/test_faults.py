@@ -734,3 +734,14 @@ def test_a_full_disk_leaves_no_empty_figure(tmp_path, capsys, monkeypatch):
     message = error_of(["data", "info", "default", "--expertise", "--plot", str(plot)], capsys)
     assert f"cannot write the histogram {plot} (No space left on device)" in message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_help_texts_point_at_pages_that_exist(capsys):
+    """--help texts used to send readers to README sections that no longer exist."""
+    from trajdiff.cli import _commands
+
+    for words in _commands():
+        with pytest.raises(SystemExit):
+            main([*words, "--help"])
+        text = capsys.readouterr().out
+        assert "usage: trajdiff" in text and "README" not in text, words
