@@ -201,7 +201,7 @@ def resumed_config(run: Path) -> TrainConfig:
     a --stop-at it was given is spent (the resumed run goes on to --updates unless given another)."""
     if run.is_file():
         if run.name == CHECKPOINT_NAME:
-            raise TrajdiffError(f"--resume takes the run folder, not its checkpoint file: give {run.parent}")
+            raise TrajdiffError(f"--resume takes the run folder, not a file: give {run.parent}")
         raise TrajdiffError(f"--resume takes a run folder; {run} is a file")
     folders = member_folders(run)
     saved = [read_config(folder) for folder in folders]
