@@ -107,6 +107,9 @@ def main(argv: list[str] | None = None) -> None:
             arguments = argv[len(words):]
             try:
                 prog = f"trajdiff {' '.join(words)}"
+                from trajdiff.utils import COMMAND_LINE  # here: a typo answers without importing torch
+
+                COMMAND_LINE[:] = ["trajdiff", *argv]
                 with one_line_errors(prog):
                     default = defaults(arguments) if defaults is not None else None
                     config = tyro.cli(config_class, args=arguments, prog=prog, default=default,

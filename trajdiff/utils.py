@@ -131,3 +131,33 @@ def progress_bar(iterable: Any = None, **options: Any) -> Any:
     if not sys.stderr.isatty():
         options.setdefault("mininterval", LOG_REFRESH_S)
     return tqdm(iterable, **options)
+
+
+def code_commit() -> str:
+    """The git commit of the trajdiff code that runs (with '+changes' when its files differ from it), or
+    'unknown' outside a git checkout."""
+    import subprocess
+
+    package = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--", str(package)], cwd=package,
+                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}+changes" if changed else commit
+
+
+COMMAND_LINE: list[str] = []
+"""The trajdiff command being run (set by the CLI), for provenance; empty when the library is called from Python."""
+
+
+def provenance() -> dict[str, Any]:
+    """What ran a piece of work: the code commit, the CPU (and GPU) model, the command line (the Python program's
+    when trajdiff is used as a library) and the libraries."""
+    import shlex
+
+    return {"code_commit": code_commit(), "cpu": cpu_model(),
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            "command": shlex.join(COMMAND_LINE or sys.argv), "versions": library_versions()}

@@ -294,3 +294,23 @@ def test_partial_observability_trains_evaluates_and_is_recorded(tmp_path, hopper
     capsys.readouterr()
     main(["eval", str(run), "--episodes", "1", "--json", "--device", "cpu"])
     assert np.isfinite(json.loads(capsys.readouterr().out)["return_mean"])
+
+
+def test_config_records_every_start_with_its_code_machine_and_command(tmp_path, hopper_file):
+    """Each start of a run (the first, each resumption) is recorded in config.json: the update it started at, the
+    code commit, the CPU model and the command line, so that a run's parts carry their own provenance."""
+    import re
+
+    from trajdiff.utils import cpu_model
+
+    run = tmp_path / "run"
+    main(["train", "--dataset", str(hopper_file), "--updates", "4", "--eval-every", "0", "--checkpoint-every", "2",
+          "--stop-at", "2", "--out", str(run), *COMMON])
+    main(["train", "--resume", str(run)])
+    starts = json.loads((run / "config.json").read_text())["starts"]
+    assert [start["at_update"] for start in starts] == [0, 2]
+    for start in starts:
+        assert re.fullmatch(r"[0-9a-f]{40}(\+changes)?|unknown", start["code_commit"])
+        assert start["cpu"] == cpu_model() and start["gpu"] is None and start["versions"]["torch"]
+    assert starts[0]["command"].startswith(f"trajdiff train --dataset {hopper_file} --updates 4")
+    assert starts[1]["command"] == f"trajdiff train --resume {run}"

@@ -45,6 +45,7 @@ from trajdiff.utils import (
     generator_state,
     library_versions,
     progress_bar,
+    provenance,
     resolve_device,
     restore_generator,
     seed_everything,
@@ -231,7 +232,8 @@ def check_fits(configs: list[TrainConfig], dataset: EpisodeDataset, device: torc
 
 def write_config(config: TrainConfig, checkpoint: dict | None, env_id: str, dataset: EpisodeDataset, digest: str,
                  device: torch.device, members: int) -> None:
-    """config.json: the resolved config, where the run lives and has lived, its data, device and versions."""
+    """config.json: the resolved config, where the run lives and has lived, its data, device and versions, and
+    every start of the run (at which update, with which code, machine and command): its per-part provenance."""
     path = config.out / "config.json"
     previous = json.loads(path.read_text()) if checkpoint is not None and path.is_file() else {}
     history, changes = previous.get("folder_history", []), previous.get("dataset_changes", [])
@@ -241,7 +243,9 @@ def write_config(config: TrainConfig, checkpoint: dict | None, env_id: str, data
     payload = {**config_to_dict(config), "env_id": env_id, "dataset_name": dataset.name,
                "dataset_sha256": digest, "dataset_transitions": dataset.num_transitions,
                "dataset_changes": changes, "folder_history": history if history[-1:] == [here] else [*history, here],
-               "resolved_device": str(device), "members_trained_with": members, "versions": library_versions()}
+               "resolved_device": str(device), "members_trained_with": members, "versions": library_versions(),
+               "starts": [*previous.get("starts", []), {"at_update": checkpoint["step"] if checkpoint else 0,
+                                                         **provenance()}]}
     try:
         atomic_write_json(path, payload)
     except OSError as error:
