@@ -31,7 +31,7 @@ from trajdiff.commands.train_config import (
 from trajdiff.data import EpisodeDataset, TrajectorySampler, default_environment, load_dataset
 from trajdiff.engine import UpdateEngine, graph_support
 from trajdiff.envs import observed_columns
-from trajdiff.errors import TrajdiffError
+from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import MAX_ENVIRONMENTS, evaluate
 from trajdiff.expertise import episode_weights, fit_expertise
 from trajdiff.measures import MEASURES
@@ -78,6 +78,9 @@ def build_agent(configs: list[TrainConfig], env_id: str, device: torch.device,
 def train(config: TrainConfig) -> Path:
     """Run (or resume) the run ``config`` describes (one member, or one per --seeds); returns its folder."""
     folder = config.resume if config.resume is not None else config.out
+    require(config.resume is None or config.out == config.resume,
+            f"--resume continues a run in its own folder ({config.resume}), not in --out {config.out}: drop --out, "
+            "or copy the run folder there and resume the copy")
     train_members(member_configs(config), resume=config.resume is not None,
                   resume_command=f"trajdiff train --resume {folder}")
     return folder

@@ -121,9 +121,6 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dataset", absolute_if_file(self.dataset))
-        require(self.resume is None or self.out == self.resume,
-                f"--resume continues a run in its own folder ({self.resume}), not in --out {self.out}: drop --out, "
-                "or copy the run folder there and resume the copy")
         require(not self.seeds or self.seed in (0, *self.seeds),
                 f"--seed {self.seed} with --seeds {' '.join(map(str, self.seeds))}: give one or the other "
                 "(--seeds trains one member per seed)")
