@@ -8,6 +8,7 @@ import dataclasses
 import json
 import multiprocessing
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from trajdiff.commands.train import environment_for, train_members
 from trajdiff.commands.train_config import Schedule, TrainConfig, with_overrides
 from trajdiff.data.load import EMBEDDED_DEFAULT, load_dataset
 from trajdiff.envs import Observe
-from trajdiff.errors import TrajdiffError, end_with_parent
+from trajdiff.errors import Terminated, TrajdiffError, end_with_parent
 from trajdiff.measures import MEASURES
 from trajdiff.presets import PRESETS
 from trajdiff.utils import progress_bar
@@ -400,8 +401,11 @@ def _run_batch_logged(batch: list[Job], budget: dict[str, int], config: BenchCon
     torch.set_num_threads(threads)
     log_dir = batch[0].run_dir
     log_dir.mkdir(parents=True, exist_ok=True)
-    with (log_dir / "bench.log").open("a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        run_batch(batch, budget, config)
+    try:
+        with (log_dir / "bench.log").open("a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            run_batch(batch, budget, config)
+    except Terminated:  # the parent is gone (end_with_parent): the run has cleaned up; the pool must not wait on
+        os._exit(128 + signal.SIGTERM)  # a queue whose other end died with it
 
 
 LAST_EVALUATIONS = 5
