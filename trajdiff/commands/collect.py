@@ -27,7 +27,7 @@ from trajdiff.data.load import load_dataset
 from trajdiff.data.registry import environment_family
 from trajdiff.envs import make_environment
 from trajdiff.errors import TrajdiffError, require
-from trajdiff.utils import atomic_write_json, cpu_model, library_versions, progress_bar
+from trajdiff.utils import atomic_write_json, progress_bar, provenance
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,15 @@ class TrainBehaviorConfig:
 
 
 def _behavior_run_record(config: TrainBehaviorConfig) -> dict[str, object]:
-    """run.json: what a continuation must match, and how the run was made."""
-    versions = library_versions()
+    """run.json: what a continuation must match, and how the run was made (utils.provenance, with the command
+    spelled out in full and, for sbx, the JAX libraries' versions)."""
+    record = {"env": config.env, "trainer": config.trainer, "seed": config.seed, "steps": config.steps,
+              "learning_starts": config.learning_starts, **provenance(), "command": behavior_command(config)}
     if config.trainer == "sbx":
         from importlib.metadata import version
 
-        versions |= {name: version(name) for name in ("sbx-rl", "jax", "jaxlib", "flax", "optax")}
-    return {"env": config.env, "trainer": config.trainer, "seed": config.seed, "steps": config.steps,
-            "learning_starts": config.learning_starts, "command": behavior_command(config),
-            "cpu": cpu_model(), "versions": versions}
+        record["versions"] |= {name: version(name) for name in ("sbx-rl", "jax", "jaxlib", "flax", "optax")}
+    return record
 
 
 def behavior_command(config: TrainBehaviorConfig) -> str:
