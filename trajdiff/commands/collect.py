@@ -27,6 +27,7 @@ from trajdiff.data.load import load_dataset
 from trajdiff.data.registry import environment_family
 from trajdiff.envs import make_environment
 from trajdiff.errors import TrajdiffError, require
+from trajdiff.run_folder import check_creatable
 from trajdiff.utils import atomic_write_json, progress_bar, provenance
 
 
@@ -96,8 +97,7 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
     from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.monitor import Monitor
 
-    if config.out.exists() and not config.out.is_dir():
-        raise TrajdiffError(f"{config.out} is a file; give --out a folder for the run")
+    check_creatable(config.out)
     sac = sac_class(config.trainer)
     record_path = config.out / "run.json"
     _check_continuation(config, record_path)
