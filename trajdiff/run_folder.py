@@ -26,6 +26,12 @@ RUN_FILES = {"config.json", "progress.csv", LOCK_NAME, "tensorboard", "expertise
 """What a run folder holds: a folder with only these (a run killed before its first checkpoint) may be reused."""
 
 
+def is_temporary_run_file(name: str) -> bool:
+    """Whether ``name`` is the temporary file of an interrupted atomic write of a run file
+    (``utils.staged_write`` names it ``.<file>.<random>.tmp``): a kill leaves one, and it is the run's."""
+    return name.endswith(".tmp") and any(name.startswith(f".{run_file}.") for run_file in RUN_FILES)
+
+
 def check_creatable(path: Path) -> None:
     """Raise unless ``path`` is a folder, or one that can be made, and writable (nothing is created)."""
     if path.exists() and not path.is_dir():
@@ -47,7 +53,7 @@ def check_reusable(path: Path) -> None:
     if not path.is_dir():
         return
     foreign = sorted(entry.name for entry in path.iterdir()
-                     if entry.name not in RUN_FILES and not entry.name.startswith(f".{CHECKPOINT_NAME}."))
+                     if entry.name not in RUN_FILES and not is_temporary_run_file(entry.name))
     if foreign:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise TrajdiffError(f"{path} holds files that are not a trajdiff run's ({shown}); give --out a new or "
@@ -59,7 +65,7 @@ class RunFolder:
 
     The lock is an advisory ``flock``: the kernel drops it when the process dies, even by kill -9, so a
     killed run never leaves a stale lock, while a second live process gets a one-line error naming the
-    holder. Temporary checkpoint files that a kill left behind are removed on opening, and so are the files of
+    holder. Temporary files of atomic writes that a kill left behind are removed on opening, and so are the files of
     a run killed before its first checkpoint (``removed`` names them). A run that fails
     (an error, Ctrl-C) before its first checkpoint leaves nothing behind: :meth:`close` removes what it made.
     """
@@ -94,8 +100,9 @@ class RunFolder:
             self.removed = []
             self.close(failed=True)
             raise TrajdiffError(f"cannot write {path / LOCK_NAME} ({error.strerror or error})") from None
-        for orphan in path.glob(f".{CHECKPOINT_NAME}.*.tmp"):
-            orphan.unlink(missing_ok=True)
+        for orphan in path.iterdir():
+            if is_temporary_run_file(orphan.name) and orphan.is_file():
+                orphan.unlink(missing_ok=True)
         self.removed = [] if (path / CHECKPOINT_NAME).exists() else self._remove_leftovers()
         if self.existing is not None:
             self.existing -= {path / name for name in self.removed}

@@ -430,9 +430,10 @@ def test_silent_cases_now_speak(tmp_path, hopper_file, capsys):
     theirs = tmp_path / "theirs"
     theirs.mkdir()
     (theirs / "notes.txt").write_text("mine")
-    assert "not a trajdiff run's (notes.txt)" in error_of(
+    (theirs / ".notes.txt.a1b2.tmp").write_text("an editor's, not a run's")
+    assert "not a trajdiff run's (.notes.txt.a1b2.tmp, notes.txt)" in error_of(
         ["train", "--dataset", str(hopper_file), "--out", str(theirs), *COMMON], capsys)
-    assert [entry.name for entry in theirs.iterdir()] == ["notes.txt"]
+    assert sorted(entry.name for entry in theirs.iterdir()) == [".notes.txt.a1b2.tmp", "notes.txt"]
     # collect mix into one of its inputs
     before = hopper_file.read_bytes()
     assert "is one of the datasets to mix" in error_of(
@@ -480,7 +481,8 @@ def test_a_torn_last_row_past_the_checkpoint_is_dropped_and_elsewhere_refused(tm
 
 def test_a_folder_of_a_run_killed_before_its_first_checkpoint_is_cleaned_before_reuse(tmp_path, hopper_file):
     """kill -9 before the first checkpoint, then another run (other seed, other lr) into the same --out: the new
-    run's files hold its own rows and scalars only, and no expertise files of the dead run stay beside them."""
+    run's files hold its own rows and scalars only, and no expertise files of the dead run stay beside them. A kill
+    in the middle of an atomic write leaves its temporary file: that is the run's too, and goes."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run = tmp_path / "run"
@@ -492,12 +494,16 @@ def test_a_folder_of_a_run_killed_before_its_first_checkpoint_is_cleaned_before_
     dead.kill()
     dead.communicate(timeout=60)
     assert (run / "expertise.json").is_file() and not (run / "checkpoint.pt").exists()
+    cut_short = [run / ".learning-curve.png.txxo73ci.tmp", run / ".config.json.k2l9.tmp"]
+    for temporary in cut_short:
+        temporary.write_bytes(b"a write cut short by the kill")
     done = subprocess.run([sys.executable, "-m", "trajdiff.cli", "train", *common, "--updates", "20",
                            "--checkpoint-every", "20"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "held an earlier run that never checkpointed" in done.stderr
     assert logged_steps(run) == [10, 20]
     assert not (run / "expertise.json").exists() and not (run / "expertise.png").exists()
+    assert not any(temporary.exists() for temporary in cut_short)
     assert json.loads((run / "config.json").read_text())["seed"] == 0
     events = EventAccumulator(str(run / "tensorboard"))
     events.Reload()
