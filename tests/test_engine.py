@@ -50,15 +50,14 @@ def build(device=CPU, members=2, weights=None, history_len=3, n_step=2, total_up
 
 
 def training_state(engine, sums=True):
-    agent = engine.agent
-    tensors = {f"{name}.{key}": value for name in ("actor", "ema_actor", "critic", "critic_target")
-               for key, value in getattr(agent, name).state_dict().items()}
-    for name in ("actor_optimizer", "critic_optimizer"):
-        optimizer = getattr(agent, name)
-        tensors |= {f"{name}.m{i}": t for i, t in enumerate(optimizer.exp_avg)}
-        tensors |= {f"{name}.v{i}": t for i, t in enumerate(optimizer.exp_avg_sq)}
-        tensors[f"{name}.updates_taken"] = optimizer.updates_taken
-    tensors["update_count"] = agent.update_count
+    """Every tensor an update changes, by name: the agent's state tree (and the engine's metric sums)."""
+    def named(tree, prefix):
+        if isinstance(tree, torch.Tensor):
+            return {prefix: tree}
+        items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+        return {name: tensor for key, value in items for name, tensor in named(value, f"{prefix}.{key}").items()}
+
+    tensors = named(engine.agent.state_dict(), "agent")
     if sums:
         tensors |= {f"sums.{key}": value for key, value in engine.sums.items()}
     return tensors
@@ -212,8 +211,8 @@ def test_the_replay_test_catches_a_re_allocated_tensor():
     for _ in range(3):
         engine.update()
         twin.update()
-    assert not torch.equal(training_state(engine)["actor.denoiser.body.0.weight"],
-                           training_state(twin)["actor.denoiser.body.0.weight"])
+    assert not torch.equal(training_state(engine)["agent.actor.denoiser.body.0.weight"],
+                           training_state(twin)["agent.actor.denoiser.body.0.weight"])
 
 
 def test_graph_support_is_a_version_check_that_says_why():
@@ -229,7 +228,8 @@ def test_update_counts_are_int64_and_exact_past_float32():
     """At update 2^24 + 1 (odd), an EMA due every 2 updates must not move; a float32 count reads 2^24 (even)."""
     engine = build(members=1, ema_start=0, ema_every=2)
     agent = engine.agent
-    assert agent.update_count.dtype == agent.actor_optimizer.updates_taken.dtype == torch.int64
+    assert agent.update_count.dtype == torch.int64
+    assert agent.actor_optimizer.update_count is agent.critic_optimizer.update_count is agent.update_count
     with torch.no_grad():
         for parameter in agent.actor.parameters():
             parameter.add_(1.0)  # the EMA actor starts as a copy: move the actor so that an EMA update shows

@@ -26,7 +26,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -47,6 +47,16 @@ from trajdiff.streams import MemberRandom, stack_members, stream_generator
 
 MAX_Q_REPEATS = 10
 """Actions sampled per next state by the max-Q backup (Diffusion-QL's value)."""
+NETWORKS = ("actor", "ema_actor", "critic", "critic_target")
+OPTIMIZERS = ("actor_optimizer", "critic_optimizer")
+
+
+def state_leaves(tree: Any) -> list[torch.Tensor]:
+    """The tensors of a state tree (nested dicts and lists, as :meth:`DiffusionQLAgent.state_dict`), in order."""
+    if isinstance(tree, torch.Tensor):
+        return [tree]
+    values = tree.values() if isinstance(tree, dict) else tree
+    return [leaf for value in values for leaf in state_leaves(value)]
 
 
 @dataclass(frozen=True)
@@ -306,8 +316,9 @@ class DiffusionQLAgent:
         self.ema_actor = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic = Critic(observation_dim, action_dim, config, initial).to(device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_optimizer = MemberAdam(list(self.actor.parameters()), device)
-        self.critic_optimizer = MemberAdam(list(self.critic.parameters()), device)
+        self.update_count = torch.zeros((), dtype=torch.int64, device=device)  # updates done: the one count
+        self.actor_optimizer = MemberAdam(list(self.actor.parameters()), self.update_count)
+        self.critic_optimizer = MemberAdam(list(self.critic.parameters()), self.update_count)
 
         def per_member(values: list[float]) -> torch.Tensor:
             return torch.tensor(values, dtype=torch.float32, device=device)
@@ -322,7 +333,6 @@ class DiffusionQLAgent:
         self.q_repeats = torch.tensor([MAX_Q_REPEATS if c.max_q_backup else 1 for c in configs], device=device)
         self.max_q_repeats = MAX_Q_REPEATS if any(c.max_q_backup for c in configs) else 1
         self.random = MemberRandom(seeds, "diffusion", device)
-        self.update_count = torch.zeros((), dtype=torch.int64, device=device)  # updates done, on the device
         self.frozen = False
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -341,6 +351,14 @@ class DiffusionQLAgent:
         schedule = [decay_period_and_horizon(c.lr_decay, total_updates) for c in self.configs]
         self.decay_period.copy_(torch.tensor([p for p, _ in schedule]))
         self.decay_horizon.copy_(torch.tensor([h for _, h in schedule]))
+
+    def state_dict(self) -> dict[str, Any]:
+        """All that training changes, by name, as live tensors: the four networks, both optimisers' moments and
+        the update count (the members' random streams are ``self.random``'s). Checkpoint slices
+        (trajdiff.agent_state), the non-finite check and the graph warm-up's snapshot (trajdiff.engine) all
+        read this one tree."""
+        return {**{name: getattr(self, name).state_dict() for name in (*NETWORKS, *OPTIMIZERS)},
+                "update_count": self.update_count}
 
     def updates_done(self) -> int:
         """Updates done (a host read of the device counter: not for the training loop's hot path)."""
@@ -425,7 +443,7 @@ class DiffusionQLAgent:
 
     def nonfinite_members(self) -> list[int]:
         """Members with a NaN or infinite weight in any network (one host read)."""
-        finite = torch.stack([torch.isfinite(p).flatten(1).all(dim=1) for module in
-                              (self.actor, self.ema_actor, self.critic, self.critic_target)
-                              for p in module.parameters()]).all(dim=0)  # (K,)
+        state = self.state_dict()
+        finite = torch.stack([torch.isfinite(tensor).flatten(1).all(dim=1)
+                              for tensor in state_leaves({name: state[name] for name in NETWORKS})]).all(dim=0)
         return (~finite).nonzero().flatten().tolist()

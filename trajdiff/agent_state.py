@@ -1,39 +1,52 @@
 """A member's slice of a batched agent, saved and loaded: each member's checkpoint is a one-member agent's.
 
-Everything needed to continue member k bit for bit: its slice of every network and optimiser moment, the
-optimisers' update counts, its diffusion-noise generator and the number of updates done.
+Everything needed to continue member k bit for bit: its slice of every tensor of the agent's state tree
+(:meth:`DiffusionQLAgent.state_dict`: networks, EMA and target copies, optimiser moments), its diffusion-noise
+generator and the number of updates done.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
-from torch import nn
 
-from trajdiff.agent import DiffusionQLAgent
+from trajdiff.agent import DiffusionQLAgent, state_leaves
 from trajdiff.errors import TrajdiffError
-from trajdiff.optim import MemberAdam
 from trajdiff.streams import stream_seed
 from trajdiff.utils import generator_state, restore_generator
 
-NETWORKS = ("actor", "ema_actor", "critic", "critic_target")
-OPTIMIZERS = ("actor_optimizer", "critic_optimizer")
+
+def _member_tree(agent: DiffusionQLAgent) -> dict[str, Any]:
+    """The agent's state tree without its update count: the part whose every tensor is (K, ...)."""
+    state = agent.state_dict()
+    del state["update_count"]
+    return state
+
+
+def _slice(tree: Any, member: int) -> Any:
+    if isinstance(tree, torch.Tensor):
+        return tree[member:member + 1].clone()
+    if isinstance(tree, dict):
+        return {key: _slice(value, member) for key, value in tree.items()}
+    return [_slice(value, member) for value in tree]
+
+
+def _saved_leaves(live: Any, saved: Any) -> list[torch.Tensor]:
+    """The tensors of a saved tree in the order of the live tree's leaves (keys the agent no longer has, such
+    as the per-optimiser update counts of earlier checkpoints, are skipped)."""
+    if isinstance(live, torch.Tensor):
+        return [saved]
+    if isinstance(live, dict):
+        return [leaf for key in live for leaf in _saved_leaves(live[key], saved[key])]
+    return [leaf for mine, theirs in zip(live, saved, strict=True) for leaf in _saved_leaves(mine, theirs)]
 
 
 def member_state(agent: DiffusionQLAgent, member: int) -> dict:
     """Member ``member``'s state, with (1, ...) slices of every tensor (copies, on their device)."""
-    def slice_module(module: nn.Module) -> dict:
-        return {name: tensor[member:member + 1].clone() for name, tensor in module.state_dict().items()}
-
-    def slice_optimizer(optimizer: MemberAdam) -> dict:
-        return {"exp_avg": [t[member:member + 1].clone() for t in optimizer.exp_avg],
-                "exp_avg_sq": [t[member:member + 1].clone() for t in optimizer.exp_avg_sq],
-                "updates_taken": optimizer.updates_taken.cpu()}
-
-    return {**{name: slice_module(getattr(agent, name)) for name in NETWORKS},
-            **{name: slice_optimizer(getattr(agent, name)) for name in OPTIMIZERS},
-            "generator": generator_state(agent.random.generators[member]), "updates_done": agent.updates_done()}
+    return {**_slice(_member_tree(agent), member), "generator": generator_state(agent.random.generators[member]),
+            "updates_done": agent.updates_done()}
 
 
 def load_member_states(agent: DiffusionQLAgent, states: Sequence[dict]) -> list[str]:
@@ -47,14 +60,11 @@ def load_member_states(agent: DiffusionQLAgent, states: Sequence[dict]) -> list[
         raise ValueError(f"{len(states)} saved members for an agent of {agent.members}")
     if agent.frozen:
         raise TrajdiffError("restore a checkpoint before the update is captured as a graph, not after")
-    for name in NETWORKS:
-        stacked = {key: torch.cat([state[name][key] for state in states]) for key in states[0][name]}
-        getattr(agent, name).load_state_dict(stacked)
-    for name in OPTIMIZERS:
-        optimizer: MemberAdam = getattr(agent, name)
-        optimizer.load_state_dict({
-            key: [torch.cat(parts) for parts in zip(*(state[name][key] for state in states))]
-            for key in ("exp_avg", "exp_avg_sq")} | {"updates_taken": states[0][name]["updates_taken"]})
+    live = _member_tree(agent)
+    saved = [_saved_leaves(live, state) for state in states]
+    with torch.no_grad():
+        for index, tensor in enumerate(state_leaves(live)):
+            tensor.copy_(torch.cat([member[index] for member in saved]))
     messages = []
     updates_done = states[0]["updates_done"]
     for member, (state, generator) in enumerate(zip(states, agent.random.generators)):

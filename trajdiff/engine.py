@@ -25,7 +25,7 @@ from typing import Protocol
 
 import torch
 
-from trajdiff.agent import DiffusionQLAgent, UpdateNoise
+from trajdiff.agent import DiffusionQLAgent, UpdateNoise, state_leaves
 from trajdiff.data.sampler import TrajectorySampler, WindowBatch
 from trajdiff.errors import TrajdiffError
 
@@ -182,13 +182,8 @@ class UpdateEngine:
         self.replay = replay
 
     def _state_tensors(self) -> list[torch.Tensor]:
-        """Every tensor an update writes: weights, optimiser moments and counts, the update count, the sums."""
-        agent = self.agent
-        tensors = [tensor for module in (agent.actor, agent.ema_actor, agent.critic, agent.critic_target)
-                   for tensor in module.parameters()]
-        for optimizer in (agent.actor_optimizer, agent.critic_optimizer):
-            tensors += [*optimizer.exp_avg, *optimizer.exp_avg_sq, optimizer.updates_taken]
-        return [*tensors, agent.update_count, *self.sums.values()]
+        """Every tensor an update writes: the agent's state tree (weights, moments, the update count), the sums."""
+        return [*state_leaves(self.agent.state_dict()), *self.sums.values()]
 
     def _training_state(self, generators: list[torch.Generator]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         with torch.no_grad():

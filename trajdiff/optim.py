@@ -46,24 +46,24 @@ def member_view(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class MemberAdam:
     """torch.optim.Adam's update (no weight decay, no amsgrad) with a learning rate per member.
 
-    The count of updates taken lives on the device as int64, so an update needs no host value (CUDA-graph
-    capturable) and the bias corrections stay exact however long a run goes. Parameters are (K, ...); lr (K,).
+    The bias corrections count the updates taken from ``update_count``, the agent's one int64 device counter of
+    updates done (read, never advanced, here): no host value (CUDA-graph capturable), exact however long a run
+    goes, and no second count to keep in step. Parameters are (K, ...); lr (K,).
     """
 
-    def __init__(self, parameters: Sequence[nn.Parameter], device: torch.device,
+    def __init__(self, parameters: Sequence[nn.Parameter], update_count: torch.Tensor,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         self.parameters = list(parameters)
         self.exp_avg = [torch.zeros_like(p) for p in self.parameters]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.parameters]
-        self.updates_taken = torch.zeros((), dtype=torch.int64, device=device)
+        self.update_count = update_count
         self.betas, self.eps = betas, eps
 
     @torch.no_grad()
     def update(self, lr: torch.Tensor) -> None:
         beta1, beta2 = self.betas
         grads = [p.grad for p in self.parameters]
-        self.updates_taken += 1
-        taken = self.updates_taken.float()
+        taken = (self.update_count + 1).float()  # this update included
         torch._foreach_lerp_(self.exp_avg, grads, 1 - beta1)
         torch._foreach_mul_(self.exp_avg_sq, beta2)
         torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, value=1 - beta2)
@@ -75,15 +75,9 @@ class MemberAdam:
         torch._foreach_mul_(changes, [member_view(step_size, p) for p in self.parameters])
         torch._foreach_sub_(self.parameters, changes)
 
-    def state_dict(self) -> dict:
-        return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "updates_taken": self.updates_taken}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Copy a saved state in place (the tensors a captured graph reads stay the same objects)."""
-        for mine, saved in ((self.exp_avg, state["exp_avg"]), (self.exp_avg_sq, state["exp_avg_sq"])):
-            for tensor, value in zip(mine, saved):
-                tensor.copy_(value)
-        self.updates_taken.copy_(state["updates_taken"])
+    def state_dict(self) -> dict[str, list[torch.Tensor]]:
+        """The moments, live (the agent's state tree holds them; trajdiff.agent_state slices and loads them)."""
+        return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq}
 
 
 @torch.no_grad()
