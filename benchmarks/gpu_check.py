@@ -52,7 +52,7 @@ def graph_against_eager(dataset, device: torch.device, members: int, updates: in
     synchronize(device)
     weights = max((mine - theirs).abs().max().item() for mine, theirs in
                   zip(graphed.agent.actor.parameters(), eager.agent.actor.parameters()))
-    graphed_loss, eager_loss = graphed.means()["loss/critic"], eager.means()["loss/critic"]
+    graphed_loss, eager_loss = graphed.means()["critic_loss"], eager.means()["critic_loss"]
     loss = ((graphed_loss - eager_loss).abs() / eager_loss.abs().clamp(min=1e-8)).max().item()
     return {"members": members, "updates": updates, "max_weight_difference": weights,
             "max_relative_critic_loss_difference": loss, "pass": weights <= TOLERANCE and loss <= TOLERANCE}

@@ -195,9 +195,9 @@ def test_each_member_update_equals_reference_diffusion_ql(configs):
                                                             configs[k])
             # float32 rounding differs in the order of a few products; the Q-loss is a ratio of means of
             # values of both signs, so its absolute error is the meaningful one (an algorithmic slip is ~0.1)
-            assert math.isclose(metrics["loss/critic"][k].item(), critic_loss, rel_tol=1e-5)
-            assert math.isclose(metrics["loss/bc"][k].item(), bc_loss, rel_tol=1e-5)
-            assert math.isclose(metrics["loss/q"][k].item(), q_loss, rel_tol=1e-5, abs_tol=1e-4)
+            assert math.isclose(metrics["critic_loss"][k].item(), critic_loss, rel_tol=1e-5)
+            assert math.isclose(metrics["bc_loss"][k].item(), bc_loss, rel_tol=1e-5)
+            assert math.isclose(metrics["q_loss"][k].item(), q_loss, rel_tol=1e-5, abs_tol=1e-4)
     for k, ref in enumerate(references):
         for network, nets in ((agent.actor, ref.live), (agent.ema_actor, ref.ema)):
             pairs = [(network.denoiser.time_mlp, nets["time"]), (network.denoiser.body, nets["body"])]
@@ -224,7 +224,7 @@ def test_a_member_does_not_depend_on_its_batch_mates():
         for _ in range(4):
             metrics = agent.update(sampler.draw(32))
         member = seeds.index(7)
-        runs.append((metrics["loss/critic"][member], member_state(agent, member)))
+        runs.append((metrics["critic_loss"][member], member_state(agent, member)))
     (loss_alone, alone), (loss_batched, batched) = runs
     torch.testing.assert_close(loss_alone, loss_batched, rtol=1e-6, atol=1e-6)
     for name in ("actor", "critic", "ema_actor", "critic_target"):
@@ -244,7 +244,7 @@ def test_terminal_targets_do_not_bootstrap():
     assert (batch.bootstrap_discount == 0).all()
     agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig(history_len=2, n_step=5)], 10, CPU, [0])
     metrics = agent.update(batch)
-    torch.testing.assert_close(metrics["q/target_mean"][0], batch.n_step_return.mean())
+    torch.testing.assert_close(metrics["q_target_mean"][0], batch.n_step_return.mean())
 
 
 class FixedHeads(torch.nn.Module):

@@ -78,11 +78,11 @@ def test_means_are_the_average_of_each_updates_metrics():
         engine.update()
         by_hand.append(twin.agent.update(twin.sampler.draw(16)))
     means = engine.means()
-    for key in ("loss/critic", "loss/bc", "q/mean"):
+    for key in ("critic_loss", "bc_loss", "q_mean"):
         expected = torch.stack([metrics[key] for metrics in by_hand]).mean(dim=0)
         torch.testing.assert_close(means[key], expected)
     engine.update()
-    assert engine.count == 1 and means["loss/critic"].shape == (2,)
+    assert engine.count == 1 and means["critic_loss"].shape == (2,)
 
 
 def test_weight_statistics_per_member():
@@ -90,7 +90,7 @@ def test_weight_statistics_per_member():
     engine = build(weights=weights)
     engine.update()
     means = engine.means()
-    assert means["weight/std"][0] == 0 and means["weight/min"][1] >= 0.5 and means["weight/max"][1] <= 3.0
+    assert means["weight_std"][0] == 0 and means["weight_min"][1] >= 0.5 and means["weight_max"][1] <= 3.0
 
 
 REPLAY_CASES = {
@@ -194,7 +194,7 @@ def test_changes_after_capture_are_in_place_or_refused():
     with pytest.raises(TrajdiffError, match="captured"):
         engine.episode_weights = torch.ones(2, 2)
     with pytest.raises(TrajdiffError, match="before"):
-        engine.load_sums([{"loss/critic": torch.zeros(1)}] * 2, 0)
+        engine.load_sums([{"critic_loss": torch.zeros(1)}] * 2, 0)
     with pytest.raises(TrajdiffError, match="before"):
         load_member_states(engine.agent, [member_state(engine.agent, k) for k in range(2)])
     with pytest.raises(TrajdiffError, match="already"):
@@ -251,7 +251,7 @@ def test_cuda_graph_replays_the_eager_update():
     for _ in range(8):
         graphed.update()
         eager.update()
-    torch.testing.assert_close(graphed.means()["loss/critic"], eager.means()["loss/critic"], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(graphed.means()["critic_loss"], eager.means()["critic_loss"], rtol=1e-4, atol=1e-5)
     for mine, theirs in zip(graphed.agent.actor.parameters(), eager.agent.actor.parameters()):
         torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)
 

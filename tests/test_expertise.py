@@ -97,7 +97,7 @@ def test_unit_weights_train_like_no_weights():
         sampler = TrajectorySampler(dataset, 1, [1], [0.99], [0])
         agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig()], 10, torch.device("cpu"), [0])
         metrics = agent.update(sampler.draw(32), weights)
-        results.append((metrics["loss/bc"], agent.actor.denoiser.body[0].weight.clone()))
+        results.append((metrics["bc_loss"], agent.actor.denoiser.body[0].weight.clone()))
     torch.testing.assert_close(results[0][0], results[1][0])  # only the order of summation differs
     torch.testing.assert_close(results[0][1], results[1][1])
 
@@ -109,5 +109,5 @@ def test_weights_change_the_update():
     for weights in (None, torch.cat([torch.full((1, 16), 1.9), torch.full((1, 16), 0.1)], dim=1)):
         sampler = TrajectorySampler(dataset, 1, [1], [0.99], [0])
         agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig()], 10, torch.device("cpu"), [0])
-        losses.append(agent.update(sampler.draw(32), weights)["loss/bc"])
+        losses.append(agent.update(sampler.draw(32), weights)["bc_loss"])
     assert not torch.allclose(losses[0], losses[1])

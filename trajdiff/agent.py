@@ -408,13 +408,13 @@ class DiffusionQLAgent:
         self.update_targets()
         self.update_count += 1
         return {
-            "loss/critic": critic.detach(),
-            "loss/bc": bc.detach(),
-            "loss/q": q.detach(),
-            "loss/actor": actor.detach(),
-            "q/mean": current_q1.detach().mean(dim=(1, 2)),
-            "q/target_mean": target.mean(dim=(1, 2)),
-            "lr/actor": self.actor_lr * lr_factor,
+            "critic_loss": critic.detach(),
+            "bc_loss": bc.detach(),
+            "q_loss": q.detach(),
+            "actor_loss": actor.detach(),
+            "q_mean": current_q1.detach().mean(dim=(1, 2)),
+            "q_target_mean": target.mean(dim=(1, 2)),
+            "lr_actor": self.actor_lr * lr_factor,
         }
 
     def update_targets(self) -> None:

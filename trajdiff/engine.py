@@ -139,8 +139,8 @@ class UpdateEngine:
             weights = self.episode_weights.gather(1, batch.episode_index)  # (K, B)
         metrics = self.agent_update(batch, weights, self.agent.draw_noise(self.batch_size))
         if weights is not None:
-            metrics |= {"weight/std": weights.std(dim=1), "weight/min": weights.amin(dim=1),
-                        "weight/max": weights.amax(dim=1)}
+            metrics |= {"weight_std": weights.std(dim=1), "weight_min": weights.amin(dim=1),
+                        "weight_max": weights.amax(dim=1)}
         if not self.sums:  # the first call (eager) allocates the sums that a graph then updates in place
             self.sums = {key: torch.zeros_like(value) for key, value in metrics.items()}
         for key, value in metrics.items():

@@ -71,6 +71,33 @@ def test_stop_at_then_resume_equals_uninterrupted_with_learning_rate_decay(tmp_p
     assert rows_without_timings(tmp_path / "stopped") == rows_without_timings(tmp_path / "straight")  # lr too
 
 
+def test_a_checkpoint_of_the_earlier_layout_resumes_as_the_straight_run(tmp_path, hopper_file):
+    """Checkpoints written before the agent's state became one tree (each optimiser with a count of its own) and
+    before the metrics took their progress.csv names (sums under loss/critic, q/mean, ...) resume exactly: stopped
+    between two log rows, so the saved sums count."""
+    import shutil
+
+    base = ["--dataset", str(hopper_file), "--eval-every", "0", "--checkpoint-every", "10", "--updates", "30",
+            *COMMON]
+    main(["train", *base, "--out", str(tmp_path / "straight")])
+    main(["train", *base, "--stop-at", "15", "--out", str(tmp_path / "stopped")])
+    old = tmp_path / "old"
+    shutil.copytree(tmp_path / "stopped", old)
+    checkpoint = torch.load(old / "checkpoint.pt", weights_only=False)
+    for optimizer in ("actor_optimizer", "critic_optimizer"):
+        checkpoint["agent"][optimizer]["updates_taken"] = torch.tensor(15)
+    renamed = {"critic_loss": "loss/critic", "bc_loss": "loss/bc", "q_loss": "loss/q", "actor_loss": "loss/actor",
+               "q_mean": "q/mean", "q_target_mean": "q/target_mean", "lr_actor": "lr/actor"}
+    assert set(checkpoint["metric_sums"]) == set(renamed)
+    checkpoint["metric_sums"] = {renamed[key]: value for key, value in checkpoint["metric_sums"].items()}
+    torch.save(checkpoint, old / "checkpoint.pt")
+    main(["train", "--resume", str(old)])
+    assert rows_without_timings(old) == rows_without_timings(tmp_path / "straight")
+    straight, resumed = load_checkpoint(tmp_path / "straight"), load_checkpoint(old)
+    for key, value in straight["agent"]["actor"].items():
+        assert torch.equal(value, resumed["agent"]["actor"][key]), key
+
+
 def test_resume_equals_uninterrupted(tmp_path, hopper_file):
     base = ["--dataset", str(hopper_file), "--eval-every", "0", "--checkpoint-every", "20",
             "--history-len", "2", "--n-step", "3", *COMMON]

@@ -55,10 +55,13 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
 
-def column_name(metric: str) -> str:
-    """progress.csv column of an agent metric: ``loss/critic`` -> ``critic_loss``, ``q/mean`` -> ``q_mean``."""
-    group, name = metric.split("/")
-    return f"{name}_loss" if group == "loss" else f"{group}_{name}"
+def saved_metric_name(name: str) -> str:
+    """A metric's name in a checkpoint's sums: checkpoints written before the metrics took their progress.csv
+    names hold ``loss/critic``, ``q/mean`` and so on; they resume under the names ``critic_loss``, ``q_mean``."""
+    if "/" not in name:
+        return name
+    group, metric = name.split("/")
+    return f"{metric}_loss" if group == "loss" else f"{group}_{metric}"
 
 
 def environment_for(dataset: EpisodeDataset, env: str | None) -> str:
@@ -278,7 +281,8 @@ def restore(agent: DiffusionQLAgent, sampler: TrajectorySampler, engine: UpdateE
         fresh = stream_seed(checkpoint["config"]["seed"], "windows", checkpoint["step"])
         restore_generator(generator, checkpoint["sampler_generator"], fresh)
     restore_global_rng(checkpoints[0])
-    engine.load_sums([checkpoint["metric_sums"] for checkpoint in checkpoints], checkpoints[0]["metric_count"])
+    engine.load_sums([{saved_metric_name(key): value for key, value in checkpoint["metric_sums"].items()}
+                      for checkpoint in checkpoints], checkpoints[0]["metric_count"])
 
 
 def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngine, sampler: TrajectorySampler,
@@ -304,9 +308,9 @@ def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngi
             if step % row_every == 0 or step == schedule.updates:  # not at --stop-at: a resumed run is the straight one
                 means = engine.means()
                 check_finite(means, step, configs, last_saved)
-                bar.set_postfix({key.split("/")[1]: f"{float(means[key].mean()):.3g}"
-                                 for key in ("loss/critic", "loss/bc", "loss/q")}, refresh=False)
-                rows = [{"step": step, **{column_name(key): float(value[k]) for key, value in means.items()},
+                bar.set_postfix({key.removesuffix("_loss"): f"{float(means[key].mean()):.3g}"
+                                 for key in ("critic_loss", "bc_loss", "q_loss")}, refresh=False)
+                rows = [{"step": step, **{key: float(value[k]) for key, value in means.items()},
                          "updates_per_s": (step - started_step) / (time.time() - started)}
                         for k in range(len(configs))]
                 if schedule.eval_every:
