@@ -16,7 +16,7 @@ from trajdiff.envs import Observe, make_environment, make_vector_environment
 from trajdiff.errors import TrajdiffError
 from trajdiff.measures import TAIL_WEIGHT, EpisodeMeasures
 from trajdiff.streams import MemberRandom, stream_seed
-from trajdiff.utils import progress_bar
+from trajdiff.utils import progress_bar, topmost_missing
 
 
 class HistoryBuffer:
@@ -189,9 +189,7 @@ def record_video(agent: Policy, env_id: str, path: Path, seeds: Sequence[int], e
         import imageio.v2 as imageio
     except ImportError:
         raise TrajdiffError("videos need imageio: pip install 'trajdiff[video]'") from None
-    created = path.parent if not path.parent.exists() else None
-    while created is not None and not created.parent.exists():
-        created = created.parent  # the topmost folder made here, removed again if the writer cannot start
+    created = topmost_missing(path.parent)  # removed again if the writer cannot start
     existed = path.exists()
 
     def put_back() -> None:  # what a failed start made goes again

@@ -7,7 +7,7 @@ and a mixture over returns splits one policy in two. The default evidence is the
 ``early_steps`` steps (the whole episode when shorter). Two policies of different skill move
 differently from the first steps; two episodes of one policy look alike until one of them falls.
 ``evidence="return"`` fits the undiscounted return instead (the earlier model, kept as an option).
-README "Data expertise" shows both on collected data, and how early_steps was chosen.
+docs/expertise.md shows both on collected data, and how early_steps was chosen.
 
 Model. A 1-D Gaussian mixture (scikit-learn) is fitted with 1..max_components components, and the
 number is chosen by BIC among the fits whose neighbouring components are apart by Ashman's

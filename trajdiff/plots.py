@@ -18,6 +18,16 @@ def source_names(metadata: dict[str, object]) -> list[str]:
     return str(names).split(",") if names else []
 
 
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (files only, no display), imported when a figure is first drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def check_figure_path(path: Path) -> None:
     """One-line error, before any work, for a figure file matplotlib cannot write (by its extension)."""
     from matplotlib.backend_bases import FigureCanvasBase
@@ -31,10 +41,7 @@ def check_figure_path(path: Path) -> None:
 def plot_expertise(model: ExpertiseModel, path: Path, sources: np.ndarray | None = None,
                    names: list[str] | None = None) -> None:
     """Histogram of p(expert) per episode; one colour per recorded source, named as the data names it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = names or []
     figure, axis = plt.subplots(figsize=(6, 3.5))
@@ -66,10 +73,7 @@ def save_figure(figure: Any, path: Path) -> None:
 
 def plot_progress(progress: list[dict[str, str]], path: Path, title: str) -> None:
     """A run's learning curve: normalised score (and BC loss) against updates, from its progress.csv rows."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     steps = [int(row["step"]) for row in progress]
     figure, (score_axis, loss_axis) = plt.subplots(1, 2, figsize=(9, 3.2))

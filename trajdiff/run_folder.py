@@ -19,6 +19,7 @@ from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, member_folders
 from trajdiff.data.episodes import EpisodeDataset
 from trajdiff.envs import Observe, make_environment
 from trajdiff.errors import TrajdiffError
+from trajdiff.utils import nearest_existing, topmost_missing
 
 LOCK_NAME = ".lock"
 RUN_FILES = {"config.json", "progress.csv", LOCK_NAME, "tensorboard", "expertise.json", "expertise.png",
@@ -32,13 +33,21 @@ def is_temporary_run_file(name: str) -> bool:
     return name.endswith(".tmp") and any(name.startswith(f".{run_file}.") for run_file in RUN_FILES)
 
 
+def check_same_data(source: str, digest: str, transitions: int, saved: dict[str, Any], run: Path,
+                    going_on: str) -> None:
+    """A run goes on (resumed with ``going_on`` "resume", evaluated with "evaluate") only on the data it trained
+    on, as its checkpoint's ``dataset`` record (sha256, transitions) says; else a one-line refusal."""
+    if (digest, transitions) != (saved["sha256"], saved["transitions"]):
+        raise TrajdiffError(f"{source} is not the data {run} trained on (now {transitions:,} transitions, sha256 "
+                            f"{digest[:12]}...; then {saved['transitions']:,}, {saved['sha256'][:12]}...); "
+                            f"{going_on} with --accept-changed-dataset to go on with it")
+
+
 def check_creatable(path: Path) -> None:
     """Raise unless ``path`` is a folder, or one that can be made, and writable (nothing is created)."""
     if path.exists() and not path.is_dir():
         raise TrajdiffError(f"{path} is a file, not a run folder; give a folder with --out / --resume")
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
+    existing = nearest_existing(path)
     if not existing.is_dir():
         raise TrajdiffError(f"cannot create {path}: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
@@ -72,9 +81,7 @@ class RunFolder:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.created = path
-        while not self.created.parent.exists():
-            self.created = self.created.parent  # the topmost folder this run makes
+        self.created = topmost_missing(path) or path  # the topmost folder this run makes
         self.existing = set(path.iterdir()) if path.is_dir() else None
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -182,7 +189,7 @@ class SavedRun:
 
     @property
     def observe(self) -> Observe:
-        """The observation entries the run was trained on (README "Partial observability")."""
+        """The observation entries the run was trained on (docs/partial-observability.md)."""
         return self.checkpoints[0]["config"].get("observe", "all")
 
     @property

@@ -77,6 +77,23 @@ def staged_write(path: Path, write: Callable[[Path], None]) -> Iterator[Callable
         Path(temporary).unlink(missing_ok=True)
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path``, or its nearest ancestor that exists (where a write to ``path`` would first touch the disk)."""
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def topmost_missing(path: Path) -> Path | None:
+    """The outermost folder that ``path.mkdir(parents=True)`` would create, or None when ``path`` exists: what
+    to remove again to leave the disk as it was."""
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` through a temporary file in the same folder, then rename it into place.
 

@@ -1,4 +1,4 @@
-"""The member-layers benchmark measures both mechanisms for each K (values: README)."""
+"""The member-layers benchmark measures both mechanisms for each K (values: docs/performance.md)."""
 
 import json
 import subprocess

@@ -116,7 +116,7 @@ def test_resume_equals_uninterrupted(tmp_path, hopper_file):
 
 
 def test_same_seed_is_bitwise_reproducible(tmp_path, hopper_file):
-    """At the default batch (256) and PyTorch's default threads, in two processes (README "Training")."""
+    """At the default batch (256) and PyTorch's default threads, in two processes (docs/training.md)."""
     for name in ("a", "b"):
         result = run_cli(["train", "--dataset", str(hopper_file), "--updates", "15", "--eval-every", "0",
                           "--checkpoint-every", "15", "--history-len", "4", "--n-step", "3", "--device", "cpu",

@@ -3,7 +3,14 @@ import math
 import pytest
 import torch
 
-from trajdiff.diffusion import NoiseSchedule, beta_schedule, ddpm_sample, denoising_loss, one_step_actions
+from trajdiff.diffusion import (
+    NoiseSchedule,
+    beta_schedule,
+    ddpm_sample,
+    noise_prediction,
+    one_step_actions,
+    prediction_error,
+)
 
 
 def test_vp_schedule_matches_closed_form():
@@ -84,15 +91,16 @@ def test_weighted_loss_reduces_to_plain_loss_with_unit_weights():
         return net(torch.cat([x, t[..., None].float(), context], dim=-1))
 
     t, noise = torch.randint(0, 5, (2, 16)), torch.randn(2, 16, 3)
-    plain = denoising_loss(denoiser, schedule, actions, t, noise)
-    weighted = denoising_loss(denoiser, schedule, actions, t, noise, torch.ones(2, 16))
+    _, predicted = noise_prediction(denoiser, schedule, actions, t, noise)
+    plain = prediction_error(predicted, noise)
+    weighted = prediction_error(predicted, noise, torch.ones(2, 16))
     assert plain.shape == (2,)
     torch.testing.assert_close(plain, weighted)  # only the order of summation differs
     # by hand: member 1's loss, with windows weighted 3 : 1
     error = ((denoiser(schedule.q_sample(actions, t, noise), t) - noise) ** 2).mean(dim=2)
     weights = torch.tensor([[1.0] * 16, [3.0] * 8 + [1.0] * 8])
     expected = (3 * error[1, :8].sum() + error[1, 8:].sum()) / 16
-    torch.testing.assert_close(denoising_loss(denoiser, schedule, actions, t, noise, weights)[1], expected)
+    torch.testing.assert_close(prediction_error(predicted, noise, weights)[1], expected)
 
 
 def test_one_step_reconstruction_known_answers():

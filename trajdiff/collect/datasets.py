@@ -26,7 +26,7 @@ import numpy as np
 
 import trajdiff
 from trajdiff.collect.behavior import Trainer, checkpoint_path, sac_class
-from trajdiff.data.episodes import EpisodeDataset
+from trajdiff.data.episodes import ARRAY_KEYS, EpisodeDataset
 from trajdiff.data.formats import write_d4rl_hdf5
 from trajdiff.data.registry import default_environment
 from trajdiff.envs import make_vector_environment
@@ -203,8 +203,7 @@ def mix_datasets(parts: list[EpisodeDataset], names: list[str], name: str,
                  metadata: dict[str, object] | None = None) -> EpisodeDataset:
     """Whole datasets one after the other, every episode labelled with its part: ``episode_source`` k is
     ``names[k]`` (recorded as ``episode_source_names``), with each part's policy and return in the metadata."""
-    arrays = {key: np.concatenate([getattr(part, key) for part in parts])
-              for key in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")}
+    arrays = {key: np.concatenate([getattr(part, key) for part in parts]) for key in ARRAY_KEYS}
     source = np.concatenate([np.full(part.num_episodes, k, np.int64) for k, part in enumerate(parts)])
     metadata = {**(metadata or {}), "episode_source_names": ",".join(names),
                 "policy": " + ".join(str(part.metadata.get("policy", "?")) for part in parts),
@@ -218,8 +217,7 @@ def first_episodes(dataset: EpisodeDataset, size: int) -> EpisodeDataset:
     """The dataset's first whole episodes, at least ``size`` transitions (all of them if it has fewer)."""
     episodes = int(np.searchsorted(dataset.episode_ends, min(size, dataset.num_transitions))) + 1
     end = int(dataset.episode_ends[min(episodes, dataset.num_episodes) - 1])
-    arrays = {key: getattr(dataset, key)[:end]
-              for key in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")}
+    arrays = {key: getattr(dataset, key)[:end] for key in ARRAY_KEYS}
     return EpisodeDataset.from_arrays(arrays, name=dataset.name, metadata=dataset.metadata)
 
 

@@ -15,8 +15,8 @@ from trajdiff.data import load_dataset
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import evaluate, record_video
 from trajdiff.measures import TAIL_WEIGHT
-from trajdiff.run_folder import SavedRun
-from trajdiff.utils import resolve_device
+from trajdiff.run_folder import SavedRun, check_same_data
+from trajdiff.utils import nearest_existing, resolve_device
 
 MAX_EPISODES = 10_000_000
 """More episodes per member than anyone waits for (each is up to 1,000 simulator steps)."""
@@ -64,9 +64,7 @@ def check_dataset_unchanged(run: SavedRun) -> None:
     if source != "default" and not Path(source).expanduser().is_file():
         return  # gone or remote: evaluation needs no data
     dataset = load_dataset(source)
-    if (dataset.digest(), dataset.num_transitions) != (saved["sha256"], saved["transitions"]):
-        raise TrajdiffError(f"{source} no longer holds the data {run.folders[0]} trained on (sha256 "
-                            f"{saved['sha256'][:12]}...); evaluate with --accept-changed-dataset to go on")
+    check_same_data(source, dataset.digest(), dataset.num_transitions, saved, run.folders[0], "evaluate")
 
 
 def run_eval(config: EvalConfig) -> None:
@@ -83,9 +81,7 @@ def run_eval(config: EvalConfig) -> None:
                             "before this checkpoint was written; there is nothing to evaluate")
     env_id, folders, checkpoints = run.env_id, run.folders, run.checkpoints
     if config.video is not None:  # first: a bad path, a missing GL or video backend fails before the long part
-        existing = config.video.parent
-        while not existing.exists():
-            existing = existing.parent
+        existing = nearest_existing(config.video.parent)
         if not existing.is_dir():
             raise TrajdiffError(f"cannot write the video {config.video}: {existing} is a file")
         record_video(agent, env_id, config.video, run.seeds, config.seed, run.observe)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from trajdiff.agent import DiffusionQLAgent
+from trajdiff.agent import MAX_Q_REPEATS, DiffusionQLAgent
 from trajdiff.agent_state import load_member_states, member_state
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_global_rng, save_checkpoints, write_failure
 from trajdiff.commands.train_config import (
@@ -37,7 +37,7 @@ from trajdiff.expertise import episode_weights, fit_expertise
 from trajdiff.measures import MEASURES
 from trajdiff.plots import plot_expertise, plot_progress, source_names
 from trajdiff.resources import check_update_fits, check_window_fits, selection_memory_bytes, update_memory_bytes
-from trajdiff.run_folder import RunFolder, agent_for_environment, check_creatable, check_reusable
+from trajdiff.run_folder import RunFolder, agent_for_environment, check_creatable, check_reusable, check_same_data
 from trajdiff.runlog import RunLogger
 from trajdiff.streams import stream_seed
 from trajdiff.utils import (
@@ -161,8 +161,9 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
     seed_everything(stream_seed(first.seed, "libraries"))
     dataset = load_dataset(first.dataset)
     digest = dataset.digest()
-    if checkpoints is not None:
-        check_same_dataset(configs, checkpoints, digest, dataset.num_transitions)
+    if checkpoints is not None and not first.accept_changed_dataset:
+        check_same_data(first.dataset, digest, dataset.num_transitions, checkpoints[0]["dataset"], first.out,
+                        "resume")
     env_id = environment_for(dataset, first.env)
     dataset = dataset.with_observation_columns(observed_columns(env_id, first.observe))
     check_fits(configs, dataset, device)
@@ -210,21 +211,12 @@ def open_folders(configs: list[TrainConfig]) -> list[RunFolder]:
     return folders
 
 
-def check_same_dataset(configs: list[TrainConfig], checkpoints: list[dict], digest: str, transitions: int) -> None:
-    """A resumed run trains on what it started on: refuse changed data unless --accept-changed-dataset."""
-    saved = checkpoints[0]["dataset"]
-    if (saved["sha256"], saved["transitions"]) != (digest, transitions) and not configs[0].accept_changed_dataset:
-        raise TrajdiffError(f"{configs[0].dataset} is not the data {configs[0].out} trained on (now {transitions:,} "
-                            f"transitions, sha256 {digest[:12]}...; then {saved['transitions']:,}, "
-                            f"{saved['sha256'][:12]}...); resume with --accept-changed-dataset to go on with it")
-
-
 def check_fits(configs: list[TrainConfig], dataset: EpisodeDataset, device: torch.device) -> None:
     """Refuse what cannot work before any work: windows longer than every episode, updates larger than memory."""
     agent, longest = configs[0].agent, int(dataset.episode_lengths.max())
     check_window_fits("history-len", agent.history_len, longest)
     check_window_fits("n-step", max(config.agent.n_step for config in configs), longest)
-    repeats = 10 if any(config.agent.max_q_backup for config in configs) else 1
+    repeats = MAX_Q_REPEATS if any(config.agent.max_q_backup for config in configs) else 1
     needed = update_memory_bytes(len(configs), configs[0].batch_size, agent.history_len, dataset.observation_dim,
                                  agent.hidden_dim, agent.diffusion_steps, repeats, agent.history_hidden_dim)
     check_update_fits(needed, device, f"--batch-size {configs[0].batch_size} with --history-len {agent.history_len}")
@@ -244,7 +236,7 @@ def write_config(config: TrainConfig, checkpoint: dict | None, env_id: str, data
     previous = json.loads(path.read_text()) if checkpoint is not None and path.is_file() else {}
     history, changes = previous.get("folder_history", []), previous.get("dataset_changes", [])
     here = str(config.out.resolve())
-    if checkpoint is not None and checkpoint["dataset"]["sha256"] != digest:  # accepted: check_same_dataset
+    if checkpoint is not None and checkpoint["dataset"]["sha256"] != digest:  # accepted: check_same_data
         changes.append({"at_update": checkpoint["step"], "from": checkpoint["dataset"]["sha256"], "to": digest})
     payload = {**config_to_dict(config), "env_id": env_id, "dataset_name": dataset.name,
                "dataset_sha256": digest, "dataset_transitions": dataset.num_transitions,

@@ -55,9 +55,9 @@ class Schedule:
     cuda_graph: bool = True
     """On CUDA, capture the whole update once as a CUDA graph and replay it (no effect on CPU)."""
     compile_update: bool = False
-    """Compile the update with torch.compile: on a 2-core CPU 1.4-1.5x the member-updates/s at K = 5, after one
-    to three minutes of compilation (docs: Performance); equal to eager updates to float rounding. On CUDA it
-    replaces the CUDA graph."""
+    """Compile the update with torch.compile: more updates per second on a CPU after one to three minutes of
+    compilation (measured in docs/performance.md); equal to eager updates to float rounding. On CUDA it replaces
+    the CUDA graph."""
 
     def __post_init__(self) -> None:
         for name in ("updates", "eval_episodes", "checkpoint_every"):

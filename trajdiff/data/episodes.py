@@ -10,6 +10,9 @@ import numpy as np
 from trajdiff.errors import TrajdiffError
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals", "timeouts")
+"""The arrays a D4RL-format file must hold."""
+ARRAY_KEYS = (*REQUIRED_KEYS, "next_observations")
+"""The per-transition arrays an EpisodeDataset holds (next_observations made from observations when absent)."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from trajdiff.data.episodes import REQUIRED_KEYS, EpisodeDataset
+from trajdiff.data.episodes import ARRAY_KEYS, REQUIRED_KEYS, EpisodeDataset
 from trajdiff.errors import TrajdiffError
 
 # Per-episode arrays in metadata/ that trajdiff reads back into EpisodeDataset.episode_metadata.
@@ -69,7 +69,7 @@ def write_d4rl_hdf5(
 
     def write(temporary: Path) -> None:
         with h5py.File(temporary, "w") as handle:
-            for key in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations"):
+            for key in ARRAY_KEYS:
                 handle.create_dataset(key, data=getattr(dataset, key), compression=compression)
             for key, values in (infos or {}).items():
                 handle.create_dataset(f"infos/{key}", data=values, compression=compression)

@@ -10,7 +10,7 @@ from trajdiff.data.registry import D4RL_NAME, resolve_d4rl
 from trajdiff.errors import TrajdiffError
 
 EMBEDDED_DEFAULT = Path(__file__).resolve().parent.parent / "assets" / "hopper-mixed-v5-small.hdf5"
-"""The compact dataset shipped in the package (see README "Embedded default dataset")."""
+"""The compact dataset shipped in the package (docs/data.md, "Embedded default dataset")."""
 
 
 def load_dataset(source: str | Path) -> EpisodeDataset:

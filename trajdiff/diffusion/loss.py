@@ -30,12 +30,6 @@ def prediction_error(predicted: torch.Tensor, noise: torch.Tensor, weights: torc
     return (error.mean(dim=2) * weights).mean(dim=1)
 
 
-def denoising_loss(predict_noise: NoisePredictor, schedule: NoiseSchedule, actions: torch.Tensor,
-                   t: torch.Tensor, noise: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """The denoising loss: :func:`prediction_error` of :func:`noise_prediction`. Shapes as there -> (K,)."""
-    return prediction_error(noise_prediction(predict_noise, schedule, actions, t, noise)[1], noise, weights)
-
-
 def one_step_actions(schedule: NoiseSchedule, noisy: torch.Tensor, t: torch.Tensor, predicted: torch.Tensor,
                      max_action: float) -> torch.Tensor:
     """The action reconstructed in one step from a noised one: a_hat = (x_t - sqrt(1 - abar_t) eps_theta) /

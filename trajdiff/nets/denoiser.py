@@ -48,9 +48,6 @@ class Denoiser(nn.Module):
         """(K, B) steps -> (K, B, time_dim)."""
         return self.time_mlp(self.embedding(t))
 
-    def forward(self, noisy_action: torch.Tensor, t: torch.Tensor | int, context: torch.Tensor) -> torch.Tensor:
-        return self.condition(context)(noisy_action, t)
-
     def condition(self, context: torch.Tensor) -> NoisePredictor:
         """eps_theta(., ., context) for one batch of contexts: (noisy_action, t) -> predicted noise.
 

@@ -3,7 +3,7 @@
 K members (seeds, or shape-compatible ablations) train as one computation: every weight is (K, ...)
 and every activation (K, B, ...), so each layer is one ``baddbmm`` instead of K ``addmm``. Member k
 reads and writes only slice k of every tensor, so members never exchange information. This was
-measured against ``torch.func.stack_module_state`` + ``vmap`` and kept (README "Throughput"); it
+measured against ``torch.func.stack_module_state`` + ``vmap`` and kept (docs/performance.md); it
 also runs the hand-written CPU Mish and the GRU, which vmap cannot batch.
 
 Initialisation is PyTorch's (``nn.Linear``: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias;

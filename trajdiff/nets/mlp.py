@@ -13,7 +13,7 @@ class _MishThroughExp(torch.autograd.Function):
     PyTorch's CPU mish kernel spends most of its time in tanh (on one thread, about 60% of a
     256 x 256 matmul here); this form costs less than half of that, forward and backward, and agrees
     with F.mish to float32 rounding (tests/nets/test_mlp.py). A whole update on one thread runs about
-    25% faster; on two threads, where PyTorch splits its kernel, the two are even (README).
+    25% faster; on two threads, where PyTorch splits its kernel, the two are even (docs/performance.md).
     Inputs are clamped at 20 inside the exp, past which tanh(softplus(x)) is 1 in float32, so e^x
     never overflows.
     """
