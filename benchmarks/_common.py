@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts: hardware description and resident memory."""
+"""Helpers shared by the benchmark scripts: what ran the benchmark, and resident memory."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from trajdiff.utils import cpu_model
+from trajdiff.utils import provenance
 
 
 def resident_memory_mb() -> float:
@@ -17,10 +17,6 @@ def resident_memory_mb() -> float:
 
 
 def hardware() -> dict[str, object]:
-    return {
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-    }
+    """What ran the benchmark, for its JSON line: code commit, CPU and GPU model, command line, library versions
+    (trajdiff.utils.provenance), and the cores and threads the timings had."""
+    return {**provenance(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}

@@ -151,15 +151,16 @@ def progress_bar(iterable: Any = None, **options: Any) -> Any:
 
 
 def code_commit() -> str:
-    """The git commit of the trajdiff code that runs (with '+changes' when its files differ from it), or
-    'unknown' outside a git checkout."""
+    """The git commit of the trajdiff code that runs (with '+changes' when the package's or the benchmarks' files
+    differ from it), or 'unknown' outside a git checkout."""
     import subprocess
 
     package = Path(__file__).resolve().parent
+    code = [str(package), str(package.parent / "benchmarks")]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
-        changed = subprocess.run(["git", "status", "--porcelain", "--", str(package)], cwd=package,
+        changed = subprocess.run(["git", "status", "--porcelain", "--", *code], cwd=package,
                                  capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
