@@ -349,8 +349,8 @@ class DiffusionQLAgent:
     def set_total_updates(self, total_updates: int) -> None:
         """The run's length, which the cosine decay spans (it may grow when a run is resumed); in place."""
         schedule = [decay_period_and_horizon(c.lr_decay, total_updates) for c in self.configs]
-        self.decay_period.copy_(torch.tensor([p for p, _ in schedule]))
-        self.decay_horizon.copy_(torch.tensor([h for _, h in schedule]))
+        self.decay_period.copy_(torch.tensor([p for p, _ in schedule], device=self.device))
+        self.decay_horizon.copy_(torch.tensor([h for _, h in schedule], device=self.device))
 
     def state_dict(self) -> dict[str, Any]:
         """All that training changes, by name, as live tensors: the four networks, both optimisers' moments and

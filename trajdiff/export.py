@@ -45,11 +45,11 @@ def export_policy(agent: DiffusionQLAgent, member: int = 0) -> torch.export.Expo
     """The member's policy as an exported program with a dynamic number of environments."""
     policy = ExportablePolicy(agent, member).eval()
     config = agent.configs[member]
-    envs = 2
-    example = (torch.zeros(envs, config.history_len, agent.observation_dim),
-               torch.ones(envs, config.history_len, dtype=torch.bool),
-               torch.zeros(config.diffusion_steps, envs, config.action_candidates, agent.action_dim),
-               torch.zeros(envs, 1))
+    envs, device = 2, agent.device  # the program runs where the agent lives
+    example = (torch.zeros(envs, config.history_len, agent.observation_dim, device=device),
+               torch.ones(envs, config.history_len, dtype=torch.bool, device=device),
+               torch.zeros(config.diffusion_steps, envs, config.action_candidates, agent.action_dim, device=device),
+               torch.zeros(envs, 1, device=device))
     dimension = torch.export.Dim("envs", min=1, max=4096)
     with torch.no_grad():
         return torch.export.export(policy, example, dynamic_shapes=(

@@ -24,16 +24,16 @@ def beta_schedule(name: ScheduleName, steps: int) -> torch.Tensor:
         t = np.arange(1, steps + 1)
         beta_min, beta_max = 0.1, 10.0
         alpha = np.exp(-beta_min / steps - 0.5 * (beta_max - beta_min) * (2 * t - 1) / steps**2)
-        return torch.tensor(1 - alpha, dtype=torch.float32)
+        return torch.tensor(1 - alpha, dtype=torch.float32, device="cpu")
     if name == "linear":
-        return torch.linspace(1e-4, 2e-2, steps, dtype=torch.float32)
+        return torch.linspace(1e-4, 2e-2, steps, dtype=torch.float32, device="cpu")
     if name == "cosine":
         s = 0.008
         x = np.linspace(0, steps, steps + 1)
         alphas_cumprod = np.cos(((x / steps) + s) / (1 + s) * math.pi * 0.5) ** 2
         alphas_cumprod = alphas_cumprod / alphas_cumprod[0]
         betas = 1 - alphas_cumprod[1:] / alphas_cumprod[:-1]
-        return torch.tensor(np.clip(betas, 0, 0.999), dtype=torch.float32)
+        return torch.tensor(np.clip(betas, 0, 0.999), dtype=torch.float32, device="cpu")
     raise ValueError(f"unknown beta schedule {name!r} (vp, linear, cosine)")
 
 
@@ -50,7 +50,7 @@ class NoiseSchedule(nn.Module):
         betas = beta_schedule(name, steps)
         alphas = 1.0 - betas
         alphas_cumprod = torch.cumprod(alphas, dim=0)
-        alphas_cumprod_prev = torch.cat([torch.ones(1), alphas_cumprod[:-1]])
+        alphas_cumprod_prev = torch.cat([torch.ones(1, device="cpu"), alphas_cumprod[:-1]])
         posterior_variance = betas * (1.0 - alphas_cumprod_prev) / (1.0 - alphas_cumprod)
         buffers = {
             "betas": betas,

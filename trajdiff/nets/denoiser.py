@@ -19,7 +19,7 @@ class SinusoidalEmbedding(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         half = dim // 2
-        frequencies = torch.exp(torch.arange(half) * -(math.log(10000) / (half - 1)))
+        frequencies = torch.exp(torch.arange(half, device="cpu") * -(math.log(10000) / (half - 1)))
         self.register_buffer("frequencies", frequencies, persistent=False)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
@@ -42,7 +42,7 @@ class Denoiser(nn.Module):
         self.time_mlp = nn.Sequential(MemberLinear(time_dim, time_dim * 2, generators), Mish(),
                                       MemberLinear(time_dim * 2, time_dim, generators))
         self.body = member_mlp(action_dim + time_dim + context_dim, hidden_dim, 3, action_dim, generators)
-        self.register_buffer("all_steps", torch.arange(steps), persistent=False)
+        self.register_buffer("all_steps", torch.arange(steps, device="cpu"), persistent=False)
 
     def time_embedding(self, t: torch.Tensor) -> torch.Tensor:
         """(K, B) steps -> (K, B, time_dim)."""

@@ -23,8 +23,9 @@ from trajdiff.nets.mlp import Mish
 
 
 def _uniform(generators: Sequence[torch.Generator], shape: tuple[int, ...], bound: float) -> torch.Tensor:
-    """(K, *shape) with member k's values drawn from generators[k] (CPU), U(-bound, bound)."""
-    return torch.stack([(torch.rand(shape, generator=g) * 2 - 1) * bound for g in generators])
+    """(K, *shape) with member k's values drawn from generators[k], U(-bound, bound), on the generators' device
+    (the CPU: networks are built there, the same on every device, then moved to the agent's)."""
+    return torch.stack([(torch.rand(shape, generator=g, device=g.device) * 2 - 1) * bound for g in generators])
 
 
 def member_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
