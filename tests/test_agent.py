@@ -8,7 +8,16 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import make_arrays
-from trajdiff.agent import AgentConfig, DiffusionQLAgent, critic_loss, critic_target_value, q_loss
+from trajdiff.agent import (
+    AgentConfig,
+    DiffusionQLAgent,
+    check_member_configs,
+    critic_loss,
+    critic_target_value,
+    member_fields,
+    q_loss,
+    shared_values,
+)
 from trajdiff.agent_state import member_state
 from trajdiff.data import EpisodeDataset, TrajectorySampler
 from trajdiff.errors import TrajdiffError
@@ -400,3 +409,13 @@ def test_target_updates_known_answer():
     # EMA at updates 2 and 4: 0 -> 0.1 -> 0.19; Polyak: 1 - 0.75^(t+1)
     np.testing.assert_allclose(ema, [0.0, 0.0, 0.1, 0.1, 0.19], rtol=1e-6)
     np.testing.assert_allclose(target, [1 - 0.75 ** (t + 1) for t in range(5)], rtol=1e-6)
+
+
+def test_members_may_differ_only_in_the_fields_declared_per_member():
+    """One declaration (the fields' PER_MEMBER metadata) decides what members may vary; everything else is shared."""
+    assert set(member_fields(AgentConfig)) == {"n_step", "discount", "eta", "actor_lr", "critic_lr", "grad_norm",
+                                               "max_q_backup", "lr_decay"}
+    check_member_configs([AgentConfig(), AgentConfig(eta=2.5, n_step=3, lr_decay="cosine", max_q_backup=True)])
+    with pytest.raises(TrajdiffError, match="members of one batch must share hidden_dim"):
+        check_member_configs([AgentConfig(), AgentConfig(hidden_dim=64)])
+    assert "eta" not in shared_values(AgentConfig()) and shared_values(AgentConfig())["history_len"] == 1

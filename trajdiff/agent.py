@@ -59,29 +59,51 @@ def state_leaves(tree: Any) -> list[torch.Tensor]:
     return [leaf for value in values for leaf in state_leaves(value)]
 
 
+PER_MEMBER = {"per_member": True}
+"""Field metadata: the members of one batched agent may differ in this field (a value, not a shape)."""
+
+
+def per_member(default: Any) -> Any:
+    """A config field declared per-member (PER_MEMBER), with its default."""
+    return dataclasses.field(default=default, metadata=PER_MEMBER)
+
+
+def member_fields(config_type: type) -> tuple[str, ...]:
+    """The fields of a config dataclass declared per-member: the one declaration the member checks read."""
+    return tuple(field.name for field in dataclasses.fields(config_type) if field.metadata.get("per_member"))
+
+
+def shared_values(config: Any) -> dict[str, Any]:
+    """A config's values that every member of one batch must share: all but its per-member fields."""
+    return {field.name: getattr(config, field.name) for field in dataclasses.fields(config)
+            if not field.metadata.get("per_member")}
+
+
 @dataclass(frozen=True)
 class AgentConfig:
-    """Everything that defines the algorithm (defaults: Diffusion-QL's gym-locomotion settings)."""
+    """Everything that defines the algorithm (defaults: Diffusion-QL's gym-locomotion settings). Fields declared
+    ``per_member`` may differ between the members of one batched agent; all others are shared shapes and
+    settings (check_member_configs)."""
 
     history_len: int = 1
     """Observations in the policy's history window (1: Diffusion-QL's Markov policy)."""
-    n_step: int = 1
+    n_step: int = per_member(1)
     """Steps of real reward in the critic's target (1: Diffusion-QL's one-step TD)."""
-    discount: float = 0.99
+    discount: float = per_member(0.99)
     """Per-step discount gamma."""
     tau: float = 0.005
     """Soft target-critic update rate."""
-    eta: float = 1.0
+    eta: float = per_member(1.0)
     """Weight of the Q-loss in the actor loss."""
-    actor_lr: float = 3e-4
+    actor_lr: float = per_member(3e-4)
     """Adam learning rate of the actor (denoiser and history encoder)."""
-    critic_lr: float = 3e-4
+    critic_lr: float = per_member(3e-4)
     """Adam learning rate of the critic."""
-    grad_norm: float = 9.0
+    grad_norm: float = per_member(9.0)
     """Gradient-norm clip for actor and critic (<= 0 disables)."""
-    max_q_backup: bool = False
+    max_q_backup: bool = per_member(False)
     """Bootstrap from the max over 10 sampled actions of each target head (Diffusion-QL's option)."""
-    lr_decay: LearningRateDecay = "none"
+    lr_decay: LearningRateDecay = per_member("none")
     """Learning-rate decay: none; cosine to 0 over the run's --updates; or diffusion-ql, the published
     code's schedule (cosine over 2000 'epochs', stepped once per 50k updates: 0.1% lower after 2M)."""
     diffusion_steps: int = 5
@@ -127,16 +149,13 @@ class AgentConfig:
         require(math.isfinite(self.grad_norm), "--grad-norm must be finite (<= 0 turns clipping off)")
 
 
-MEMBER_FIELDS = ("n_step", "discount", "eta", "actor_lr", "critic_lr", "grad_norm", "max_q_backup", "lr_decay")
-"""AgentConfig fields in which the members of one agent may differ; all others must be equal."""
-
-
 def check_member_configs(configs: Sequence[AgentConfig]) -> None:
-    """Raise unless the members agree on every field outside MEMBER_FIELDS (shapes, targets, EMA)."""
-    for field in dataclasses.fields(AgentConfig):
-        values = {getattr(config, field.name) for config in configs}
-        if field.name not in MEMBER_FIELDS and len(values) > 1:
-            raise TrajdiffError(f"members of one batch must share {field.name} (got {sorted(map(str, values))})")
+    """Raise unless the members agree on every field not declared per-member (shapes, targets, EMA)."""
+    shared = [shared_values(config) for config in configs]
+    for name in shared[0]:
+        values = {values[name] for values in shared}
+        if len(values) > 1:
+            raise TrajdiffError(f"members of one batch must share {name} (got {sorted(map(str, values))})")
 
 
 @dataclass(frozen=True)
@@ -320,13 +339,13 @@ class DiffusionQLAgent:
         self.actor_optimizer = MemberAdam(list(self.actor.parameters()), self.update_count)
         self.critic_optimizer = MemberAdam(list(self.critic.parameters()), self.update_count)
 
-        def per_member(values: list[float]) -> torch.Tensor:
+        def member_values(values: list[float]) -> torch.Tensor:
             return torch.tensor(values, dtype=torch.float32, device=device)
 
-        self.eta = per_member([c.eta for c in configs])
-        self.actor_lr = per_member([c.actor_lr for c in configs])
-        self.critic_lr = per_member([c.critic_lr for c in configs])
-        self.grad_norm = per_member([c.grad_norm if c.grad_norm > 0 else math.inf for c in configs])
+        self.eta = member_values([c.eta for c in configs])
+        self.actor_lr = member_values([c.actor_lr for c in configs])
+        self.critic_lr = member_values([c.critic_lr for c in configs])
+        self.grad_norm = member_values([c.grad_norm if c.grad_norm > 0 else math.inf for c in configs])
         self.decay_period = torch.empty(self.members, device=device)
         self.decay_horizon = torch.empty(self.members, device=device)
         self.set_total_updates(total_updates)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from trajdiff.checkpoint import load_checkpoint
 from trajdiff.cli import main
-from trajdiff.commands.train_config import default_config
+from trajdiff.commands.train_config import TrainConfig, check_members, check_resumable, default_config, member_configs
 
 COMMON = ["--device", "cpu", "--batch-size", "32", "--no-tensorboard"]
 
@@ -341,3 +341,26 @@ def test_config_records_every_start_with_its_code_machine_and_command(tmp_path, 
         assert start["cpu"] == cpu_model() and start["gpu"] is None and start["versions"]["torch"]
     assert starts[0]["command"].startswith(f"trajdiff train --dataset {hopper_file} --updates 4")
     assert starts[1]["command"] == f"trajdiff train --resume {run}"
+
+
+def test_member_and_resumable_fields_come_from_their_declarations(tmp_path):
+    """Members of one batch may differ in seed, folder, expertise weighting and the agent's per-member fields, and
+    in nothing else; a resumption may change the schedule, the dataset's path and the folder, and nothing else."""
+    import dataclasses
+
+    from trajdiff.agent import AgentConfig
+    from trajdiff.commands.train_config import Schedule
+    from trajdiff.errors import TrajdiffError
+
+    base = TrainConfig(out=tmp_path / "run", seeds=(0, 1))
+    first, second = member_configs(base)
+    check_members([first, dataclasses.replace(second, expertise_weighting=True, expertise_floor=0.3,
+                                              agent=AgentConfig(eta=2.0, n_step=3))])
+    with pytest.raises(TrajdiffError, match="cannot train in one batch with .*: batch_size differ"):
+        check_members([first, dataclasses.replace(second, batch_size=64)])
+    with pytest.raises(TrajdiffError, match="cannot train in one batch with .*: hidden_dim differ"):
+        check_members([first, dataclasses.replace(second, agent=AgentConfig(hidden_dim=64))])
+    check_resumable(first, dataclasses.replace(first, schedule=Schedule(updates=5), dataset="/elsewhere.hdf5",
+                                               out=tmp_path / "moved", resume=tmp_path / "moved"))
+    with pytest.raises(TrajdiffError, match=r"incompatible config \(batch_size 64 asked, 256 saved\)"):
+        check_resumable(first, dataclasses.replace(first, batch_size=64))

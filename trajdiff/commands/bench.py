@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import json
 import multiprocessing
 import os
@@ -17,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from trajdiff.agent import MEMBER_FIELDS, AgentConfig
+from trajdiff.agent import shared_values
 from trajdiff.bench.baselines import BASELINES, run_baseline
 from trajdiff.bench.report import write_report
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint
@@ -73,9 +72,6 @@ def method_overrides(method: str) -> dict[str, Any] | None:
 
 WITH_AUTHORS_SETTINGS = ("diffusion-ql", "diffusion-ql-eta0", "history-8", "history-8-critic", "frames-8")
 """The methods that are Diffusion-QL with one change, and so train with the authors' settings."""
-
-SHAPE_FIELDS = tuple(field.name for field in dataclasses.fields(AgentConfig) if field.name not in MEMBER_FIELDS)
-"""The AgentConfig fields that members of one batch share (trajdiff.agent.check_member_configs)."""
 
 DEFAULT_METHODS = ("trajdiff", "no-history", "one-step", "no-expertise", "diffusion-ql")
 
@@ -329,7 +325,7 @@ def member_batches(jobs: list[Job], budget: dict[str, int], config: BenchConfig)
         step, train_config = saved_step(job.run_dir), trajdiff_config(job, budget, config)
         if step >= train_config.schedule.end:
             continue
-        shapes = tuple(getattr(train_config.agent, name) for name in SHAPE_FIELDS)
+        shapes = tuple(shared_values(train_config.agent).values())
         batches.setdefault((job.dataset, shapes, step), []).append(job)
     return list(batches.values())
 

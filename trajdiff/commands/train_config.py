@@ -14,7 +14,7 @@ from typing import Any
 
 import tyro
 
-from trajdiff.agent import MEMBER_FIELDS, AgentConfig
+from trajdiff.agent import PER_MEMBER, AgentConfig, shared_values
 from trajdiff.checkpoint import CHECKPOINT_NAME, member_folders
 from trajdiff.envs import Observe
 from trajdiff.errors import TrajdiffError, require
@@ -22,11 +22,16 @@ from trajdiff.expertise import Evidence
 from trajdiff.run_folder import saved_agent_config
 from trajdiff.streams import check_seed
 
-# TrainConfig fields in which the members of one batch may differ (with AgentConfig's MEMBER_FIELDS).
-MEMBER_TRAIN_FIELDS = {"seed", "out", "resume", "expertise_weighting", "expertise_floor"}
-RESUMABLE_FIELDS = ("schedule", "out", "resume", "accept_changed_dataset", "dataset")
-"""TrainConfig fields a resumption may change (the rest must equal the saved run's): the dataset may move, as
-long as its content is what the checkpoint records (or --accept-changed-dataset)."""
+RESUMABLE = {"resumable": True}
+"""Field metadata: a resumption may change this TrainConfig field (the rest must equal the saved run's); the
+dataset may move, as long as its content is what the checkpoint records (or --accept-changed-dataset)."""
+
+
+def declared(default: Any = dataclasses.MISSING, *, per_member: bool = False, resumable: bool = False,
+             default_factory: Any = dataclasses.MISSING) -> Any:
+    """A TrainConfig field with what it may do: differ between the members of one batch, change on --resume."""
+    metadata = {**(PER_MEMBER if per_member else {}), **(RESUMABLE if resumable else {})}
+    return field(default=default, default_factory=default_factory, metadata=metadata)
 
 
 MAX_UPDATES = 1_000_000_000
@@ -79,19 +84,19 @@ class Schedule:
 class TrainConfig:
     """Train a trajectory-aware Diffusion-QL agent on an offline dataset, evaluating as it goes."""
 
-    dataset: str = "default"
+    dataset: str = declared("default", resumable=True)
     """hdf5 file, D4RL name, Minari id, or 'default' (the embedded hopper dataset)."""
     env: str | None = None
     """Evaluation environment id; inferred from the dataset's metadata or name when omitted."""
     preset: str | None = None
     """Diffusion-QL's published hyperparameters for a D4RL dataset name (e.g. hopper-medium-v2)."""
-    out: Path = Path("runs/train")
+    out: Path = declared(Path("runs/train"), per_member=True, resumable=True)
     """Run folder: config.json, progress.csv, tensorboard/, checkpoint.pt."""
-    resume: Path | None = None
+    resume: Path | None = declared(None, per_member=True, resumable=True)
     """Continue the run in this folder (up to --updates total updates)."""
     batch_size: int = 256
     """Windows per update."""
-    seed: int = 0
+    seed: int = declared(0, per_member=True)
     """Seed of every random stream of the run (weights, windows, diffusion noise, evaluation, expertise), each
     derived from it apart from the others (trajdiff.streams); 0..2^32-1."""
     seeds: tuple[int, ...] = ()
@@ -101,9 +106,9 @@ class TrainConfig:
     joint positions (velocities must be inferred from the recent past) or only the velocities."""
     tensorboard: bool = True
     """Also write TensorBoard event files."""
-    expertise_weighting: bool = False
+    expertise_weighting: bool = declared(False, per_member=True)
     """Weight the BC loss by each window's p(expert | episode) (see trajdiff.expertise)."""
-    expertise_floor: float = 0.1
+    expertise_floor: float = declared(0.1, per_member=True)
     """Weight of a surely non-expert window relative to a surely expert one."""
     expertise_components: int = 3
     """Most mixture components the expertise model may select (by BIC)."""
@@ -111,12 +116,12 @@ class TrainConfig:
     """Per-episode evidence the expertise model fits: mean reward over the first steps, or the return."""
     expertise_early_steps: int = 50
     """Steps from each episode's start that the early-reward evidence averages over."""
-    accept_changed_dataset: bool = False
+    accept_changed_dataset: bool = declared(False, resumable=True)
     """With --resume: go on although the dataset's content differs from what the run trained on (config.json
     records it); without it such a resume is refused."""
     agent: AgentConfig = field(default_factory=AgentConfig)
     """Algorithm hyperparameters: must match when a run is resumed."""
-    schedule: Schedule = field(default_factory=Schedule)
+    schedule: Schedule = declared(default_factory=Schedule, resumable=True)
     """Updates, evaluation and checkpoint cadence, device: may change when a run is resumed."""
 
     def __post_init__(self) -> None:
@@ -253,9 +258,10 @@ def absolute_if_file(source: str) -> str:
 
 
 def check_resumable(saved: TrainConfig, requested: TrainConfig) -> None:
-    """Raise when ``requested`` changes anything but the fields a resumption may change."""
+    """Raise when ``requested`` changes anything but the fields declared resumable."""
+    resumable = {item.name for item in dataclasses.fields(TrainConfig) if item.metadata.get("resumable")}
     old, new = flat_fields(saved), flat_fields(requested)
-    changed = sorted(key for key in old if key not in RESUMABLE_FIELDS and old[key] != new.get(key))
+    changed = sorted(key for key in old if key not in resumable and old[key] != new.get(key))
     if changed:
         differences = "; ".join(f"{key} {new.get(key)} asked, {old[key]} saved" for key in changed)
         raise TrajdiffError(f"cannot resume {requested.out}: incompatible config ({differences})")
@@ -263,10 +269,7 @@ def check_resumable(saved: TrainConfig, requested: TrainConfig) -> None:
 
 def check_members(configs: list[TrainConfig]) -> None:
     """Raise unless the members may train as one batch: equal in everything but their own fields."""
-    shared = [flat_fields(dataclasses.replace(
-        config, **{name: getattr(configs[0], name) for name in MEMBER_TRAIN_FIELDS},
-        agent=dataclasses.replace(config.agent, **{name: getattr(configs[0].agent, name) for name in MEMBER_FIELDS}),
-    )) for config in configs]
+    shared = [{**shared_values(config), **shared_values(config.agent), "agent": None} for config in configs]
     for config, values in zip(configs[1:], shared[1:]):
         differing = sorted(key for key in values if values[key] != shared[0][key])
         if differing:
