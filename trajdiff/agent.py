@@ -203,8 +203,8 @@ class Critic(nn.Module):
                                       config.history_encoder)
         self.heads = TwinCritic(self.encoder.output_dim, action_dim, config.hidden_dim, generators)
 
-    def state(self, history: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(K, B, H, Do), (K, B, H) -> (K, B, Ds) the input the heads see (s_t without a history encoder)."""
+    def features(self, history: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(K, B, H, Do), (K, B, H) -> (K, B, Ds) what the heads see of the state (s_t without a history encoder)."""
         return self.encoder(history, mask)
 
 
@@ -220,12 +220,12 @@ def critic_target_value(ema_actor: Actor, critic_target: Critic, batch: WindowBa
     members, batch_size = batch.actions.shape[:2]
     repeats, action_dim = target_chain.shape[3], target_chain.shape[4]
     context = ema_actor.encoder(batch.bootstrap_history, batch.bootstrap_mask)
-    state = critic_target.state(batch.bootstrap_history, batch.bootstrap_mask)
+    features = critic_target.features(batch.bootstrap_history, batch.bootstrap_mask)
     if repeats > 1:  # row b * R + j is repeat j of window b
         context = context.repeat_interleave(repeats, dim=1)
-        state = state.repeat_interleave(repeats, dim=1)
+        features = features.repeat_interleave(repeats, dim=1)
     chain = target_chain.reshape(-1, members, batch_size * repeats, action_dim)
-    target_q1, target_q2 = critic_target.heads(state, ema_actor.sample(context, chain, max_action))
+    target_q1, target_q2 = critic_target.heads(features, ema_actor.sample(context, chain, max_action))
     if repeats > 1:
         valid = torch.arange(repeats, device=q_repeats.device) < q_repeats[:, None, None]  # (K, 1, R)
         target_q1 = target_q1.view(members, batch_size, repeats).masked_fill(~valid, -math.inf)
@@ -236,30 +236,31 @@ def critic_target_value(ema_actor: Actor, critic_target: Critic, batch: WindowBa
     return batch.n_step_return[..., None] + batch.bootstrap_discount[..., None] * target_q
 
 
-def critic_loss(heads: TwinCritic, state: torch.Tensor, actions: torch.Tensor,
+def critic_loss(heads: TwinCritic, features: torch.Tensor, actions: torch.Tensor,
                 target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """sum_j mean_b (Q_j(s, a) - y)^2 per member, and Q1. Shapes: target (K, B, 1) -> (K,), (K, B, 1)."""
-    current_q1, current_q2 = heads(state, actions)
+    current_q1, current_q2 = heads(features, actions)
     loss = (current_q1 - target).square().mean(dim=(1, 2)) + (current_q2 - target).square().mean(dim=(1, 2))
     return loss, current_q1
 
 
-def q_loss(heads: TwinCritic, state: torch.Tensor, new_action: torch.Tensor, first_head: torch.Tensor) -> torch.Tensor:
+def q_loss(heads: TwinCritic, features: torch.Tensor, new_action: torch.Tensor,
+           first_head: torch.Tensor) -> torch.Tensor:
     """Diffusion-QL's Q-term: -E[Q_i(s, a~pi)] / |E[Q_j(s, a~pi)]|, i the head a coin picked, j the other.
 
     The normaliser only scales (no gradient flows through it). Shapes: first_head (K,) bool -> (K,).
     """
-    maximised = heads.head(state, new_action, first_head)
+    maximised = heads.head(features, new_action, first_head)
     with torch.no_grad():
-        normaliser = heads.head(state, new_action, ~first_head)
+        normaliser = heads.head(features, new_action, ~first_head)
     return -maximised.mean(dim=(1, 2)) / normaliser.abs().mean(dim=(1, 2))
 
 
-def actor_loss(actor: Actor, heads: TwinCritic, batch: WindowBatch, critic_state: torch.Tensor, noise: UpdateNoise,
+def actor_loss(actor: Actor, heads: TwinCritic, batch: WindowBatch, critic_features: torch.Tensor, noise: UpdateNoise,
                eta: torch.Tensor, sample_weights: torch.Tensor | None, max_action: float,
                q_action: str = "sampled") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """L_bc + eta * L_q per member, both from one encoding of the history and one conditioning on it;
-    returns (actor loss, bc loss, q loss), each (K,). critic_state (K, B, Ds) is detached by the caller.
+    returns (actor loss, bc loss, q loss), each (K,). critic_features (K, B, Ds) are detached by the caller.
 
     The Q-term's action is the reverse chain's (q_action "sampled"), or the one-step reconstruction from the
     BC loss's noised data action and its predicted noise ("approximated"; noise.policy_chain is then unused).
@@ -271,7 +272,7 @@ def actor_loss(actor: Actor, heads: TwinCritic, batch: WindowBatch, critic_state
         new_action = one_step_actions(actor.schedule, noisy, noise.bc_steps, predicted, max_action)
     else:
         new_action = ddpm_sample(policy, actor.schedule, noise.policy_chain, max_action)
-    q = q_loss(heads, critic_state, new_action, noise.first_head)
+    q = q_loss(heads, critic_features, new_action, noise.first_head)
     return bc + eta * q, bc, q
 
 
@@ -287,9 +288,9 @@ def select_actions(actor: Actor, critic: Critic, history: torch.Tensor, mask: to
     """
     members, envs = history.shape[:2]
     context = actor.encoder(history, mask).repeat_interleave(candidates, dim=1)
-    state = critic.state(history, mask).repeat_interleave(candidates, dim=1)
+    features = critic.features(history, mask).repeat_interleave(candidates, dim=1)
     actions = actor.sample(context, noise, max_action)  # (K, E * candidates, Da)
-    q = torch.minimum(*critic.heads(state, actions)).view(members, envs, candidates)
+    q = torch.minimum(*critic.heads(features, actions)).view(members, envs, candidates)
     if deterministic:
         choice = q.argmax(dim=2)  # (K, E)
     else:
@@ -413,24 +414,24 @@ class DiffusionQLAgent:
         with torch.no_grad():
             target = critic_target_value(self.ema_actor, self.critic_target, batch, noise.target_chain,
                                          self.q_repeats, self.max_action)
-        critic_state = self.critic.state(batch.history, batch.history_mask)
-        critic, current_q1 = critic_loss(self.critic.heads, critic_state, batch.actions, target)
-        apply_gradients(self.critic_optimizer, critic, self.grad_norm, self.critic_lr * lr_factor)
+        critic_features = self.critic.features(batch.history, batch.history_mask)
+        td_loss, current_q1 = critic_loss(self.critic.heads, critic_features, batch.actions, target)
+        apply_gradients(self.critic_optimizer, td_loss, self.grad_norm, self.critic_lr * lr_factor)
 
         if self.critic.encoder.gru is not None:  # the critic's own encoder moved in the critic's update
             with torch.no_grad():
-                critic_state = self.critic.state(batch.history, batch.history_mask)
-        actor, bc, q = actor_loss(self.actor, self.critic.heads, batch, critic_state.detach(), noise, self.eta,
-                                  sample_weights, self.max_action, self.config.q_action)
-        apply_gradients(self.actor_optimizer, actor, self.grad_norm, self.actor_lr * lr_factor)
+                critic_features = self.critic.features(batch.history, batch.history_mask)
+        policy_loss, bc, q = actor_loss(self.actor, self.critic.heads, batch, critic_features.detach(), noise,
+                                        self.eta, sample_weights, self.max_action, self.config.q_action)
+        apply_gradients(self.actor_optimizer, policy_loss, self.grad_norm, self.actor_lr * lr_factor)
 
         self.update_targets()
         self.update_count += 1
         return {
-            "critic_loss": critic.detach(),
+            "critic_loss": td_loss.detach(),
             "bc_loss": bc.detach(),
             "q_loss": q.detach(),
-            "actor_loss": actor.detach(),
+            "actor_loss": policy_loss.detach(),
             "q_mean": current_q1.detach().mean(dim=(1, 2)),
             "q_target_mean": target.mean(dim=(1, 2)),
             "lr_actor": self.actor_lr * lr_factor,

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 from trajdiff.errors import TrajdiffError
+from trajdiff.utils import write_csv
 
 
 class RunLogger:
@@ -50,10 +51,7 @@ class RunLogger:
 
     def _rewrite(self, rows: list[dict]) -> None:
         try:
-            with self.path.open("w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=self.columns)
-                writer.writeheader()
-                writer.writerows(rows)
+            write_csv(self.path, rows, self.columns)
         except OSError as error:
             raise TrajdiffError(f"cannot write {self.path} ({error.strerror or error})") from None
 

@@ -103,6 +103,19 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         commit()
 
 
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
+    """Atomically write ``rows`` as a CSV file with a header (``columns``, or the first row's keys)."""
+    import csv
+
+    def write(temporary: Path) -> None:
+        with temporary.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns if columns is not None else list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write)
+
+
 def atomic_write_json(path: Path, payload: Any) -> None:
     """Atomically write ``payload`` as indented JSON."""
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n"))

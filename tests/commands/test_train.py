@@ -349,7 +349,7 @@ def test_member_and_resumable_fields_come_from_their_declarations(tmp_path):
     import dataclasses
 
     from trajdiff.agent import AgentConfig
-    from trajdiff.commands.train_config import Schedule
+    from trajdiff.commands.train_config import RunSchedule
     from trajdiff.errors import TrajdiffError
 
     base = TrainConfig(out=tmp_path / "run", seeds=(0, 1))
@@ -360,7 +360,7 @@ def test_member_and_resumable_fields_come_from_their_declarations(tmp_path):
         check_members([first, dataclasses.replace(second, batch_size=64)])
     with pytest.raises(TrajdiffError, match="cannot train in one batch with .*: hidden_dim differ"):
         check_members([first, dataclasses.replace(second, agent=AgentConfig(hidden_dim=64))])
-    check_resumable(first, dataclasses.replace(first, schedule=Schedule(updates=5), dataset="/elsewhere.hdf5",
+    check_resumable(first, dataclasses.replace(first, schedule=RunSchedule(updates=5), dataset="/elsewhere.hdf5",
                                                out=tmp_path / "moved", resume=tmp_path / "moved"))
     with pytest.raises(TrajdiffError, match=r"incompatible config \(batch_size 64 asked, 256 saved\)"):
         check_resumable(first, dataclasses.replace(first, batch_size=64))

@@ -9,7 +9,6 @@ written once every saved policy has been evaluated, and an incomplete run is tra
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import torch
 
 from trajdiff.errors import TrajdiffError
 from trajdiff.evaluate import evaluate
-from trajdiff.utils import atomic_write
+from trajdiff.utils import write_csv
 
 BASELINES = ("bc", "td3+bc", "iql", "cql")
 TRAIN_SCRIPT = Path(__file__).with_name("d3rlpy_train.py")
@@ -74,10 +73,4 @@ def run_baseline(dataset: Path, method: str, seed: int, run_dir: Path, budget: d
               f"normalised {summary['normalized_score_mean']:.1f}", file=sys.stderr)
     rows[-1].update(wall_s=round(time.time() - started, 1), train_s=round(train_s, 1))
 
-    def write(path: Path) -> None:
-        with path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[-1]))
-            writer.writeheader()
-            writer.writerows(rows)
-
-    atomic_write(run_dir / "progress.csv", write)
+    write_csv(run_dir / "progress.csv", rows, list(rows[-1]))

@@ -22,13 +22,13 @@ from trajdiff.bench.report import write_report
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trajdiff.collect.datasets import KINDS, suite_file_name
 from trajdiff.commands.train import environment_for, train_members
-from trajdiff.commands.train_config import Schedule, TrainConfig, with_overrides
+from trajdiff.commands.train_config import RunSchedule, TrainConfig, with_overrides
 from trajdiff.data.load import EMBEDDED_DEFAULT, load_dataset
 from trajdiff.envs import Observe
 from trajdiff.errors import Terminated, TrajdiffError, end_with_parent
 from trajdiff.measures import MEASURES
 from trajdiff.presets import PRESETS
-from trajdiff.utils import progress_bar
+from trajdiff.utils import progress_bar, write_csv
 
 TRAJDIFF = {"history_len": 4, "n_step": 3, "expertise_weighting": True}
 """The full method's settings in the suites, fixed before any run (docs/early-indications.md has the sweep that
@@ -201,10 +201,7 @@ def run_bench(config: BenchConfig) -> None:
     # a stopped bench reports as of its stop, also for runs an earlier call took further
     at_step = config.stop_at if config.at_step is None else config.at_step
     rows = [run_summary(job, at_step) for job in jobs]
-    with (config.out / "results.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(config.out / "results.csv", rows)
     as_of = "" if at_step is None else f", as of update {at_step:,}"
     write_report(rows, config.out, f"suite {config.suite}, budget {config.budget} ({budget['updates']:,} updates, "
                                    f"{seeds} seed(s), {budget['eval_episodes']} evaluation episodes){as_of}")
@@ -263,10 +260,7 @@ def combine_reports(folders: tuple[Path, ...], out: Path) -> None:
     if not rows:
         raise TrajdiffError("--combine: the folders hold no runs")
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "results.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out / "results.csv", rows)
     settings = list(dict.fromkeys(row["dataset"] for row in rows))
     write_report(rows, out, f"{len(settings)} settings ({', '.join(settings)})")
     print((out / "results.md").read_text())
@@ -298,7 +292,7 @@ def authors_settings(dataset: str) -> dict[str, Any]:
 
 def trajdiff_config(job: Job, budget: dict[str, int], config: BenchConfig) -> TrainConfig:
     """The TrainConfig of a trajdiff method's run (resuming what an earlier call left unfinished)."""
-    schedule = Schedule(updates=budget["updates"], eval_every=budget["eval_every"],
+    schedule = RunSchedule(updates=budget["updates"], eval_every=budget["eval_every"],
                         eval_episodes=budget["eval_episodes"], checkpoint_every=budget["eval_every"],
                         stop_at=config.stop_at, device=config.device, compile_update=config.compile_update)
     base = TrainConfig(dataset=job.dataset, out=job.run_dir, seed=job.seed, schedule=schedule, tensorboard=False,

@@ -20,7 +20,7 @@ from trajdiff.agent import MAX_Q_REPEATS, DiffusionQLAgent
 from trajdiff.agent_state import load_member_states, member_state
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_global_rng, save_checkpoints, write_failure
 from trajdiff.commands.train_config import (
-    Schedule,
+    RunSchedule,
     TrainConfig,
     check_members,
     check_resumable,
@@ -250,7 +250,7 @@ def write_config(config: TrainConfig, checkpoint: dict | None, env_id: str, data
         raise TrajdiffError(f"cannot write {path} ({write_failure(path, error)})") from None
 
 
-def capture_if_asked(engine: UpdateEngine, schedule: Schedule, device: torch.device) -> None:
+def capture_if_asked(engine: UpdateEngine, schedule: RunSchedule, device: torch.device) -> None:
     """Capture the update as a CUDA graph when the schedule asks for it and the device allows; say which runs."""
     if not schedule.cuda_graph or device.type != "cuda":
         return

@@ -41,7 +41,7 @@ MAX_EVAL_EPISODES = 10_000
 
 
 @dataclass(frozen=True)
-class Schedule:
+class RunSchedule:
     """How long a run goes, how it is watched and where it runs: what a resumption may change."""
 
     updates: int = 100_000
@@ -121,7 +121,7 @@ class TrainConfig:
     records it); without it such a resume is refused."""
     agent: AgentConfig = field(default_factory=AgentConfig)
     """Algorithm hyperparameters: must match when a run is resumed."""
-    schedule: Schedule = declared(default_factory=Schedule, resumable=True)
+    schedule: RunSchedule = declared(default_factory=RunSchedule, resumable=True)
     """Updates, evaluation and checkpoint cadence, device: may change when a run is resumed."""
 
     def __post_init__(self) -> None:
@@ -168,7 +168,7 @@ def with_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfi
     """``config`` with fields replaced by name, wherever they live: the agent's, the schedule's or its own."""
     parts: dict[str, dict[str, Any]] = {"agent": {}, "schedule": {}, "": {}}
     for key, value in overrides.items():
-        part = next((name for name, kind in (("agent", AgentConfig), ("schedule", Schedule))
+        part = next((name for name, kind in (("agent", AgentConfig), ("schedule", RunSchedule))
                      if key in {f.name for f in dataclasses.fields(kind)}), "")
         parts[part][key] = value
     return dataclasses.replace(config, agent=dataclasses.replace(config.agent, **parts["agent"]),
@@ -179,7 +179,7 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     """Rebuild a TrainConfig from its JSON form (config.json or a checkpoint)."""
     values = dict(values)
     values["agent"] = saved_agent_config(values)
-    values["schedule"] = Schedule(**values["schedule"])
+    values["schedule"] = RunSchedule(**values["schedule"])
     values["seeds"] = tuple(values["seeds"])
     for key in ("out", "resume"):
         if values.get(key) is not None:
