@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -190,8 +191,8 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
         loggers = [RunLogger(config.out, resume_step=step if checkpoints else None, tensorboard=config.tensorboard)
                    for config in configs]
         data = {"name": dataset.name, "sha256": digest, "transitions": dataset.num_transitions}
-        loop(configs, agent, engine, sampler, loggers, env_id, step, earlier_wall_s, data, device,
-             resume_command or "the same command")
+        TrainingRun(configs, agent, engine, sampler, loggers, env_id, data, step, earlier_wall_s,
+                    resume_command or "the same command").train()
         failed = False
     finally:
         for folder in folders:
@@ -277,59 +278,98 @@ def restore(agent: DiffusionQLAgent, sampler: TrajectorySampler, engine: UpdateE
                       for checkpoint in checkpoints], checkpoints[0]["metric_count"])
 
 
-def loop(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngine, sampler: TrajectorySampler,
-         loggers: list[RunLogger], env_id: str, step: int, earlier_wall_s: list[float], data: dict[str, Any],
-         device: torch.device, resume_command: str) -> None:
-    """The training loop: update, and at its points log (with an evaluation) and checkpoint.
+@dataclass
+class TrainingRun:
+    """One call of a run, from its first update to its last: the members' configs and loggers, the agent, its
+    update engine and sampler, and the counters (updates done, wall-clock time before this call, the last
+    checkpoint). :meth:`train` is the loop; it owns the evaluation and checkpoint cadence."""
 
-    ``data``: the dataset's name, sha256 and transitions, recorded in every checkpoint."""
-    dataset_name = data["name"]
-    first = configs[0]
-    schedule = first.schedule
-    row_every = schedule.eval_every or schedule.checkpoint_every
-    members = f"{len(configs)} members, " if len(configs) > 1 else ""
-    bar = progress_bar(total=schedule.updates, initial=step, desc=f"train {dataset_name} ({members}{device})",
-                       unit="update", dynamic_ncols=True)
-    started, started_step = time.time(), step
-    last_saved = step if step > 0 else None  # a resumed run starts from its checkpoint
-    try:
-        while step < schedule.end:
-            engine.update()
-            step += 1
-            bar.update(1)
-            if step % row_every == 0 or step == schedule.updates:  # not at --stop-at: a resumed run is the straight one
-                means = engine.means()
-                check_finite(means, step, configs, last_saved)
-                bar.set_postfix({key.removesuffix("_loss"): f"{float(means[key].mean()):.3g}"
-                                 for key in ("critic_loss", "bc_loss", "q_loss")}, refresh=False)
-                rows = [{"step": step, **{key: float(value[k]) for key, value in means.items()},
-                         "updates_per_s": (step - started_step) / (time.time() - started)}
-                        for k in range(len(configs))]
-                if schedule.eval_every:
-                    evaluate_into(rows, agent, env_id, first, bar)
-                for row, logger, wall_s, config in zip(rows, loggers, earlier_wall_s, configs):
-                    row["wall_s"] = wall_s + time.time() - started  # training and evaluation so far
-                    logger.write(row)
-                    if schedule.eval_every:
-                        plot_progress(logger.rows(), config.out / "learning-curve.png",
-                                      f"{dataset_name}, seed {config.seed}")
-            if step % schedule.checkpoint_every == 0 or step == schedule.end:
-                save(configs, agent, engine, sampler, env_id, step, [w + time.time() - started for w in earlier_wall_s],
-                     last_saved, {"sha256": data["sha256"], "transitions": data["transitions"]})
-                last_saved = step
-    except KeyboardInterrupt:
-        bar.close()
-        advice = ("no checkpoint had been written yet, so nothing is kept; start again with the same command"
-                  if last_saved is None else
-                  f"the last checkpoint is at update {last_saved}; continue with: {resume_command}")
-        print(f"trajdiff: interrupted at update {step}; {advice}", file=sys.stderr)
-        raise
-    finally:
-        bar.close()
-        for logger in loggers:
-            logger.close()
-    print(f"trajdiff: trained {len(configs)} member(s) on {device} into "
-          f"{', '.join(str(config.out) for config in configs)}")
+    configs: list[TrainConfig]
+    agent: DiffusionQLAgent
+    engine: UpdateEngine
+    sampler: TrajectorySampler
+    loggers: list[RunLogger]
+    env_id: str
+    data: dict[str, Any]
+    """The dataset's name, sha256 and transitions, recorded in every checkpoint."""
+    step: int = 0
+    """Updates done."""
+    earlier_wall_s: list[float] = field(default_factory=list)
+    """Each member's wall-clock seconds before this call (a resumed run goes on counting)."""
+    resume_command: str = "the same command"
+    last_saved: int | None = None
+    started: float = 0.0
+    started_step: int = 0
+
+    def train(self) -> None:
+        """Update, and at the run's points log (with an evaluation) and checkpoint."""
+        schedule, members = self.configs[0].schedule, len(self.configs)
+        row_every = schedule.eval_every or schedule.checkpoint_every
+        counted = f"{members} members, " if members > 1 else ""
+        bar = progress_bar(total=schedule.updates, initial=self.step, unit="update", dynamic_ncols=True,
+                           desc=f"train {self.data['name']} ({counted}{self.agent.device})")
+        self.started, self.started_step = time.time(), self.step
+        self.last_saved = self.step if self.step > 0 else None  # a resumed run starts from its checkpoint
+        try:
+            while self.step < schedule.end:
+                self.engine.update()
+                self.step += 1
+                bar.update(1)
+                if self.step % row_every == 0 or self.step == schedule.updates:  # not at --stop-at: a resumed
+                    self.log(bar)                                                # run is the straight one
+                if self.step % schedule.checkpoint_every == 0 or self.step == schedule.end:
+                    self.save()
+                    self.last_saved = self.step
+        except KeyboardInterrupt:
+            bar.close()
+            advice = ("no checkpoint had been written yet, so nothing is kept; start again with the same command"
+                      if self.last_saved is None else
+                      f"the last checkpoint is at update {self.last_saved}; continue with: {self.resume_command}")
+            print(f"trajdiff: interrupted at update {self.step}; {advice}", file=sys.stderr)
+            raise
+        finally:
+            bar.close()
+            for logger in self.loggers:
+                logger.close()
+        print(f"trajdiff: trained {members} member(s) on {self.agent.device} into "
+              f"{', '.join(str(config.out) for config in self.configs)}")
+
+    def wall_s(self, member: int) -> float:
+        """Member ``member``'s wall-clock seconds of training and evaluation so far, this call included."""
+        return self.earlier_wall_s[member] + time.time() - self.started
+
+    def log(self, bar: tqdm) -> None:
+        """One progress.csv row per member: the metric means since the last row, an evaluation when due."""
+        means = self.engine.means()
+        check_finite(means, self.step, self.configs, self.last_saved)
+        bar.set_postfix({key.removesuffix("_loss"): f"{float(means[key].mean()):.3g}"
+                         for key in ("critic_loss", "bc_loss", "q_loss")}, refresh=False)
+        speed = (self.step - self.started_step) / (time.time() - self.started)
+        rows = [{"step": self.step, **{key: float(value[k]) for key, value in means.items()}, "updates_per_s": speed}
+                for k in range(len(self.configs))]
+        evaluating = bool(self.configs[0].schedule.eval_every)
+        if evaluating:
+            evaluate_into(rows, self.agent, self.env_id, self.configs[0], bar)
+        for k, (row, logger, config) in enumerate(zip(rows, self.loggers, self.configs)):
+            row["wall_s"] = self.wall_s(k)  # training and evaluation so far
+            logger.write(row)
+            if evaluating:
+                plot_progress(logger.rows(), config.out / "learning-curve.png",
+                              f"{self.data['name']}, seed {config.seed}")
+
+    def save(self) -> None:
+        """Every member's checkpoint, refused for non-finite weights (the previous one, if any, stays)."""
+        broken = self.agent.nonfinite_members()
+        if broken:
+            raise TrajdiffError(f"training diverged: non-finite weights at update {self.step} in "
+                                f"{self.configs[broken[0]].out}; {what_is_kept(self.last_saved)}")
+        record = {"sha256": self.data["sha256"], "transitions": self.data["transitions"]}
+        save_checkpoints([config.out / CHECKPOINT_NAME for config in self.configs], self.last_saved, [{
+            "agent": member_state(self.agent, k), "step": self.step, "config": config_to_dict(config),
+            "env_id": self.env_id, "sampler_generator": generator_state(self.sampler.generators[k]),
+            "metric_sums": {key: value[k:k + 1].cpu() for key, value in self.engine.sums.items()},
+            "metric_count": self.engine.count, "wall_s": self.wall_s(k), "dataset": record,
+        } for k, config in enumerate(self.configs)])
 
 
 def evaluate_into(rows: list[dict], agent: DiffusionQLAgent, env_id: str, config: TrainConfig, bar: tqdm) -> None:
@@ -343,18 +383,3 @@ def evaluate_into(rows: list[dict], agent: DiffusionQLAgent, env_id: str, config
                    **{f"eval_{name}": summary[name] for name in MEASURES})
     scores = ", ".join(f"{row['normalized_score']:.1f}" for row in rows)
     bar.write(f"step {rows[0]['step']}: normalised score {scores}")
-
-
-def save(configs: list[TrainConfig], agent: DiffusionQLAgent, engine: UpdateEngine, sampler: TrajectorySampler,
-         env_id: str, step: int, wall_s: list[float], last_saved: int | None, dataset_record: dict) -> None:
-    """Every member's checkpoint, refused for non-finite weights (the previous one, if any, stays)."""
-    broken = agent.nonfinite_members()
-    if broken:
-        raise TrajdiffError(f"training diverged: non-finite weights at update {step} in {configs[broken[0]].out}; "
-                            f"{what_is_kept(last_saved)}")
-    save_checkpoints([config.out / CHECKPOINT_NAME for config in configs], last_saved, [{
-        "agent": member_state(agent, k), "step": step, "config": config_to_dict(config), "env_id": env_id,
-        "sampler_generator": generator_state(sampler.generators[k]),
-        "metric_sums": {key: value[k:k + 1].cpu() for key, value in engine.sums.items()},
-        "metric_count": engine.count, "wall_s": wall_s[k], "dataset": dataset_record,
-    } for k, config in enumerate(configs)])
