@@ -44,6 +44,7 @@ from trajdiff.optim import (
     lerp_parameters,
 )
 from trajdiff.streams import MemberRandom, stack_members, stream_generator
+from trajdiff.utils import GraphInputs
 
 MAX_Q_REPEATS = 10
 """Actions sampled per next state by the max-Q backup (Diffusion-QL's value)."""
@@ -302,11 +303,11 @@ def select_actions(actor: Actor, critic: Critic, history: torch.Tensor, mask: to
     return chosen, torch.gather(q, 2, choice[..., None]).squeeze(2)
 
 
-class DiffusionQLAgent:
+class DiffusionQLAgent(GraphInputs):
     """K members: actors, EMA actors, twin critics and their targets, optimisers and randomness.
 
     Every tensor the update reads is allocated here and only ever changed in place (a captured graph reads
-    them by address); :meth:`freeze` makes re-binding one of them an error from then on.
+    them by address); :meth:`freeze` (GraphInputs) makes re-binding one of them an error from then on.
     """
 
     def __init__(
@@ -353,18 +354,6 @@ class DiffusionQLAgent:
         self.q_repeats = torch.tensor([MAX_Q_REPEATS if c.max_q_backup else 1 for c in configs], device=device)
         self.max_q_repeats = MAX_Q_REPEATS if any(c.max_q_backup for c in configs) else 1
         self.random = MemberRandom(seeds, "diffusion", device)
-        self.frozen = False
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if getattr(self, "frozen", False) and isinstance(self.__dict__.get(name), torch.Tensor | nn.Module):
-            raise TrajdiffError(f"agent.{name} is read by a captured CUDA graph: change it in place, not by "
-                                "assignment")
-        super().__setattr__(name, value)
-
-    def freeze(self) -> None:
-        """From now on, re-binding a tensor or network the update reads raises (a captured graph would go on
-        reading the old one)."""
-        self.frozen = True
 
     def set_total_updates(self, total_updates: int) -> None:
         """The run's length, which the cosine decay spans (it may grow when a run is resumed); in place."""

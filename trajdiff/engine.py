@@ -28,6 +28,7 @@ import torch
 from trajdiff.agent import DiffusionQLAgent, UpdateNoise, state_leaves
 from trajdiff.data.sampler import TrajectorySampler, WindowBatch
 from trajdiff.errors import TrajdiffError
+from trajdiff.utils import GraphInputs
 
 WARMUP_UPDATES = 3
 """Eager updates run (and undone) before capture: lazy state, cuBLAS workspaces, the autograd engine's streams."""
@@ -105,7 +106,7 @@ def compiled_update(agent: DiffusionQLAgent) -> Callable[..., dict[str, torch.Te
     return update
 
 
-class UpdateEngine:
+class UpdateEngine(GraphInputs):
     """sample -> expertise weights -> noise -> agent.update -> metric sums, eagerly or as a replayed graph;
     with ``compile_update``, the update is torch.compile's (:func:`compiled_update`).
 
@@ -126,10 +127,8 @@ class UpdateEngine:
     def captured(self) -> bool:
         return self.replay is not None
 
-    def __setattr__(self, name: str, value: object) -> None:
-        if name in ("episode_weights", "sums", "agent_update") and getattr(self, "replay", None) is not None:
-            raise TrajdiffError(f"engine.{name} is read by a captured CUDA graph: change it in place")
-        super().__setattr__(name, value)
+    def read_by_graph(self, name: str) -> bool:
+        return name in ("episode_weights", "sums", "agent_update", "replay")
 
     def compute_update(self) -> None:
         """One update of every member and its metrics added to the sums: the function a graph records."""
@@ -180,6 +179,7 @@ class UpdateEngine:
             self._restore_training_state(saved, generators)
         self.agent.freeze()
         self.replay = replay
+        self.freeze()
 
     def _state_tensors(self) -> list[torch.Tensor]:
         """Every tensor an update writes: the agent's state tree (weights, moments, the update count), the sums."""

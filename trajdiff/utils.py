@@ -77,6 +77,27 @@ def staged_write(path: Path, write: Callable[[Path], None]) -> Iterator[Callable
         Path(temporary).unlink(missing_ok=True)
 
 
+class GraphInputs:
+    """An object whose tensors a captured CUDA graph reads by address: after :meth:`freeze`, re-binding an
+    attribute that :meth:`read_by_graph` names raises (a graph would go on reading the old tensor); change it in
+    place instead. The agent and the update engine are such objects."""
+
+    frozen = False
+
+    def read_by_graph(self, name: str) -> bool:
+        """Whether the graph reads attribute ``name``: by default, every tensor and module."""
+        return isinstance(self.__dict__.get(name), torch.Tensor | torch.nn.Module)
+
+    def freeze(self) -> None:
+        object.__setattr__(self, "frozen", True)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if self.frozen and self.read_by_graph(name):
+            raise TrajdiffError(f"{type(self).__name__}.{name} is read by a captured CUDA graph: change it in "
+                                "place, not by assignment")
+        super().__setattr__(name, value)
+
+
 def nearest_existing(path: Path) -> Path:
     """``path``, or its nearest ancestor that exists (where a write to ``path`` would first touch the disk)."""
     while not path.exists():
