@@ -7,6 +7,8 @@ them afresh, and the test suite checks that the committed pages are current. The
     <!-- table: eval-options -->    likewise for ``trajdiff eval`` (and bench-options, export-options)
     <!-- table: presets -->         Diffusion-QL's per-dataset settings (trajdiff.presets)
     <!-- table: budgets -->         the bench budgets; <!-- table: methods -->, <!-- table: suites -->
+    <!-- table: datasets-d4rl -->   the D4RL-sized datasets, from their committed ``trajdiff data info --json``
+                                    records in docs/datasets-d4rl/
 A marker nobody knows, or one without its end line, fails the build.
 """
 
@@ -20,9 +22,9 @@ import textwrap
 import typing
 from typing import Any
 
-MARKER = re.compile(r"^<!-- table: ([a-z-]+) -->$", re.MULTILINE)
+MARKER = re.compile(r"^<!-- table: ([a-z0-9-]+) -->$", re.MULTILINE)
 END = "<!-- end table -->"
-BLOCK = re.compile(r"^<!-- table: ([a-z-]+) -->\n(?:.*?\n)??<!-- end table -->$", re.MULTILINE | re.DOTALL)
+BLOCK = re.compile(r"^<!-- table: ([a-z0-9-]+) -->\n(?:.*?\n)??<!-- end table -->$", re.MULTILINE | re.DOTALL)
 
 
 def field_docstrings(cls: type) -> dict[str, str]:
@@ -80,6 +82,30 @@ def options_table(cls: type) -> str:
                           [(f"`{flag}`", f"`{default}`", help_text) for flag, default, help_text in option_rows(cls)])
 
 
+KIND_ORDER = ("random", "medium", "medium-replay", "expert", "medium-expert")
+
+
+def datasets_table(folder: Any) -> str:
+    """One row per dataset record (``trajdiff data info FILE --json``): size, episodes, ends, mean return and its
+    D4RL-normalised level, the policy, and the start of the content digest (the record holds all of it)."""
+    import json
+
+    from trajdiff.data.registry import normalized_score
+
+    records = [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
+
+    def order(record: dict) -> tuple[str, int]:
+        body, kind = record["name"].removesuffix(".hdf5").split("-", 1)
+        return body, KIND_ORDER.index(kind)
+
+    return markdown_table(("dataset", "transitions", "episodes", "terminals / timeouts", "mean return",
+                           "normalised", "policy", "sha256 (first 16)"), [
+        (record["name"].removesuffix(".hdf5"), f"{record['transitions']:,}", f"{record['episodes']:,}",
+         f"{record['terminals']:,} / {record['timeouts']:,}", f"{record['return']['mean']:.1f}",
+         f"{normalized_score(record['env_id'], record['return']['mean']):.1f}", record["policy"],
+         f"`{record['digest'][:16]}`") for record in sorted(records, key=order)])
+
+
 def table(name: str) -> str:
     from trajdiff.commands import bench
     from trajdiff.commands.eval import EvalConfig
@@ -104,6 +130,10 @@ def table(name: str) -> str:
                 for method, overrides in bench.METHODS.items()]
         rows += [(f"`{method}`", "d3rlpy baseline (needs `make baselines-env`)", "") for method in bench.BASELINES]
         return markdown_table(("method", "settings", "takes the authors' per-dataset settings"), rows)
+    if name == "datasets-d4rl":
+        from pathlib import Path
+
+        return datasets_table(Path(__file__).parent / "datasets-d4rl")
     if name == "suites":
         return markdown_table(("suite", "datasets (files in --data-dir)"), [
             (f"`{suite}`", ", ".join(f"`{dataset}`" for dataset in datasets))
