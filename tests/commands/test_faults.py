@@ -22,8 +22,11 @@ from trajdiff.cli import main
 
 
 def start_cli(arguments: list[str]) -> subprocess.Popen:
+    """The CLI in a child process that takes Ctrl-C as a terminal's would: a test suite started in the background
+    (`make test &`) ignores SIGINT, children inherit that, and Python then installs no KeyboardInterrupt."""
     return subprocess.Popen([sys.executable, "-m", "trajdiff.cli", *arguments], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for(condition, timeout: float = 300.0) -> None:  # noqa: ANN001
