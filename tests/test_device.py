@@ -14,6 +14,7 @@ from torch.utils._pytree import tree_leaves
 
 import trajdiff
 from tests.test_engine import build
+from trajdiff.agent import state_leaves
 from trajdiff.agent_state import load_member_states, member_state
 from trajdiff.evaluate import evaluate
 from trajdiff.export import export_policy
@@ -64,7 +65,7 @@ def test_a_tensor_made_without_a_device_fails(meta_default):
 def test_every_tensor_is_made_on_the_agents_device(meta_default, tmp_path):
     engine = build(members=2, history_len=3, n_step=2, max_q_backup=True, lr_decay="cosine")
     agent = engine.agent
-    assert {tensor.device for tensor in agent.state_dict().values() if isinstance(tensor, torch.Tensor)} == {CPU}
+    assert {tensor.device for tensor in state_leaves(agent.state_dict())} == {CPU}
     for _ in range(2):
         engine.update()
     means = engine.means()

@@ -60,18 +60,13 @@ def state_leaves(tree: Any) -> list[torch.Tensor]:
     return [leaf for value in values for leaf in state_leaves(value)]
 
 
-PER_MEMBER = {"per_member": True}
-"""Field metadata: the members of one batched agent may differ in this field (a value, not a shape)."""
-
-
-def per_member(default: Any) -> Any:
-    """A config field declared per-member (PER_MEMBER), with its default."""
-    return dataclasses.field(default=default, metadata=PER_MEMBER)
-
-
-def member_fields(config_type: type) -> tuple[str, ...]:
-    """The fields of a config dataclass declared per-member: the one declaration the member checks read."""
-    return tuple(field.name for field in dataclasses.fields(config_type) if field.metadata.get("per_member"))
+def declared(default: Any = dataclasses.MISSING, *, per_member: bool = False, resumable: bool = False,
+             default_factory: Any = dataclasses.MISSING) -> Any:
+    """A config field with what it may do, declared once in its metadata: differ between the members of one
+    batch (``per_member``: a value, not a shape; read by :func:`shared_values`), change when a run is resumed
+    (``resumable``: read by trajdiff.commands.train_config.check_resumable)."""
+    metadata = {name: True for name, flag in (("per_member", per_member), ("resumable", resumable)) if flag}
+    return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata)
 
 
 def shared_values(config: Any) -> dict[str, Any]:
@@ -83,28 +78,28 @@ def shared_values(config: Any) -> dict[str, Any]:
 @dataclass(frozen=True)
 class AgentConfig:
     """Everything that defines the algorithm (defaults: Diffusion-QL's gym-locomotion settings). Fields declared
-    ``per_member`` may differ between the members of one batched agent; all others are shared shapes and
+    per-member may differ between the members of one batched agent; all others are shared shapes and
     settings (check_member_configs)."""
 
     history_len: int = 1
     """Observations in the policy's history window (1: Diffusion-QL's Markov policy)."""
-    n_step: int = per_member(1)
+    n_step: int = declared(1, per_member=True)
     """Steps of real reward in the critic's target (1: Diffusion-QL's one-step TD)."""
-    discount: float = per_member(0.99)
+    discount: float = declared(0.99, per_member=True)
     """Per-step discount gamma."""
     tau: float = 0.005
     """Soft target-critic update rate."""
-    eta: float = per_member(1.0)
+    eta: float = declared(1.0, per_member=True)
     """Weight of the Q-loss in the actor loss."""
-    actor_lr: float = per_member(3e-4)
+    actor_lr: float = declared(3e-4, per_member=True)
     """Adam learning rate of the actor (denoiser and history encoder)."""
-    critic_lr: float = per_member(3e-4)
+    critic_lr: float = declared(3e-4, per_member=True)
     """Adam learning rate of the critic."""
-    grad_norm: float = per_member(9.0)
+    grad_norm: float = declared(9.0, per_member=True)
     """Gradient-norm clip for actor and critic (<= 0 disables)."""
-    max_q_backup: bool = per_member(False)
+    max_q_backup: bool = declared(False, per_member=True)
     """Bootstrap from the max over 10 sampled actions of each target head (Diffusion-QL's option)."""
-    lr_decay: LearningRateDecay = per_member("none")
+    lr_decay: LearningRateDecay = declared("none", per_member=True)
     """Learning-rate decay: none; cosine to 0 over the run's --updates; or diffusion-ql, the published
     code's schedule (cosine over 2000 'epochs', stepped once per 50k updates: 0.1% lower after 2M)."""
     diffusion_steps: int = 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import random
@@ -184,9 +185,11 @@ def progress_bar(iterable: Any = None, **options: Any) -> Any:
     return tqdm(iterable, **options)
 
 
+@functools.cache
 def code_commit() -> str:
     """The git commit of the trajdiff code that runs (with '+changes' when the package's or the benchmarks' files
-    differ from it), or 'unknown' outside a git checkout."""
+    differ from it), or 'unknown' outside a git checkout. Read once per process: the code it ran is what it loaded
+    (a K-member start records it K times)."""
     import subprocess
 
     package = Path(__file__).resolve().parent

@@ -293,8 +293,8 @@ def authors_settings(dataset: str) -> dict[str, Any]:
 def trajdiff_config(job: Job, budget: dict[str, int], config: BenchConfig) -> TrainConfig:
     """The TrainConfig of a trajdiff method's run (resuming what an earlier call left unfinished)."""
     schedule = RunSchedule(updates=budget["updates"], eval_every=budget["eval_every"],
-                        eval_episodes=budget["eval_episodes"], checkpoint_every=budget["eval_every"],
-                        stop_at=config.stop_at, device=config.device, compile_update=config.compile_update)
+                           eval_episodes=budget["eval_episodes"], checkpoint_every=budget["eval_every"],
+                           stop_at=config.stop_at, device=config.device, compile_update=config.compile_update)
     base = TrainConfig(dataset=job.dataset, out=job.run_dir, seed=job.seed, schedule=schedule, tensorboard=False,
                        observe=config.observe)
     overrides = method_overrides(job.method)

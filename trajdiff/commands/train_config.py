@@ -14,25 +14,13 @@ from typing import Any
 
 import tyro
 
-from trajdiff.agent import PER_MEMBER, AgentConfig, shared_values
+from trajdiff.agent import AgentConfig, declared, shared_values
 from trajdiff.checkpoint import CHECKPOINT_NAME, member_folders
 from trajdiff.envs import Observe
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.expertise import Evidence
 from trajdiff.run_folder import saved_agent_config
 from trajdiff.streams import check_seed
-
-RESUMABLE = {"resumable": True}
-"""Field metadata: a resumption may change this TrainConfig field (the rest must equal the saved run's); the
-dataset may move, as long as its content is what the checkpoint records (or --accept-changed-dataset)."""
-
-
-def declared(default: Any = dataclasses.MISSING, *, per_member: bool = False, resumable: bool = False,
-             default_factory: Any = dataclasses.MISSING) -> Any:
-    """A TrainConfig field with what it may do: differ between the members of one batch, change on --resume."""
-    metadata = {**(PER_MEMBER if per_member else {}), **(RESUMABLE if resumable else {})}
-    return field(default=default, default_factory=default_factory, metadata=metadata)
-
 
 MAX_UPDATES = 1_000_000_000
 """The longest run trajdiff accepts: 500 times Diffusion-QL's 2M updates."""
@@ -258,7 +246,8 @@ def absolute_if_file(source: str) -> str:
 
 
 def check_resumable(saved: TrainConfig, requested: TrainConfig) -> None:
-    """Raise when ``requested`` changes anything but the fields declared resumable."""
+    """Raise when ``requested`` changes anything but the fields declared resumable: the schedule, the folder, and
+    the dataset's path (its content is checked against the checkpoint's record, or --accept-changed-dataset)."""
     resumable = {item.name for item in dataclasses.fields(TrainConfig) if item.metadata.get("resumable")}
     old, new = flat_fields(saved), flat_fields(requested)
     changed = sorted(key for key in old if key not in resumable and old[key] != new.get(key))
