@@ -415,7 +415,7 @@ def test_members_may_differ_only_in_the_fields_declared_per_member():
     """One declaration (the fields' per_member metadata) decides what members may vary; everything else is shared."""
     per_member = {field.name for field in dataclasses.fields(AgentConfig)} - set(shared_values(AgentConfig()))
     assert per_member == {"n_step", "discount", "eta", "actor_lr", "critic_lr", "grad_norm", "max_q_backup",
-                          "lr_decay"}
+                          "lr_decay", "expertise_weighting", "expertise_floor"}
     check_member_configs([AgentConfig(), AgentConfig(eta=2.5, n_step=3, lr_decay="cosine", max_q_backup=True)])
     with pytest.raises(TrajdiffError, match="members of one batch must share hidden_dim"):
         check_member_configs([AgentConfig(), AgentConfig(hidden_dim=64)])

@@ -34,6 +34,7 @@ from torch import nn
 from trajdiff.data.sampler import WindowBatch
 from trajdiff.diffusion import NoiseSchedule, ddpm_sample, noise_prediction, one_step_actions, prediction_error
 from trajdiff.errors import TrajdiffError, require
+from trajdiff.expertise import Evidence
 from trajdiff.nets import Denoiser, HistoryEncoder, TwinCritic
 from trajdiff.optim import (
     LearningRateDecay,
@@ -77,9 +78,17 @@ def shared_values(config: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class AgentConfig:
-    """Everything that defines the algorithm (defaults: Diffusion-QL's gym-locomotion settings). Fields declared
-    per-member may differ between the members of one batched agent; all others are shared shapes and
-    settings (check_member_configs)."""
+    """Everything that defines the algorithm (defaults: Diffusion-QL's gym-locomotion settings).
+
+    Per member, with c_t the encoding of the last ``history_len`` observations, w(tau) = floor + (1 - floor)
+    p(expert | tau) the window's episode weight (1 without expertise weighting), n = ``n_step``:
+        critic:  sum_j E[(Q_j(s_t, a_t) - y)^2],
+                 y = sum_{i<n} gamma^i r_{t+i} + gamma^n [no terminal before t+n] min_j Q'_j(s_{t+n}, a'),
+                 a' ~ the EMA actor at c_{t+n} (the max over 10 draws per head with ``max_q_backup``);
+        actor:   E[w(tau) ||eps - eps_theta(a_t^k, k, c_t)||^2] - eta E[Q_i(s_t, a)] / |E[Q_j(s_t, a)]|,
+                 a ~ pi_theta(. | c_t), i a random head and j the other.
+    Fields declared per-member may differ between the members of one batched agent; all others are shared
+    shapes and settings (check_member_configs)."""
 
     history_len: int = 1
     """Observations in the policy's history window (1: Diffusion-QL's Markov policy)."""
@@ -129,10 +138,21 @@ class AgentConfig:
     """The action the Q-term scores: sampled through the whole reverse chain with gradients (Diffusion-QL), or
     approximated in one step from the BC loss's noised data action (Efficient Diffusion Policies, Kang et al.
     2023): no reverse chain in the actor's update."""
+    expertise_weighting: bool = declared(False, per_member=True)
+    """Weight the BC loss by each window's p(expert | episode) (see trajdiff.expertise)."""
+    expertise_floor: float = declared(0.1, per_member=True)
+    """Weight of a surely non-expert window relative to a surely expert one."""
+    expertise_components: int = 3
+    """Most mixture components the expertise model may select (by BIC)."""
+    expertise_evidence: Evidence = "early-reward"
+    """Per-episode evidence the expertise model fits: mean reward over the first steps, or the return."""
+    expertise_early_steps: int = 50
+    """Steps from each episode's start that the early-reward evidence averages over."""
 
     def __post_init__(self) -> None:
         for name in ("history_len", "n_step", "diffusion_steps", "hidden_dim", "history_hidden_dim",
-                     "history_layers", "ema_every", "action_candidates"):
+                     "history_layers", "ema_every", "action_candidates", "expertise_components",
+                     "expertise_early_steps"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         for name in ("actor_lr", "critic_lr"):
             value = getattr(self, name)
@@ -143,6 +163,7 @@ class AgentConfig:
         require(self.ema_start >= 0, "--ema-start must be at least 0")
         require(self.eta >= 0, "--eta must be at least 0")
         require(math.isfinite(self.grad_norm), "--grad-norm must be finite (<= 0 turns clipping off)")
+        require(0.0 < self.expertise_floor <= 1.0, "--expertise-floor must be in (0, 1]")
 
 
 def check_member_configs(configs: Sequence[AgentConfig]) -> None:

@@ -22,13 +22,18 @@ inherits its episode's p.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from trajdiff.data.episodes import EpisodeDataset
 from trajdiff.errors import TrajdiffError
+from trajdiff.streams import stream_seed
+
+if TYPE_CHECKING:
+    from trajdiff.agent import AgentConfig
 
 Evidence = Literal["early-reward", "return"]
 
@@ -123,3 +128,22 @@ def episode_weights(expertise: np.ndarray, episode_lengths: np.ndarray, floor: f
     """
     weights = floor + (1.0 - floor) * np.asarray(expertise, dtype=np.float64)
     return weights / np.average(weights, weights=episode_lengths)
+
+
+def member_expertise(configs: Sequence[AgentConfig], seeds: Sequence[int],
+                     dataset: EpisodeDataset) -> list[ExpertiseModel | None]:
+    """Each member's expertise model as its config asks (None for a member without weighting), fitted from the
+    member's own ``expertise`` stream."""
+    return [fit_expertise(dataset, config.expertise_components, stream_seed(seed, "expertise"),
+                          config.expertise_evidence, config.expertise_early_steps)
+            if config.expertise_weighting else None for config, seed in zip(configs, seeds)]
+
+
+def bc_weight_table(models: Sequence[ExpertiseModel | None], configs: Sequence[AgentConfig],
+                    dataset: EpisodeDataset) -> np.ndarray | None:
+    """(K, E) BC weight of each episode per member (ones for a member without a model), or None for no model."""
+    if all(model is None for model in models):
+        return None
+    return np.stack([np.ones(dataset.num_episodes) if model is None else
+                     episode_weights(model.episode_expertise, dataset.episode_lengths, config.expertise_floor)
+                     for model, config in zip(models, configs)])

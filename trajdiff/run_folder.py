@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
 import os
@@ -22,6 +23,7 @@ from trajdiff.errors import TrajdiffError
 from trajdiff.utils import nearest_existing, topmost_missing
 
 LOCK_NAME = ".lock"
+EXPERTISE_FIELDS = tuple(item.name for item in dataclasses.fields(AgentConfig) if item.name.startswith("expertise_"))
 RUN_FILES = {"config.json", "progress.csv", LOCK_NAME, "tensorboard", "expertise.json", "expertise.png",
              "learning-curve.png", "bench.log", CHECKPOINT_NAME}
 """What a run folder holds: a folder with only these (a run killed before its first checkpoint) may be reused."""
@@ -148,8 +150,10 @@ class RunFolder:
 
 
 def saved_agent_config(values: dict[str, Any]) -> AgentConfig:
-    """The AgentConfig of a saved run config (config.json, or a checkpoint's copy)."""
-    return AgentConfig(**values["agent"])
+    """The AgentConfig of a saved run config (config.json, or a checkpoint's copy). Configs saved before the
+    expertise fields joined the algorithm's config hold them beside it, and are read so."""
+    moved = {name: values[name] for name in EXPERTISE_FIELDS if name in values}
+    return AgentConfig(**{**values["agent"], **moved})
 
 
 def agent_for_environment(configs: list[AgentConfig], seeds: list[int], total_updates: int, env_id: str,

@@ -72,13 +72,14 @@ def test_stop_at_then_resume_equals_uninterrupted_with_learning_rate_decay(tmp_p
 
 
 def test_a_checkpoint_of_the_earlier_layout_resumes_as_the_straight_run(tmp_path, hopper_file):
-    """Checkpoints written before the agent's state became one tree (each optimiser with a count of its own) and
-    before the metrics took their progress.csv names (sums under loss/critic, q/mean, ...) resume exactly: stopped
-    between two log rows, so the saved sums count."""
+    """Checkpoints written before the agent's state became one tree (each optimiser with a count of its own),
+    before the metrics took their progress.csv names (sums under loss/critic, q/mean, ...) and before the expertise
+    fields joined the agent's config (beside it in config.json and the checkpoint) resume exactly: stopped between
+    two log rows, so the saved sums count."""
     import shutil
 
     base = ["--dataset", str(hopper_file), "--eval-every", "0", "--checkpoint-every", "10", "--updates", "30",
-            *COMMON]
+            "--expertise-weighting", "--expertise-floor", "0.3", *COMMON]
     main(["train", *base, "--out", str(tmp_path / "straight")])
     main(["train", *base, "--stop-at", "15", "--out", str(tmp_path / "stopped")])
     old = tmp_path / "old"
@@ -87,9 +88,15 @@ def test_a_checkpoint_of_the_earlier_layout_resumes_as_the_straight_run(tmp_path
     for optimizer in ("actor_optimizer", "critic_optimizer"):
         checkpoint["agent"][optimizer]["updates_taken"] = torch.tensor(15)
     renamed = {"critic_loss": "loss/critic", "bc_loss": "loss/bc", "q_loss": "loss/q", "actor_loss": "loss/actor",
-               "q_mean": "q/mean", "q_target_mean": "q/target_mean", "lr_actor": "lr/actor"}
+               "q_mean": "q/mean", "q_target_mean": "q/target_mean", "lr_actor": "lr/actor", "weight_std": "weight/std",
+               "weight_min": "weight/min", "weight_max": "weight/max"}
     assert set(checkpoint["metric_sums"]) == set(renamed)
     checkpoint["metric_sums"] = {renamed[key]: value for key, value in checkpoint["metric_sums"].items()}
+    config = json.loads((old / "config.json").read_text())
+    for saved in (checkpoint["config"], config):
+        saved.update({key: saved["agent"].pop(key) for key in list(saved["agent"]) if key.startswith("expertise_")})
+    assert checkpoint["config"]["expertise_floor"] == 0.3
+    (old / "config.json").write_text(json.dumps(config))
     torch.save(checkpoint, old / "checkpoint.pt")
     main(["train", "--resume", str(old)])
     assert rows_without_timings(old) == rows_without_timings(tmp_path / "straight")
@@ -354,8 +361,8 @@ def test_member_and_resumable_fields_come_from_their_declarations(tmp_path):
 
     base = TrainConfig(out=tmp_path / "run", seeds=(0, 1))
     first, second = member_configs(base)
-    check_members([first, dataclasses.replace(second, expertise_weighting=True, expertise_floor=0.3,
-                                              agent=AgentConfig(eta=2.0, n_step=3))])
+    check_members([first, dataclasses.replace(second, agent=AgentConfig(eta=2.0, n_step=3, expertise_weighting=True,
+                                                                        expertise_floor=0.3))])
     with pytest.raises(TrajdiffError, match="cannot train in one batch with .*: batch_size differ"):
         check_members([first, dataclasses.replace(second, batch_size=64)])
     with pytest.raises(TrajdiffError, match="cannot train in one batch with .*: hidden_dim differ"):

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from trajdiff.agent import MAX_Q_REPEATS, DiffusionQLAgent
@@ -34,7 +33,7 @@ from trajdiff.engine import UpdateEngine, graph_support
 from trajdiff.envs import observed_columns
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import MAX_ENVIRONMENTS, evaluate
-from trajdiff.expertise import episode_weights, fit_expertise
+from trajdiff.expertise import bc_weight_table, member_expertise
 from trajdiff.measures import MEASURES
 from trajdiff.plots import plot_expertise, plot_progress, source_names
 from trajdiff.resources import check_update_fits, check_window_fits, selection_memory_bytes, update_memory_bytes
@@ -115,25 +114,17 @@ def check_start(configs: list[TrainConfig], resume: bool) -> list[dict] | None:
 
 
 def expertise_table(configs: list[TrainConfig], dataset: EpisodeDataset, device: torch.device) -> torch.Tensor | None:
-    """(K, E) BC weight of each episode per member (ones for a member without weighting), or None for no member.
-
-    Writes each weighted member's expertise.json and expertise.png.
-    """
-    if not any(config.expertise_weighting for config in configs):
-        return None
-    rows = []
-    for config in configs:
-        if not config.expertise_weighting:
-            rows.append(np.ones(dataset.num_episodes))
-            continue
-        model = fit_expertise(dataset, config.expertise_components, stream_seed(config.seed, "expertise"),
-                              config.expertise_evidence,
-                              config.expertise_early_steps)
-        atomic_write_json(config.out / "expertise.json", model.summary())
-        plot_expertise(model, config.out / "expertise.png", dataset.episode_metadata.get("episode_source"),
-                       source_names(dataset.metadata))
-        rows.append(episode_weights(model.episode_expertise, dataset.episode_lengths, config.expertise_floor))
-    return torch.as_tensor(np.stack(rows), dtype=torch.float32, device=device)
+    """(K, E) BC weight of each episode per member (trajdiff.expertise.bc_weight_table), or None for no member
+    with weighting. Writes each weighted member's expertise.json and expertise.png."""
+    agents = [config.agent for config in configs]
+    models = member_expertise(agents, [config.seed for config in configs], dataset)
+    for config, model in zip(configs, models):
+        if model is not None:
+            atomic_write_json(config.out / "expertise.json", model.summary())
+            plot_expertise(model, config.out / "expertise.png", dataset.episode_metadata.get("episode_source"),
+                           source_names(dataset.metadata))
+    table = bc_weight_table(models, agents, dataset)
+    return None if table is None else torch.as_tensor(table, dtype=torch.float32, device=device)
 
 
 def what_is_kept(last_saved: int | None) -> str:

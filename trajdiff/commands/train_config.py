@@ -18,7 +18,6 @@ from trajdiff.agent import AgentConfig, declared, shared_values
 from trajdiff.checkpoint import CHECKPOINT_NAME, member_folders
 from trajdiff.envs import Observe
 from trajdiff.errors import TrajdiffError, require
-from trajdiff.expertise import Evidence
 from trajdiff.run_folder import saved_agent_config
 from trajdiff.streams import check_seed
 
@@ -94,16 +93,6 @@ class TrainConfig:
     joint positions (velocities must be inferred from the recent past) or only the velocities."""
     tensorboard: bool = True
     """Also write TensorBoard event files."""
-    expertise_weighting: bool = declared(False, per_member=True)
-    """Weight the BC loss by each window's p(expert | episode) (see trajdiff.expertise)."""
-    expertise_floor: float = declared(0.1, per_member=True)
-    """Weight of a surely non-expert window relative to a surely expert one."""
-    expertise_components: int = 3
-    """Most mixture components the expertise model may select (by BIC)."""
-    expertise_evidence: Evidence = "early-reward"
-    """Per-episode evidence the expertise model fits: mean reward over the first steps, or the return."""
-    expertise_early_steps: int = 50
-    """Steps from each episode's start that the early-reward evidence averages over."""
     accept_changed_dataset: bool = declared(False, resumable=True)
     """With --resume: go on although the dataset's content differs from what the run trained on (config.json
     records it); without it such a resume is refused."""
@@ -117,9 +106,7 @@ class TrainConfig:
         require(not self.seeds or self.seed in (0, *self.seeds),
                 f"--seed {self.seed} with --seeds {' '.join(map(str, self.seeds))}: give one or the other "
                 "(--seeds trains one member per seed)")
-        for name in ("batch_size", "expertise_components", "expertise_early_steps"):
-            require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
-        require(0.0 < self.expertise_floor <= 1.0, "--expertise-floor must be in (0, 1]")
+        require(self.batch_size >= 1, "--batch-size must be at least 1")
         require(len(set(self.seeds)) == len(self.seeds), "--seeds repeats a seed")
         check_seed(self.seed)
         for seed in self.seeds:
