@@ -107,6 +107,9 @@ def datasets_table(folder: Any) -> str:
 
 
 def table(name: str) -> str:
+    from trajdiff.bench.baselines import BASELINES
+    from trajdiff.bench.budgets import BUDGETS
+    from trajdiff.bench.methods import METHODS, changed_fields
     from trajdiff.commands import bench
     from trajdiff.commands.eval import EvalConfig
     from trajdiff.commands.export import ExportConfig
@@ -118,18 +121,19 @@ def table(name: str) -> str:
         return options_table(classes[name.removesuffix("-options")])
     if name == "presets":
         return markdown_table(("preset", "grad-norm", "actor-lr", "eta", "max-q-backup", "lr-decay", "updates"), [
-            (f"`{preset}`", values["grad_norm"], values["actor_lr"], values["eta"], values["max_q_backup"],
-             values["lr_decay"], f"{values['updates']:,}") for preset, values in PRESETS.items()])
+            (f"`{name}`", preset.grad_norm, preset.actor_lr, preset.eta, preset.max_q_backup, preset.lr_decay,
+             f"{preset.updates:,}") for name, preset in PRESETS.items()])
     if name == "budgets":
         return markdown_table(("budget", "updates", "evaluate every", "episodes", "seeds"), [
-            (f"`{budget}`", f"{values['updates']:,}", f"{values['eval_every']:,}", values["eval_episodes"],
-             values["seeds"]) for budget, values in bench.BUDGETS.items()])
+            (f"`{name}`", f"{budget.updates:,}", f"{budget.eval_every:,}", budget.eval_episodes, budget.seeds)
+            for name, budget in BUDGETS.items()])
     if name == "methods":
-        rows = [(f"`{method}`", ", ".join(f"{key}={value}" for key, value in overrides.items()),
-                 "yes" if method in bench.WITH_AUTHORS_SETTINGS else "")
-                for method, overrides in bench.METHODS.items()]
-        rows += [(f"`{method}`", "d3rlpy baseline (needs `make baselines-env`)", "") for method in bench.BASELINES]
-        return markdown_table(("method", "settings", "takes the authors' per-dataset settings"), rows)
+        rows = [(f"`{name}`", ", ".join(f"{key}={value}" for key, value in changed_fields(method.agent).items())
+                 or "none", "yes" if method.authors_settings else "")
+                for name, method in METHODS.items()]
+        rows += [(f"`{method}`", "d3rlpy baseline (needs `make baselines-env`)", "") for method in BASELINES]
+        return markdown_table(("method", "changes to Diffusion-QL's defaults",
+                               "takes the authors' per-dataset settings"), rows)
     if name == "datasets-d4rl":
         from pathlib import Path
 

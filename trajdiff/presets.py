@@ -11,26 +11,42 @@ the final policy.)
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from dataclasses import dataclass
 
+from trajdiff.agent import AgentConfig
 from trajdiff.errors import TrajdiffError
+from trajdiff.optim import LearningRateDecay
 
-_GRAD_NORM = {
-    "halfcheetah-medium-v2": 9.0, "hopper-medium-v2": 9.0, "walker2d-medium-v2": 1.0,
-    "halfcheetah-medium-replay-v2": 2.0, "hopper-medium-replay-v2": 4.0, "walker2d-medium-replay-v2": 4.0,
-    "halfcheetah-medium-expert-v2": 7.0, "hopper-medium-expert-v2": 5.0, "walker2d-medium-expert-v2": 5.0,
+
+@dataclass(frozen=True)
+class Preset:
+    """One dataset's published settings: the algorithm's (:meth:`applied_to`) and the run's length."""
+
+    grad_norm: float
+    actor_lr: float = 3e-4
+    eta: float = 1.0
+    max_q_backup: bool = False
+    lr_decay: LearningRateDecay = "diffusion-ql"
+    updates: int = 2_000_000
+
+    def applied_to(self, config: AgentConfig) -> AgentConfig:
+        """``config`` with the preset's algorithm settings."""
+        return dataclasses.replace(config, grad_norm=self.grad_norm, actor_lr=self.actor_lr, eta=self.eta,
+                                   max_q_backup=self.max_q_backup, lr_decay=self.lr_decay)
+
+
+PRESETS: dict[str, Preset] = {
+    name: Preset(grad_norm=grad_norm) for name, grad_norm in {
+        "halfcheetah-medium-v2": 9.0, "hopper-medium-v2": 9.0, "walker2d-medium-v2": 1.0,
+        "halfcheetah-medium-replay-v2": 2.0, "hopper-medium-replay-v2": 4.0, "walker2d-medium-replay-v2": 4.0,
+        "halfcheetah-medium-expert-v2": 7.0, "hopper-medium-expert-v2": 5.0, "walker2d-medium-expert-v2": 5.0,
+    }.items()
 }
 
-PRESETS: dict[str, dict[str, Any]] = {
-    name: {"actor_lr": 3e-4, "eta": 1.0, "max_q_backup": False, "grad_norm": grad_norm, "lr_decay": "diffusion-ql",
-           "updates": 2_000_000}
-    for name, grad_norm in _GRAD_NORM.items()
-}
-"""Preset name -> overrides of TrainConfig / AgentConfig fields."""
 
-
-def preset_overrides(name: str) -> dict[str, Any]:
-    """The overrides of a preset; a D4RL-style name without version (``hopper-medium``) means -v2."""
+def find_preset(name: str) -> Preset:
+    """A preset by name; a D4RL-style name without version (``hopper-medium``) means -v2."""
     key = name if name in PRESETS else f"{name}-v2"
     if key not in PRESETS:
         raise TrajdiffError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")

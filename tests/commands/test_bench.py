@@ -179,7 +179,8 @@ def test_run_summary_final_last_five_and_best(tmp_path):
 
 
 def test_diffusion_ql_takes_the_authors_settings_for_the_dataset_type():
-    from trajdiff.commands.bench import BUDGETS, SUITES, BenchConfig, Job, trajdiff_config
+    from trajdiff.bench.budgets import BUDGETS, Budget
+    from trajdiff.commands.bench import SUITES, BenchConfig, Job, trajdiff_config
 
     def config(method, dataset):
         return trajdiff_config(Job(dataset, method, 0, Path("x")), BUDGETS["gpu"], BenchConfig(device="cpu"))
@@ -197,7 +198,7 @@ def test_diffusion_ql_takes_the_authors_settings_for_the_dataset_type():
         with_history = config(method, "d/walker2d-medium.hdf5").agent
         assert (with_history.grad_norm, with_history.lr_decay, with_history.history_len) == (1.0, "diffusion-ql", 8)
     assert SUITES["evidence"][0] == "hopper-medium-expert.hdf5" and len(SUITES["evidence"]) == 4
-    assert BUDGETS["gpu"] == {"updates": 200_000, "eval_every": 10_000, "eval_episodes": 10, "seeds": 5}
+    assert BUDGETS["gpu"] == Budget(updates=200_000, eval_every=10_000, eval_episodes=10, seeds=5)
 
 
 def test_evidence_suite_end_to_end_and_report_from_progress_files_alone(tmp_path, capsys):
@@ -246,7 +247,8 @@ def test_evidence_suite_end_to_end_and_report_from_progress_files_alone(tmp_path
 
 def test_member_batches_group_by_shapes():
     """Methods whose networks have the same shapes share a batch; the partial-observability ones do not."""
-    from trajdiff.commands.bench import BUDGETS, BenchConfig, Job, member_batches
+    from trajdiff.bench.budgets import BUDGETS
+    from trajdiff.commands.bench import BenchConfig, Job, member_batches
 
     methods = ("diffusion-ql", "diffusion-ql-eta0", "history-8", "history-8-critic", "frames-8", "trajdiff",
                "one-step", "no-expertise")
@@ -277,11 +279,17 @@ def test_ray_backend_finds_the_rows_of_the_local_backend(tmp_path):
 def test_the_approximated_modifier_applies_to_any_trajdiff_method():
     """METHOD-approximated is METHOD with --q-action approximated, the authors' settings included; it trains in a
     batch of its own (the actor's update differs), and a baseline or unknown name with it is an error."""
-    from trajdiff.commands.bench import BUDGETS, BenchConfig, Job, member_batches, method_overrides, trajdiff_config
+    import dataclasses
 
-    assert method_overrides("history-8-critic-approximated") == {**method_overrides("history-8-critic"),
-                                                                  "q_action": "approximated"}
-    assert method_overrides("bc-approximated") is None and method_overrides("nope") is None
+    from trajdiff.bench.budgets import BUDGETS
+    from trajdiff.bench.methods import find_method
+    from trajdiff.commands.bench import BenchConfig, Job, member_batches, trajdiff_config
+
+    history_critic = find_method("history-8-critic")
+    assert find_method("history-8-critic-approximated") == dataclasses.replace(
+        history_critic, agent=dataclasses.replace(history_critic.agent, q_action="approximated"))
+    assert history_critic.agent.q_action == "sampled"
+    assert find_method("bc-approximated") is None and find_method("nope") is None
     job = Job("d/hopper-medium-expert.hdf5", "diffusion-ql-approximated", 0, Path("/nonexistent"))
     config = trajdiff_config(job, BUDGETS["smoke"], BenchConfig())
     assert config.agent.q_action == "approximated" and config.agent.grad_norm == 5.0  # the authors' clip

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from trajdiff.bench.budgets import Budget
 from trajdiff.errors import TrajdiffError
 from trajdiff.evaluate import evaluate
 from trajdiff.utils import write_csv
@@ -43,7 +44,7 @@ class ScriptedPolicy:
         return self.module(history[0, :, -1])[None], None
 
 
-def run_baseline(dataset: Path, method: str, seed: int, run_dir: Path, budget: dict[str, int], env_id: str,
+def run_baseline(dataset: Path, method: str, seed: int, run_dir: Path, budget: Budget, env_id: str,
                  python: Path) -> None:
     """Train ``method`` with d3rlpy and write run_dir/progress.csv; skip a run that already has one."""
     if (run_dir / "progress.csv").is_file():
@@ -51,9 +52,9 @@ def run_baseline(dataset: Path, method: str, seed: int, run_dir: Path, budget: d
     if not python.is_file():
         raise TrajdiffError(f"baseline {method} needs d3rlpy in its own virtualenv: run `make baselines-env` "
                             f"(or pass --baselines-python; {python} does not exist)")
-    save_every = budget["eval_every"] or budget["updates"]
+    save_every = budget.eval_every or budget.updates
     command = [str(python), str(TRAIN_SCRIPT), str(dataset), "--algorithm", method, "--updates",
-               str(budget["updates"]), "--save-every", str(save_every), "--seed", str(seed), "--out", str(run_dir)]
+               str(budget.updates), "--save-every", str(save_every), "--seed", str(seed), "--out", str(run_dir)]
     print(f"train {method} ({dataset.name}, seed {seed}) with d3rlpy: {' '.join(command)}", file=sys.stderr)
     started = time.time()
     completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -64,9 +65,9 @@ def run_baseline(dataset: Path, method: str, seed: int, run_dir: Path, budget: d
                             f"its output is in {run_dir / 'd3rlpy.log'}")
     train_s = json.loads((run_dir / "d3rlpy.json").read_text())["train_s"]
     rows = []
-    for step in range(save_every, budget["updates"] + 1, save_every):
+    for step in range(save_every, budget.updates + 1, save_every):
         policy = ScriptedPolicy(run_dir / f"policy-{step}.pt")
-        summary = evaluate(policy, env_id, budget["eval_episodes"], [seed])[0].summary()
+        summary = evaluate(policy, env_id, budget.eval_episodes, [seed])[0].summary()
         rows.append({"step": step, "return_mean": summary["return_mean"], "return_std": summary["return_std"],
                      "normalized_score": summary["normalized_score_mean"]})
         print(f"{method} step {step}: return {summary['return_mean']:.1f}, "

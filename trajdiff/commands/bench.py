@@ -18,78 +18,18 @@ import torch
 
 from trajdiff.agent import shared_values
 from trajdiff.bench.baselines import BASELINES, run_baseline
+from trajdiff.bench.budgets import BUDGETS, Budget
+from trajdiff.bench.methods import APPROXIMATED, DEFAULT_METHODS, METHODS, find_method
 from trajdiff.bench.report import write_report
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trajdiff.collect.datasets import KINDS, suite_file_name
 from trajdiff.commands.train import environment_for, train_members
-from trajdiff.commands.train_config import RunSchedule, TrainConfig, with_overrides
+from trajdiff.commands.train_config import RunSchedule, TrainConfig
 from trajdiff.data.load import EMBEDDED_DEFAULT, load_dataset
 from trajdiff.envs import Observe
 from trajdiff.errors import Terminated, TrajdiffError, end_with_parent
 from trajdiff.measures import MEASURES
-from trajdiff.presets import PRESETS
 from trajdiff.utils import progress_bar, write_csv
-
-TRAJDIFF = {"history_len": 4, "n_step": 3, "expertise_weighting": True}
-"""The full method's settings in the suites, fixed before any run (docs/early-indications.md has the sweep that
-followed: it favours n_step 5 and sees no effect of history length on hopper)."""
-
-DIFFUSION_QL = {"history_len": 1, "n_step": 1, "expertise_weighting": False}
-
-METHODS: dict[str, dict[str, Any]] = {
-    "trajdiff": TRAJDIFF,
-    "no-history": {**TRAJDIFF, "history_len": 1},
-    "one-step": {**TRAJDIFF, "n_step": 1},
-    "no-expertise": {**TRAJDIFF, "expertise_weighting": False},
-    "diffusion-ql": DIFFUSION_QL,
-    "diffusion-ql-eta0": {**DIFFUSION_QL, "eta": 0.0},
-    # partial observability (docs/partial-observability.md): history alone, without n-step or weighting
-    "history-8": {**DIFFUSION_QL, "history_len": 8},
-    "history-8-critic": {**DIFFUSION_QL, "history_len": 8, "critic_uses_history": True},
-    "frames-8": {**DIFFUSION_QL, "history_len": 8, "history_encoder": "frames"},
-}
-"""Method -> TrainConfig overrides (AgentConfig fields go to the agent): the full method, one ablation per
-part, exact Diffusion-QL, and Diffusion-QL with eta 0 (imitation only: the critic still picks among the
-sampled actions); for partial observability, an 8-step GRU history for the actor (and for the critic too),
-and the frame-stack baseline. The Diffusion-QL methods, and the partial-observability ones built on them, also
-take the authors' settings for the dataset's type where they published some (:func:`authors_settings`), so that
-those four differ in their history alone. The d3rlpy baselines (trajdiff.bench.baselines.BASELINES)
-are methods too, named bc, td3+bc, iql, cql."""
-
-APPROXIMATED = "-approximated"
-"""Method modifier: METHOD-approximated is METHOD with the Q-term's action approximated in one step
-(--q-action approximated), e.g. diffusion-ql-approximated."""
-
-
-def method_overrides(method: str) -> dict[str, Any] | None:
-    """The TrainConfig overrides of a trajdiff method (a METHODS entry, or one with the APPROXIMATED suffix),
-    or None when the name is no trajdiff method."""
-    base = method.removesuffix(APPROXIMATED)
-    if base not in METHODS:
-        return None
-    return {**METHODS[base], "q_action": "approximated"} if base != method else dict(METHODS[base])
-
-
-WITH_AUTHORS_SETTINGS = ("diffusion-ql", "diffusion-ql-eta0", "history-8", "history-8-critic", "frames-8")
-"""The methods that are Diffusion-QL with one change, and so train with the authors' settings."""
-
-DEFAULT_METHODS = ("trajdiff", "no-history", "one-step", "no-expertise", "diffusion-ql")
-
-BUDGETS: dict[str, dict[str, int]] = {
-    # asserts the pipeline end to end in CI (scores at 40 updates mean nothing)
-    "smoke": {"updates": 40, "eval_every": 20, "eval_episodes": 2, "seeds": 1},
-    # about an hour per dataset on a 2-core CPU: 5 methods x 2 seeds x 10k updates
-    "cpu": {"updates": 10_000, "eval_every": 2_500, "eval_episodes": 10, "seeds": 2},
-    # the partial-observability comparison on a 2-core CPU: 4 methods x 5 seeds x 20k updates on one dataset,
-    # about 2 hours per 10k updates with --workers 4
-    "cpu-20k": {"updates": 20_000, "eval_every": 2_000, "eval_episodes": 10, "seeds": 5},
-    # the largest CPU evidence: 5 seeds x 50k updates, 10 evaluations; split into parts with --stop-at
-    "cpu-50k": {"updates": 50_000, "eval_every": 5_000, "eval_episodes": 10, "seeds": 5},
-    # a tenth of Diffusion-QL's protocol, 5 seeds, dense evaluations (one GPU, seeds batched)
-    "gpu": {"updates": 200_000, "eval_every": 10_000, "eval_episodes": 10, "seeds": 5},
-    # Diffusion-QL's protocol: 2000 epochs of 1000 updates, 10 evaluation episodes, 5 seeds (a GPU)
-    "paper": {"updates": 2_000_000, "eval_every": 50_000, "eval_episodes": 10, "seeds": 5},
-}
 
 FAMILIES = ("hopper", "halfcheetah", "walker2d")
 SUITES: dict[str, list[str]] = {
@@ -161,18 +101,18 @@ def run_bench(config: BenchConfig) -> None:
         return
     if config.suite not in SUITES:
         raise TrajdiffError(f"unknown suite {config.suite!r} ({', '.join(SUITES)})")
-    unknown = [method for method in config.methods if method_overrides(method) is None and method not in BASELINES]
+    unknown = [method for method in config.methods if find_method(method) is None and method not in BASELINES]
     if unknown:
         raise TrajdiffError(f"unknown method(s) {', '.join(unknown)} ({', '.join([*METHODS, *BASELINES])}; a "
                             f"trajdiff method may end in {APPROXIMATED})")
     budget = BUDGETS[config.budget]
-    seeds = budget["seeds"] if config.seeds is None else config.seeds
+    seeds = budget.seeds if config.seeds is None else config.seeds
     if config.workers < 1:
         raise TrajdiffError("--workers must be at least 1")
-    if config.stop_at is not None and not 1 <= config.stop_at <= budget["updates"]:
-        raise TrajdiffError(f"--stop-at must be in 1..{budget['updates']} (the {config.budget} budget's updates)")
-    if config.stop_at is not None and config.stop_at % budget["eval_every"]:
-        raise TrajdiffError(f"--stop-at must be a multiple of {budget['eval_every']} (the {config.budget} budget's "
+    if config.stop_at is not None and not 1 <= config.stop_at <= budget.updates:
+        raise TrajdiffError(f"--stop-at must be in 1..{budget.updates} (the {config.budget} budget's updates)")
+    if config.stop_at is not None and config.stop_at % budget.eval_every:
+        raise TrajdiffError(f"--stop-at must be a multiple of {budget.eval_every} (the {config.budget} budget's "
                             "evaluation interval): the report needs an evaluation there")
     if seeds < 1 or not config.methods:
         raise TrajdiffError("--seeds must be at least 1 and --methods must name at least one method")
@@ -184,7 +124,7 @@ def run_bench(config: BenchConfig) -> None:
         if unfinished:
             raise TrajdiffError(f"--report-only: no progress.csv in {', '.join(unfinished[:3])}"
                                 f"{f' and {len(unfinished) - 3} more' if len(unfinished) > 3 else ''}")
-        check_labels(jobs, config.observe, config.budget, budget["updates"])
+        check_labels(jobs, config.observe, config.budget, budget.updates)
     else:
         missing = [name for name in datasets if name != "default" and not Path(name).is_file()]
         if missing:
@@ -203,8 +143,8 @@ def run_bench(config: BenchConfig) -> None:
     rows = [run_summary(job, at_step) for job in jobs]
     write_csv(config.out / "results.csv", rows)
     as_of = "" if at_step is None else f", as of update {at_step:,}"
-    write_report(rows, config.out, f"suite {config.suite}, budget {config.budget} ({budget['updates']:,} updates, "
-                                   f"{seeds} seed(s), {budget['eval_episodes']} evaluation episodes){as_of}")
+    write_report(rows, config.out, f"suite {config.suite}, budget {config.budget} ({budget.updates:,} updates, "
+                                   f"{seeds} seed(s), {budget.eval_episodes} evaluation episodes){as_of}")
     print((config.out / "results.md").read_text())
 
 
@@ -280,34 +220,22 @@ class Job:
     run_dir: Path
 
 
-def authors_settings(dataset: str) -> dict[str, Any]:
-    """Diffusion-QL's published settings for a dataset of this type (its gradient clip and learning-rate
-    decay), found by the D4RL name of its kind: ``hopper-medium-expert.hdf5`` -> hopper-medium-expert-v2.
-    Kinds the authors did not publish (random, expert, the embedded dataset) keep trajdiff's defaults."""
-    name = f"{Path(dataset).stem}-v2"
-    if name not in PRESETS:
-        return {}
-    return {key: PRESETS[name][key] for key in ("grad_norm", "lr_decay", "actor_lr", "eta", "max_q_backup")}
-
-
-def trajdiff_config(job: Job, budget: dict[str, int], config: BenchConfig) -> TrainConfig:
+def trajdiff_config(job: Job, budget: Budget, config: BenchConfig) -> TrainConfig:
     """The TrainConfig of a trajdiff method's run (resuming what an earlier call left unfinished)."""
-    schedule = RunSchedule(updates=budget["updates"], eval_every=budget["eval_every"],
-                           eval_episodes=budget["eval_episodes"], checkpoint_every=budget["eval_every"],
-                           stop_at=config.stop_at, device=config.device, compile_update=config.compile_update)
-    base = TrainConfig(dataset=job.dataset, out=job.run_dir, seed=job.seed, schedule=schedule, tensorboard=False,
-                       observe=config.observe)
-    overrides = method_overrides(job.method)
-    if job.method.removesuffix(APPROXIMATED) in WITH_AUTHORS_SETTINGS:
-        overrides = {**authors_settings(job.dataset), **overrides}  # the method's own eta wins
-    return with_overrides(base, overrides)
+    schedule = RunSchedule(updates=budget.updates, eval_every=budget.eval_every, eval_episodes=budget.eval_episodes,
+                           checkpoint_every=budget.eval_every, stop_at=config.stop_at, device=config.device,
+                           compile_update=config.compile_update)
+    method = find_method(job.method)
+    assert method is not None, job.method  # run_bench refused unknown methods
+    return TrainConfig(dataset=job.dataset, out=job.run_dir, seed=job.seed, schedule=schedule, tensorboard=False,
+                       observe=config.observe, agent=method.config_for(job.dataset))
 
 
 def saved_step(run_dir: Path) -> int:
     return load_checkpoint(run_dir)["step"] if (run_dir / CHECKPOINT_NAME).is_file() else 0
 
 
-def member_batches(jobs: list[Job], budget: dict[str, int], config: BenchConfig) -> list[list[Job]]:
+def member_batches(jobs: list[Job], budget: Budget, config: BenchConfig) -> list[list[Job]]:
     """The jobs left to run, as batches: a baseline alone; trajdiff methods that can share one batched update
     (same dataset, same shapes: every AgentConfig field members may not differ in, at the same saved step)
     together, seeds and ablations alike."""
@@ -324,7 +252,7 @@ def member_batches(jobs: list[Job], budget: dict[str, int], config: BenchConfig)
     return list(batches.values())
 
 
-def run_batch(batch: list[Job], budget: dict[str, int], config: BenchConfig) -> None:
+def run_batch(batch: list[Job], budget: Budget, config: BenchConfig) -> None:
     """Run one batch to completion: a d3rlpy baseline, or trajdiff members trained as one."""
     job = batch[0]
     if job.method in BASELINES:
@@ -338,7 +266,7 @@ def run_batch(batch: list[Job], budget: dict[str, int], config: BenchConfig) -> 
                   resume=(job.run_dir / CHECKPOINT_NAME).is_file())
 
 
-def run_in_parallel(batches: list[list[Job]], budget: dict[str, int], config: BenchConfig) -> None:
+def run_in_parallel(batches: list[list[Job]], budget: Budget, config: BenchConfig) -> None:
     """Run batches in ``config.workers`` processes, each with its share of the CPU threads.
 
     Every batch's progress bar and messages go to bench.log in its first run's folder; one bar here counts batches.
@@ -354,7 +282,7 @@ def run_in_parallel(batches: list[list[Job]], budget: dict[str, int], config: Be
             future.result()  # re-raises a batch's error here, with its one-line message
 
 
-def run_on_ray(batches: list[list[Job]], budget: dict[str, int], config: BenchConfig) -> None:
+def run_on_ray(batches: list[list[Job]], budget: Budget, config: BenchConfig) -> None:
     """Every batch as a Ray task that declares what it needs: one CPU, and on CUDA a share of a GPU (up to four
     batches on one card); logs go to bench.log as with --workers. A task's error is re-raised here in one line."""
     try:
@@ -387,7 +315,7 @@ def run_on_ray(batches: list[list[Job]], budget: dict[str, int], config: BenchCo
             ray.shutdown()
 
 
-def _run_batch_logged(batch: list[Job], budget: dict[str, int], config: BenchConfig, threads: int) -> None:
+def _run_batch_logged(batch: list[Job], budget: Budget, config: BenchConfig, threads: int) -> None:
     torch.set_num_threads(threads)
     log_dir = batch[0].run_dir
     log_dir.mkdir(parents=True, exist_ok=True)

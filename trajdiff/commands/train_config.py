@@ -18,6 +18,7 @@ from trajdiff.agent import AgentConfig, declared, shared_values
 from trajdiff.checkpoint import CHECKPOINT_NAME, member_folders
 from trajdiff.envs import Observe
 from trajdiff.errors import TrajdiffError, require
+from trajdiff.presets import find_preset
 from trajdiff.run_folder import saved_agent_config
 from trajdiff.streams import check_seed
 
@@ -131,23 +132,11 @@ def default_config(argv: list[str]) -> TrainConfig:
                         config=(tyro.conf.OmitArgPrefixes,))
     if start.resume is not None:
         return resumed_config(start.resume)
-    preset = start.preset
-    if preset is None:
+    if start.preset is None:
         return TrainConfig()
-    from trajdiff.presets import preset_overrides
-
-    return with_overrides(TrainConfig(preset=preset), preset_overrides(preset))
-
-
-def with_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
-    """``config`` with fields replaced by name, wherever they live: the agent's, the schedule's or its own."""
-    parts: dict[str, dict[str, Any]] = {"agent": {}, "schedule": {}, "": {}}
-    for key, value in overrides.items():
-        part = next((name for name, kind in (("agent", AgentConfig), ("schedule", RunSchedule))
-                     if key in {f.name for f in dataclasses.fields(kind)}), "")
-        parts[part][key] = value
-    return dataclasses.replace(config, agent=dataclasses.replace(config.agent, **parts["agent"]),
-                               schedule=dataclasses.replace(config.schedule, **parts["schedule"]), **parts[""])
+    preset = find_preset(start.preset)
+    return TrainConfig(preset=start.preset, agent=preset.applied_to(AgentConfig()),
+                       schedule=RunSchedule(updates=preset.updates))
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
