@@ -54,7 +54,7 @@ def sampler_share(dataset: Path, members: int, history_len: int, n_step: int, dr
     draw_ms = 1000 * (time.perf_counter() - start) / draws
     configs = [AgentConfig(history_len=history_len, n_step=n_step)] * members
     agent = agent_for_environment(configs, list(range(members)), 10**6, "Hopper-v5", torch.device("cpu"), data)
-    engine = UpdateEngine(agent, sampler, 256, None, False)
+    engine = UpdateEngine(agent, sampler, 256, None)
     for _ in range(3):
         engine.update()
     start = time.perf_counter()

@@ -31,7 +31,7 @@ from sampler import synthetic_dataset  # noqa: E402
 
 from trajdiff.agent import AgentConfig, DiffusionQLAgent  # noqa: E402
 from trajdiff.data import TrajectorySampler  # noqa: E402
-from trajdiff.engine import UpdateEngine, graph_support  # noqa: E402
+from trajdiff.engine import UpdateEngine, update_mode  # noqa: E402
 
 
 def build(dataset, device: torch.device, history_len: int, n_step: int, batch_size: int,  # noqa: ANN001
@@ -44,9 +44,8 @@ def build(dataset, device: torch.device, history_len: int, n_step: int, batch_si
     config = AgentConfig(history_len=history_len, n_step=n_step, q_action=q_action)
     agent = DiffusionQLAgent(dataset.observation_dim, dataset.action_dim, 1.0, [config] * members, 10**6, device,
                              seeds)
-    engine = UpdateEngine(agent, sampler, batch_size, None, compile_update)
-    if capture and not compile_update and graph_support(device) is None:
-        engine.capture()
+    engine = UpdateEngine(agent, sampler, batch_size, None, update_mode(device, capture, compile_update)[0])
+    engine.start()
     return engine
 
 

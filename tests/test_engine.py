@@ -17,7 +17,7 @@ from tests.test_agent import dataset
 from trajdiff.agent import AgentConfig, DiffusionQLAgent
 from trajdiff.agent_state import load_member_states, member_state
 from trajdiff.data import TrajectorySampler
-from trajdiff.engine import UpdateEngine, graph_support
+from trajdiff.engine import UpdateEngine, graph_support, update_mode
 from trajdiff.errors import TrajdiffError
 
 CPU = torch.device("cpu")
@@ -40,13 +40,13 @@ class TracedReplay:
         return replay
 
 
-def build(device=CPU, members=2, weights=None, history_len=3, n_step=2, total_updates=100, compile_update=False,
+def build(device=CPU, members=2, weights=None, history_len=3, n_step=2, total_updates=100, mode="eager",
           **agent_fields):
     seeds = list(range(members))
     configs = [AgentConfig(history_len=history_len, n_step=n_step, hidden_dim=32, **agent_fields)] * members
     sampler = TrajectorySampler(dataset(), history_len, [n_step] * members, [0.99] * members, seeds, device)
     agent = DiffusionQLAgent(11, 3, 1.0, configs, total_updates, device, seeds)
-    return UpdateEngine(agent, sampler, 16, weights, compile_update)
+    return UpdateEngine(agent, sampler, 16, weights, mode)
 
 
 def training_state(engine, sums=True):
@@ -224,6 +224,22 @@ def test_graph_support_is_a_version_check_that_says_why():
         build().capture()
 
 
+def test_the_update_mode_is_decided_in_one_place():
+    """Compiled when asked (on CUDA instead of the graph), a CUDA graph on CUDA when asked, else eager; a sentence
+    only where the device changes what was asked."""
+    cuda = torch.device("cuda")
+    assert update_mode(CPU, cuda_graph=True, compile_update=False) == ("eager", None)
+    assert update_mode(CPU, cuda_graph=True, compile_update=True) == ("compiled", None)
+    assert update_mode(cuda, cuda_graph=True, compile_update=False) == ("cuda-graph",
+                                                                        "updates run as a replayed CUDA graph")
+    assert update_mode(cuda, cuda_graph=False, compile_update=False) == ("eager", None)
+    mode, said = update_mode(cuda, cuda_graph=True, compile_update=True)
+    assert mode == "compiled" and "without a CUDA graph" in said
+    engine = build()
+    engine.start()  # eager: nothing to capture
+    assert not engine.captured
+
+
 def test_update_counts_are_int64_and_exact_past_float32():
     """At update 2^24 + 1 (odd), an EMA due every 2 updates must not move; a float32 count reads 2^24 (even)."""
     engine = build(members=1, ema_start=0, ema_every=2)
@@ -266,7 +282,7 @@ def test_a_compiled_update_equals_eager_updates_to_rounding():
     for q_action in ("sampled", "approximated"):
         torch._dynamo.reset()
         counters.clear()
-        compiled = build(members=2, q_action=q_action, compile_update=True)
+        compiled = build(members=2, q_action=q_action, mode="compiled")
         eager = build(members=2, q_action=q_action)
         for _ in range(3):
             compiled.update()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Literal, Protocol
 
 import torch
 
@@ -46,6 +46,24 @@ def graph_support(device: torch.device, version: str = torch.__version__) -> str
         return (f"PyTorch {version} cannot register per-member generators with a CUDA graph (needs "
                 f"{'.'.join(map(str, MIN_TORCH_FOR_GRAPHS))} or later)")
     return None
+
+
+UpdateMode = Literal["eager", "cuda-graph", "compiled"]
+
+
+def update_mode(device: torch.device, cuda_graph: bool, compile_update: bool) -> tuple[UpdateMode, str | None]:
+    """How a run's updates run, decided here alone: compiled by torch.compile when asked (on CUDA in place of the
+    graph); a replayed CUDA graph on CUDA when asked and this PyTorch can; else eager. With the sentence that tells
+    a CUDA run which it got (None where nothing was asked that the device changes)."""
+    graph_asked = cuda_graph and device.type == "cuda"
+    if compile_update:
+        return "compiled", "updates run compiled (torch.compile), without a CUDA graph" if graph_asked else None
+    if not graph_asked:
+        return "eager", None
+    reason = graph_support(device)
+    if reason is not None:
+        return "eager", f"updates run eagerly: {reason}"
+    return "cuda-graph", "updates run as a replayed CUDA graph"
 
 
 class Recorder(Protocol):
@@ -107,21 +125,22 @@ def compiled_update(agent: DiffusionQLAgent) -> Callable[..., dict[str, torch.Te
 
 
 class UpdateEngine(GraphInputs):
-    """sample -> expertise weights -> noise -> agent.update -> metric sums, eagerly or as a replayed graph;
-    with ``compile_update``, the update is torch.compile's (:func:`compiled_update`).
+    """sample -> expertise weights -> noise -> agent.update -> metric sums, as ``mode`` says (:func:`update_mode`):
+    eagerly, as a replayed CUDA graph (captured by :meth:`start`), or compiled (:func:`compiled_update`).
 
     Shapes: episode_weights (K, E) per-member BC weight of each episode, or None for no weighting
     in any member (a member without weighting has a row of ones). Metric sums are (K,) tensors.
     """
 
     def __init__(self, agent: DiffusionQLAgent, sampler: TrajectorySampler, batch_size: int,
-                 episode_weights: torch.Tensor | None, compile_update: bool = False) -> None:
+                 episode_weights: torch.Tensor | None, mode: UpdateMode = "eager") -> None:
         self.agent, self.sampler, self.batch_size = agent, sampler, batch_size
         self.episode_weights = episode_weights
+        self.mode = mode
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
         self.replay: Callable[[], None] | None = None
-        self.agent_update = compiled_update(agent) if compile_update else agent.update
+        self.agent_update = compiled_update(agent) if mode == "compiled" else agent.update
 
     @property
     def captured(self) -> bool:
@@ -144,6 +163,11 @@ class UpdateEngine(GraphInputs):
             self.sums = {key: torch.zeros_like(value) for key, value in metrics.items()}
         for key, value in metrics.items():
             self.sums[key].add_(value)
+
+    def start(self) -> None:
+        """Ready the updates, once any checkpoint is restored: in the cuda-graph mode, capture the graph."""
+        if self.mode == "cuda-graph":
+            self.capture()
 
     def update(self) -> None:
         """One update of every member: a replay of the captured graph, or eager."""

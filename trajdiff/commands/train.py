@@ -20,7 +20,6 @@ from trajdiff.agent import MAX_Q_REPEATS, DiffusionQLAgent
 from trajdiff.agent_state import load_member_states, member_state
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_global_rng, save_checkpoints, write_failure
 from trajdiff.commands.train_config import (
-    RunSchedule,
     TrainConfig,
     check_members,
     check_resumable,
@@ -29,7 +28,7 @@ from trajdiff.commands.train_config import (
     member_configs,
 )
 from trajdiff.data import EpisodeDataset, TrajectorySampler, default_environment, load_dataset
-from trajdiff.engine import UpdateEngine, graph_support
+from trajdiff.engine import UpdateEngine, update_mode
 from trajdiff.envs import observed_columns
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import MAX_ENVIRONMENTS, evaluate
@@ -169,14 +168,16 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
                   f"{', '.join(folder.removed)}", file=sys.stderr)
     failed = True
     try:
-        engine = UpdateEngine(agent, sampler, first.batch_size, expertise_table(configs, dataset, device),
-                              first.schedule.compile_update)
+        mode, said = update_mode(device, first.schedule.cuda_graph, first.schedule.compile_update)
+        engine = UpdateEngine(agent, sampler, first.batch_size, expertise_table(configs, dataset, device), mode)
         step, earlier_wall_s = 0, [0.0] * len(configs)
         if checkpoints is not None:
             restore(agent, sampler, engine, checkpoints)
             step = checkpoints[0]["step"]
             earlier_wall_s = [checkpoint["wall_s"] for checkpoint in checkpoints]
-        capture_if_asked(engine, first.schedule, device)
+        engine.start()
+        if said is not None:
+            print(f"trajdiff: {said}", file=sys.stderr)
         for config, checkpoint in zip(configs, checkpoints or [None] * len(configs)):
             write_config(config, checkpoint, env_id, dataset, digest, device, len(configs))
         loggers = [RunLogger(config.out, resume_step=step if checkpoints else None, tensorboard=config.tensorboard)
@@ -240,20 +241,6 @@ def write_config(config: TrainConfig, checkpoint: dict | None, env_id: str, data
         atomic_write_json(path, payload)
     except OSError as error:
         raise TrajdiffError(f"cannot write {path} ({write_failure(path, error)})") from None
-
-
-def capture_if_asked(engine: UpdateEngine, schedule: RunSchedule, device: torch.device) -> None:
-    """Capture the update as a CUDA graph when the schedule asks for it and the device allows; say which runs."""
-    if not schedule.cuda_graph or device.type != "cuda":
-        return
-    if schedule.compile_update:
-        print("trajdiff: updates run compiled (torch.compile), without a CUDA graph", file=sys.stderr)
-        return
-    reason = graph_support(device)
-    if reason is None:
-        engine.capture()
-    print(f"trajdiff: updates run {'as a replayed CUDA graph' if reason is None else f'eagerly: {reason}'}",
-          file=sys.stderr)
 
 
 def restore(agent: DiffusionQLAgent, sampler: TrajectorySampler, engine: UpdateEngine,
