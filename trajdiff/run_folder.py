@@ -24,7 +24,7 @@ from trajdiff.utils import nearest_existing, topmost_missing
 
 LOCK_NAME = ".lock"
 EXPERTISE_FIELDS = tuple(item.name for item in dataclasses.fields(AgentConfig) if item.name.startswith("expertise_"))
-RUN_FILES = {"config.json", "progress.csv", LOCK_NAME, "tensorboard", "expertise.json", "expertise.png",
+RUN_FILES = {"config.json", "progress.csv", LOCK_NAME, "tensorboard", "wandb", "expertise.json", "expertise.png",
              "learning-curve.png", "bench.log", CHECKPOINT_NAME}
 """What a run folder holds: a folder with only these (a run killed before its first checkpoint) may be reused."""
 

@@ -1,22 +1,80 @@
-"""Run logs: progress.csv always (a row per evaluation), TensorBoard beside it."""
+"""Run logs: progress.csv always (a row per log point), and any of TensorBoard and Weights & Biases beside it.
+
+progress.csv is the record (reports and resumption read it); the others mirror its rows through the
+:class:`Logger` protocol, as d3rlpy's logger adapters do.
+"""
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 from pathlib import Path
+from typing import Any, Protocol
 
 from trajdiff.errors import TrajdiffError
 from trajdiff.utils import write_csv
 
 
+class Logger(Protocol):
+    """Where a run's rows go besides progress.csv: each row is the update count (``step``) and named numbers."""
+
+    def write(self, row: dict[str, float]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class TensorBoardLogger:
+    """TensorBoard event files in FOLDER/tensorboard; a resumed run first drops the events past its checkpoint
+    (TensorBoard's purge_step), so no update shows twice."""
+
+    def __init__(self, directory: Path, resume_step: int | None = None) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(directory / "tensorboard"),
+                                    purge_step=resume_step + 1 if resume_step is not None else None)
+
+    def write(self, row: dict[str, float]) -> None:
+        for key, value in row.items():
+            if key != "step":
+                self.writer.add_scalar(key, value, int(row["step"]))
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class WandbLogger:
+    """A Weights & Biases run in FOLDER/wandb, offline unless the WANDB_MODE environment variable says otherwise
+    (``wandb sync FOLDER/wandb/offline-run-*`` uploads it later); project WANDB_PROJECT or "trajdiff". Its id comes
+    from the folder's path, so a resumed run continues the same W&B run; a resumed run repeats the updates after
+    its checkpoint exactly, and W&B keeps the first of two rows of one update."""
+
+    def __init__(self, directory: Path, config: dict[str, Any]) -> None:
+        try:
+            import wandb
+        except ImportError:
+            raise TrajdiffError("--wandb needs Weights & Biases: pip install 'trajdiff[wandb]'") from None
+        run_id = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
+        self.run = wandb.init(mode=os.environ.get("WANDB_MODE", "offline"), dir=directory, id=run_id,
+                              project=os.environ.get("WANDB_PROJECT", "trajdiff"), name=directory.name,
+                              config=config, resume="allow", settings=wandb.Settings(silent=True, console="off"))
+
+    def write(self, row: dict[str, float]) -> None:
+        self.run.log({key: value for key, value in row.items() if key != "step"}, step=int(row["step"]))
+
+    def close(self) -> None:
+        self.run.finish()
+
+
 class RunLogger:
-    """Appends rows to ``progress.csv`` and mirrors the numeric ones to TensorBoard.
+    """Appends rows to ``progress.csv`` and hands each to the other loggers.
 
     On resume, rows past the checkpoint's step (written after the last checkpoint, before a kill)
     are dropped, so the file matches an uninterrupted run.
     """
 
-    def __init__(self, directory: Path, resume_step: int | None = None, tensorboard: bool = True) -> None:
+    def __init__(self, directory: Path, resume_step: int | None = None, others: list[Logger] | None = None) -> None:
         self.path = directory / "progress.csv"
         self.columns: list[str] | None = None
         if resume_step is not None and self.path.exists():
@@ -28,13 +86,7 @@ class RunLogger:
                 self.path.unlink()
         elif self.path.exists():
             self.path.unlink()
-        self.writer = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            # purge_step: TensorBoard drops the killed run's events past the checkpoint, so no step shows twice
-            self.writer = SummaryWriter(str(directory / "tensorboard"),
-                                        purge_step=resume_step + 1 if resume_step is not None else None)
+        self.others = others or []
 
     def _complete_rows(self, resume_step: int) -> list[dict[str, str]]:
         """The file's rows up to ``resume_step``. A kill can cut short only a row past the checkpoint (rows are
@@ -65,11 +117,8 @@ class RunLogger:
                 csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore").writerow(row)
         except OSError as error:
             raise TrajdiffError(f"cannot write {self.path} ({error.strerror or error})") from None
-        if self.writer is not None:
-            for key, value in row.items():
-                if key != "step":
-                    self.writer.add_scalar(key, value, int(row["step"]))
-            self.writer.flush()
+        for logger in self.others:
+            logger.write(row)
 
     def rows(self) -> list[dict[str, str]]:
         """Every row written so far (this run's and, after a resume, the earlier ones kept)."""
@@ -77,5 +126,5 @@ class RunLogger:
             return list(csv.DictReader(handle))
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        for logger in self.others:
+            logger.close()

@@ -186,6 +186,29 @@ def test_data_info_expertise_json(tmp_path, hopper_file, capsys):
     assert (tmp_path / "p.png").stat().st_size > 0
 
 
+def test_wandb_mirrors_every_row_offline_and_a_resume_continues_its_run(tmp_path, hopper_file, monkeypatch):
+    """--wandb writes an offline W&B run into OUT/wandb (no network): its history holds each progress.csv row's
+    values; the resumed part logs into the same W&B run id."""
+    import re
+
+    pytest.importorskip("wandb")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    out = tmp_path / "run"
+    base = ["--dataset", str(hopper_file), "--eval-every", "0", "--checkpoint-every", "10", "--updates", "20",
+            "--wandb", *COMMON]
+    main(["train", *base, "--stop-at", "10", "--out", str(out)])
+    main(["train", "--resume", str(out)])
+    parts = sorted((out / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(parts) == 2 and parts[0].name == parts[1].name  # two starts, one W&B run
+    history = b"".join(part.read_bytes() for part in parts)
+    logged = rows(out)
+    assert [row["step"] for row in logged] == ["10", "20"]
+    for row in logged:
+        for key in ("critic_loss", "bc_loss", "q_mean", "lr_actor"):
+            value = json.dumps(float(row[key])).encode()
+            assert re.search(re.escape(key.encode()) + rb".{1,8}" + re.escape(value), history, re.DOTALL), key
+
+
 def test_eval_does_not_need_the_training_data(tmp_path, hopper_file, capsys):
     data = tmp_path / "copy.hdf5"
     data.write_bytes(hopper_file.read_bytes())

@@ -37,7 +37,7 @@ from trajdiff.measures import MEASURES
 from trajdiff.plots import plot_expertise, plot_progress, source_names
 from trajdiff.resources import check_update_fits, check_window_fits, selection_memory_bytes, update_memory_bytes
 from trajdiff.run_folder import RunFolder, agent_for_environment, check_creatable, check_reusable, check_same_data
-from trajdiff.runlog import RunLogger
+from trajdiff.runlog import Logger, RunLogger, TensorBoardLogger, WandbLogger
 from trajdiff.streams import stream_seed
 from trajdiff.utils import (
     atomic_write_json,
@@ -180,8 +180,7 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
             print(f"trajdiff: {said}", file=sys.stderr)
         for config, checkpoint in zip(configs, checkpoints or [None] * len(configs)):
             write_config(config, checkpoint, env_id, dataset, digest, device, len(configs))
-        loggers = [RunLogger(config.out, resume_step=step if checkpoints else None, tensorboard=config.tensorboard)
-                   for config in configs]
+        loggers = [run_logger(config, step if checkpoints else None) for config in configs]
         data = {"name": dataset.name, "sha256": digest, "transitions": dataset.num_transitions}
         TrainingRun(configs, agent, engine, sampler, loggers, env_id, data, step, earlier_wall_s,
                     resume_command or "the same command").train()
@@ -189,6 +188,16 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
     finally:
         for folder in folders:
             folder.close(failed)
+
+
+def run_logger(config: TrainConfig, resume_step: int | None) -> RunLogger:
+    """progress.csv, and the loggers the config asks for beside it."""
+    others: list[Logger] = []
+    if config.tensorboard:
+        others.append(TensorBoardLogger(config.out, resume_step))
+    if config.wandb:
+        others.append(WandbLogger(config.out, config_to_dict(config)))
+    return RunLogger(config.out, resume_step, others)
 
 
 def open_folders(configs: list[TrainConfig]) -> list[RunFolder]:

@@ -92,8 +92,11 @@ class TrainConfig:
     observe: Observe = "all"
     """What the agent sees of each observation, in the data and in the environment alike: all of it, only the
     joint positions (velocities must be inferred from the recent past) or only the velocities."""
-    tensorboard: bool = True
+    tensorboard: bool = declared(True, resumable=True)
     """Also write TensorBoard event files."""
+    wandb: bool = declared(False, resumable=True)
+    """Also log to Weights & Biases (pip install 'trajdiff[wandb]'), offline into OUT/wandb unless WANDB_MODE
+    says otherwise."""
     accept_changed_dataset: bool = declared(False, resumable=True)
     """With --resume: go on although the dataset's content differs from what the run trained on (config.json
     records it); without it such a resume is refused."""
