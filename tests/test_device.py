@@ -16,7 +16,7 @@ import trajdiff
 from tests.test_engine import build
 from trajdiff.agent import state_leaves
 from trajdiff.agent_state import load_member_states, member_state
-from trajdiff.evaluate import evaluate
+from trajdiff.evaluate import EvaluationPlan, evaluate
 from trajdiff.export import export_policy
 
 CPU = torch.device("cpu")
@@ -70,7 +70,7 @@ def test_every_tensor_is_made_on_the_agents_device(meta_default, tmp_path):
         engine.update()
     means = engine.means()
     assert all(value.device == CPU and torch.isfinite(value).all() for value in means.values())
-    results = evaluate(agent, "Hopper-v5", 2, [0, 1], max_envs=2, discounts=[0.99, 0.99])
+    results = evaluate(agent, "Hopper-v5", EvaluationPlan(2, [0, 1], max_envs=2, discounts=[0.99, 0.99]))
     assert all(len(result.returns) == 2 for result in results)
     program = export_policy(agent, member=1)
     actions = program.module()(torch.zeros(3, 3, 11, device=CPU), torch.ones(3, 3, dtype=torch.bool, device=CPU),

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from trajdiff.envs import make_environment
-from trajdiff.evaluate import evaluate, evaluation_streams
+from trajdiff.evaluate import EvaluationPlan, evaluate, evaluation_streams
 from trajdiff.measures import EpisodeMeasures, discounted_returns, states_with_known_returns
 
 
@@ -60,7 +60,7 @@ class ObservationPolicy:
 @pytest.mark.slow
 def test_evaluation_measures_match_a_rollout_by_hand():
     discount, episodes = 0.9, 3
-    result = evaluate(ObservationPolicy(), "Hopper-v5", episodes, [4], discounts=[discount])[0]
+    result = evaluate(ObservationPolicy(), "Hopper-v5", EvaluationPlan(episodes, [4], discounts=[discount]))[0]
     _, starts = evaluation_streams([4], 0, episodes, torch.device("cpu"))
     errors, values, returns, squared_change, changes = [], [], [], 0.0, 0
     for start in starts:

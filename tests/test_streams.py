@@ -8,7 +8,7 @@ from tests.test_agent import dataset
 from trajdiff.agent import AgentConfig, DiffusionQLAgent
 from trajdiff.data import TrajectorySampler
 from trajdiff.errors import TrajdiffError
-from trajdiff.evaluate import evaluate, evaluation_streams
+from trajdiff.evaluate import EvaluationPlan, evaluate, evaluation_streams
 from trajdiff.streams import PURPOSES, stream_generator, stream_seed
 
 CPU = torch.device("cpu")
@@ -71,7 +71,7 @@ def test_evaluation_returns_of_a_member_do_not_depend_on_the_others():
     returns = []
     for seeds in ([0, 3], [11, 3]):
         agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig(hidden_dim=16, action_candidates=4)] * 2, 10, CPU, seeds)
-        results = evaluate(agent, "Hopper-v5", 2, seeds)
+        results = evaluate(agent, "Hopper-v5", EvaluationPlan(2, seeds))
         returns.append(results[1].returns)
     np.testing.assert_array_equal(returns[0], returns[1])
 

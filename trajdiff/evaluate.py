@@ -105,74 +105,119 @@ MAX_ENVIRONMENTS = 10
 """Environments per member that step at once in an evaluation (more episodes run one after the other)."""
 
 
-def evaluate(agent: Policy, env_id: str, episodes: int, seeds: Sequence[int], evaluation_round: int = 0,
-             deterministic: bool = False, max_envs: int = MAX_ENVIRONMENTS, observe: Observe = "all",
-             progress: bool = False, discounts: Sequence[float] | None = None,
-             tail_weight: float = TAIL_WEIGHT) -> list[EvaluationResult]:
-    """Run ``episodes`` episodes for each of the agent's K members (seeds (K,), one per member); one result each.
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """What one evaluation of every member runs and measures (see :func:`evaluate`)."""
 
-    Every member gets up to ``max_envs`` environments whose starts and action noise come from its own seed
+    episodes: int
+    """Episodes per member."""
+    seeds: Sequence[int]
+    """One per member: its evaluation streams come from it."""
+    evaluation_round: int = 0
+    """Round 0 is the evaluations during training (the same starts at each); ``trajdiff eval --seed R`` is round R."""
+    deterministic: bool = False
+    """Pick the argmax-Q candidate instead of a softmax draw."""
+    observe: Observe = "all"
+    """What the policy sees of each observation."""
+    discounts: Sequence[float] | None = None
+    """Each member's training discount: given, the critic's values are compared with the discounted returns."""
+    tail_weight: float = TAIL_WEIGHT
+    """The weight of a truncated episode's unseen tail in those returns (trajdiff.measures)."""
+    max_envs: int = MAX_ENVIRONMENTS
+    """Environments per member stepping at once."""
+    progress: bool = False
+    """Show a bar counting the finished episodes."""
+
+
+class EpisodeLedger:
+    """The bookkeeping of one evaluation: the running episode's (action, value, reward) trace of each of the K x E
+    environments (member-major), which episode each runs, and per member the finished episodes' returns, lengths
+    and measures. Episodes are numbered per member in the order they start; those past ``episodes`` are dropped,
+    so the results do not depend on which environment finishes first."""
+
+    def __init__(self, members: int, per_member: int, plan: EvaluationPlan) -> None:
+        self.episodes, self.discounted = plan.episodes, plan.discounts is not None
+        self.member_of = np.arange(members * per_member) // per_member
+        self.running = np.arange(members * per_member) % per_member
+        self.next_episode = np.full(members, per_member)
+        self.returns = np.full((members, plan.episodes), np.nan)
+        self.lengths = np.zeros((members, plan.episodes), dtype=np.int64)
+        self.measures = [EpisodeMeasures(discount, plan.tail_weight)
+                         for discount in (plan.discounts or [1.0] * members)]
+        self.traces: list[list[tuple[np.ndarray, float | None, float]]] = [[] for _ in range(members * per_member)]
+
+    @property
+    def complete(self) -> bool:
+        return not np.isnan(self.returns).any()
+
+    def step(self, actions: np.ndarray, values: np.ndarray | None, rewards: np.ndarray) -> None:
+        """One step of every environment: actions (N, Da), the critic's values (N,) or None when there are none to
+        judge (no critic, or no discounts), rewards (N,)."""
+        for env_index, trace in enumerate(self.traces):
+            trace.append((actions[env_index], None if values is None else values[env_index], rewards[env_index]))
+
+    def end(self, env_index: int, terminated: bool) -> bool:
+        """The episode of ``env_index`` ended: record it if it counts (returned), and number the next one."""
+        member, episode = self.member_of[env_index], self.running[env_index]
+        counted = episode < self.episodes
+        if counted:
+            actions, values, rewards = (np.array(part) for part in zip(*self.traces[env_index]))
+            self.returns[member, episode] = np.cumsum(rewards)[-1]  # summed in step order
+            self.lengths[member, episode] = len(rewards)
+            judged = values.dtype != object  # an array of Nones when there were no values to judge
+            self.measures[member].add(actions, rewards, values if judged else None, terminated)
+        self.traces[env_index] = []
+        self.running[env_index] = self.next_episode[member]
+        self.next_episode[member] += 1
+        return counted
+
+    def results(self, env_id: str) -> list[EvaluationResult]:
+        return [EvaluationResult(self.returns[k], self.lengths[k], env_id, self.measures[k].summary())
+                for k in range(len(self.measures))]
+
+
+def evaluate(agent: Policy, env_id: str, plan: EvaluationPlan) -> list[EvaluationResult]:
+    """Run ``plan.episodes`` episodes for each of the agent's K members; one result each.
+
+    Every member gets up to ``plan.max_envs`` environments whose starts and action noise come from its own seed
     (:func:`evaluation_streams`): members of one seed face the same starts, and a member's returns do not
-    depend on the seeds of the others. Round 0 is the evaluations during training (the same starts at each);
-    ``trajdiff eval --seed R`` evaluates round R. All K x E environments step as one vectorised batch.
+    depend on the seeds of the others. All K x E environments step as one vectorised batch.
     Environments reset themselves in the same step as they end (Gymnasium's SAME_STEP autoreset),
     and each environment's history is reset to the new episode's first observation right then.
     Evaluation never disturbs training randomness, and the same checkpoint gives the same returns.
-    With ``progress``, a bar counts the finished episodes. Every result also carries the measures of
-    trajdiff.measures: the action change, and with ``discounts`` (K,) (each member's training discount) the
-    accuracy of the critic's values against the discounted returns obtained (``tail_weight`` there).
+    Every result also carries the measures of trajdiff.measures: the action change, and with ``plan.discounts``
+    the accuracy of the critic's values against the discounted returns obtained.
     """
-    if len(seeds) != agent.members:
-        raise ValueError(f"{len(seeds)} evaluation seeds for {agent.members} members")
-    if discounts is not None and len(discounts) != agent.members:
-        raise ValueError(f"{len(discounts)} discounts for {agent.members} members")
-    members, per_member = agent.members, min(episodes, max_envs)
+    if len(plan.seeds) != agent.members:
+        raise ValueError(f"{len(plan.seeds)} evaluation seeds for {agent.members} members")
+    if plan.discounts is not None and len(plan.discounts) != agent.members:
+        raise ValueError(f"{len(plan.discounts)} discounts for {agent.members} members")
+    members, per_member, device = agent.members, min(plan.episodes, plan.max_envs), agent.device
     num_envs = members * per_member
-    envs = make_vector_environment(env_id, num_envs, observe)
-    device = agent.device
-    random, starts = evaluation_streams(seeds, evaluation_round, per_member, device)
+    envs = make_vector_environment(env_id, num_envs, plan.observe)
+    random, starts = evaluation_streams(plan.seeds, plan.evaluation_round, per_member, device)
     observations, _ = envs.reset(seed=starts)
     buffer = HistoryBuffer(num_envs, agent.history_len, observations.shape[1], device)
     buffer.reset(np.ones(num_envs, bool), torch.as_tensor(observations, dtype=torch.float32, device=device))
-    member_of = np.arange(num_envs) // per_member
-    started = np.arange(num_envs) % per_member  # episode number each env runs; those past `episodes` are dropped
-    next_episode = np.full(members, per_member)
-    returns = np.full((members, episodes), np.nan)
-    lengths = np.zeros((members, episodes), dtype=np.int64)
-    measures = [EpisodeMeasures(discount, tail_weight) for discount in (discounts or [1.0] * members)]
-    traces: list[list[tuple[np.ndarray, float, float]]] = [[] for _ in range(num_envs)]  # (action, value, reward)
-    bar = progress_bar(total=members * episodes, desc=f"evaluate {env_id}", unit="episode", disable=not progress)
-    while np.isnan(returns).any():
-        history = buffer.history.view(members, per_member, *buffer.history.shape[1:])
-        mask = buffer.mask.view(members, per_member, -1)
-        chosen, values = agent.act(history, mask, random, deterministic)
+    ledger = EpisodeLedger(members, per_member, plan)
+    bar = progress_bar(total=members * plan.episodes, desc=f"evaluate {env_id}", unit="episode",
+                       disable=not plan.progress)
+    while not ledger.complete:
+        chosen, values = agent.act(buffer.history.view(members, per_member, *buffer.history.shape[1:]),
+                                   buffer.mask.view(members, per_member, -1), random, plan.deterministic)
         actions = chosen.reshape(num_envs, -1).cpu().numpy()
-        judged = values is not None and discounts is not None  # the critic's values to compare with the returns
-        value_of = values.reshape(num_envs).cpu().numpy() if judged else np.full(num_envs, np.nan)
+        judged = values is not None and ledger.discounted  # the critic's values to compare with the returns
         observations, rewards, terminated, truncated, _ = envs.step(actions)
-        for env_index, trace in enumerate(traces):
-            trace.append((actions[env_index], value_of[env_index], rewards[env_index]))
+        ledger.step(actions, values.reshape(num_envs).cpu().numpy() if judged else None, rewards)
         done = terminated | truncated
         for env_index in np.flatnonzero(done):
-            member, episode = member_of[env_index], started[env_index]
-            if episode < episodes:
-                episode_actions, episode_values, episode_rewards = (np.array(part) for part in zip(*traces[env_index]))
-                returns[member, episode] = np.cumsum(episode_rewards)[-1]  # summed in step order
-                lengths[member, episode] = len(episode_rewards)
-                measures[member].add(episode_actions, episode_rewards,
-                                     episode_values if judged else None,
-                                     bool(terminated[env_index]))
-                bar.update(1)
-            traces[env_index] = []
-            started[env_index] = next_episode[member]
-            next_episode[member] += 1
+            bar.update(int(ledger.end(env_index, bool(terminated[env_index]))))
         observations_tensor = torch.as_tensor(observations, dtype=torch.float32, device=device)
         buffer.push(observations_tensor)
         buffer.reset(done, observations_tensor)  # SAME_STEP: these are new episodes' first observations
     envs.close()
     bar.close()
-    return [EvaluationResult(returns[member], lengths[member], env_id, measures[member].summary())
-            for member in range(members)]
+    return ledger.results(env_id)
 
 
 def record_video(agent: Policy, env_id: str, path: Path, seeds: Sequence[int], evaluation_round: int,

@@ -19,7 +19,7 @@ import torch
 
 from trajdiff.bench.budgets import Budget
 from trajdiff.errors import TrajdiffError
-from trajdiff.evaluate import evaluate
+from trajdiff.evaluate import EvaluationPlan, evaluate
 from trajdiff.utils import write_csv
 
 BASELINES = ("bc", "td3+bc", "iql", "cql")
@@ -67,7 +67,7 @@ def run_baseline(dataset: Path, method: str, seed: int, run_dir: Path, budget: B
     rows = []
     for step in range(save_every, budget.updates + 1, save_every):
         policy = ScriptedPolicy(run_dir / f"policy-{step}.pt")
-        summary = evaluate(policy, env_id, budget.eval_episodes, [seed])[0].summary()
+        summary = evaluate(policy, env_id, EvaluationPlan(budget.eval_episodes, [seed]))[0].summary()
         rows.append({"step": step, "return_mean": summary["return_mean"], "return_std": summary["return_std"],
                      "normalized_score": summary["normalized_score_mean"]})
         print(f"{method} step {step}: return {summary['return_mean']:.1f}, "

@@ -13,7 +13,7 @@ import tyro
 
 from trajdiff.data import load_dataset
 from trajdiff.errors import TrajdiffError, require
-from trajdiff.evaluate import evaluate, record_video
+from trajdiff.evaluate import EvaluationPlan, evaluate, record_video
 from trajdiff.measures import TAIL_WEIGHT
 from trajdiff.run_folder import SavedRun, check_same_data
 from trajdiff.utils import nearest_existing, resolve_device
@@ -85,9 +85,9 @@ def run_eval(config: EvalConfig) -> None:
         if not existing.is_dir():
             raise TrajdiffError(f"cannot write the video {config.video}: {existing} is a file")
         record_video(agent, env_id, config.video, run.seeds, config.seed, run.observe)
-    results = evaluate(agent, env_id, config.episodes, run.seeds, config.seed, deterministic=config.deterministic,
-                       observe=run.observe, progress=True, discounts=[member.discount for member in agent.configs],
-                       tail_weight=config.q_tail_weight)
+    results = evaluate(agent, env_id, EvaluationPlan(
+        config.episodes, run.seeds, config.seed, deterministic=config.deterministic, observe=run.observe,
+        discounts=[member.discount for member in agent.configs], tail_weight=config.q_tail_weight, progress=True))
     summaries = [{"run": str(folder), "seed": seed, "checkpoint_step": checkpoint["step"], **result.summary()}
                  for folder, seed, checkpoint, result in zip(folders, run.seeds, checkpoints, results)]
     if config.video is not None:

@@ -31,7 +31,7 @@ from trajdiff.data import EpisodeDataset, TrajectorySampler, default_environment
 from trajdiff.engine import UpdateEngine, update_mode
 from trajdiff.envs import observed_columns
 from trajdiff.errors import TrajdiffError, require
-from trajdiff.evaluate import MAX_ENVIRONMENTS, evaluate
+from trajdiff.evaluate import MAX_ENVIRONMENTS, EvaluationPlan, evaluate
 from trajdiff.expertise import bc_weight_table, member_expertise
 from trajdiff.measures import MEASURES
 from trajdiff.plots import plot_expertise, plot_progress, source_names
@@ -361,8 +361,8 @@ class TrainingRun:
 
 def evaluate_into(rows: list[dict], agent: DiffusionQLAgent, env_id: str, config: TrainConfig, bar: tqdm) -> None:
     """Evaluate every member at once and add its return, score and measures (trajdiff.measures) to its row."""
-    results = evaluate(agent, env_id, config.schedule.eval_episodes, agent.seeds, observe=config.observe,
-                       discounts=[member.discount for member in agent.configs])
+    results = evaluate(agent, env_id, EvaluationPlan(config.schedule.eval_episodes, agent.seeds, observe=config.observe,
+                                                     discounts=[member.discount for member in agent.configs]))
     for row, result in zip(rows, results):
         summary = result.summary()
         row.update(return_mean=summary["return_mean"], return_std=summary["return_std"],
