@@ -285,7 +285,7 @@ def test_max_q_backup_takes_each_heads_max_then_the_min():
     q1[1, repeats], q2[1, repeats] = -3.0, 8.0
     agent.critic_target.heads = FixedHeads(q1, q2)
     target = critic_target_value(agent.ema_actor, agent.critic_target, batch, agent.draw_noise(2).target_chain,
-                                 agent.q_repeats, agent.max_action)[..., 0]
+                                 agent.q_repeats)[..., 0]
     expected = batch.n_step_return + 0.5 * torch.tensor([[4.0, 2.0], [1.0, -3.0]])
     torch.testing.assert_close(target, expected)
 
@@ -296,7 +296,7 @@ def test_action_selection_follows_the_critic():
     candidates = torch.tensor([[0.1, 0.0, 0.0], [0.9, 1.0, 1.0], [-0.5, 2.0, 2.0], [0.3, 3.0, 3.0]])
     # member 0's environments see the candidates in this order, member 1's reversed
     fixed = torch.stack([candidates.repeat(5, 1), candidates.flip(0).repeat(5, 1)])  # (K, E * C, Da)
-    agent.actor.sample = lambda context, noise, max_action: fixed
+    agent.actor.sample = lambda context, noise: fixed
 
     class Heads(torch.nn.Module):
         def forward(self, state, action):
@@ -315,7 +315,7 @@ def test_action_selection_follows_the_critic():
 def test_equal_q_values_choose_uniformly():
     agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig(action_candidates=4)], 10, CPU, [0])
     candidates = torch.arange(4.0)[:, None].expand(4, 3)
-    agent.actor.sample = lambda context, noise, max_action: candidates.repeat(200, 1)[None]
+    agent.actor.sample = lambda context, noise: candidates.repeat(200, 1)[None]
     agent.critic_target.heads = FixedHeads(torch.zeros(1, 800, 1), torch.zeros(1, 800, 1))
     random = MemberRandom([3], "evaluation-actions", CPU)
     chosen, _ = agent.act(torch.randn(1, 200, 1, 11), torch.ones(1, 200, 1, dtype=torch.bool), random)

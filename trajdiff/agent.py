@@ -193,20 +193,22 @@ class UpdateNoise:
 
 
 class Actor(nn.Module):
-    """The policy: history encoder + denoiser, with the noise schedule as a constant buffer."""
+    """The policy: history encoder + denoiser, with the noise schedule as a constant buffer and the action bound
+    (actions lie in [-max_action, max_action]) as a constant."""
 
-    def __init__(self, observation_dim: int, action_dim: int, config: AgentConfig,
+    def __init__(self, observation_dim: int, action_dim: int, max_action: float, config: AgentConfig,
                  generators: Sequence[torch.Generator]) -> None:
         super().__init__()
+        self.max_action = max_action
         self.encoder = HistoryEncoder(observation_dim, config.history_len, config.history_hidden_dim,
                                       config.history_layers, generators, config.history_encoder)
         self.denoiser = Denoiser(action_dim, self.encoder.output_dim, config.diffusion_steps, config.hidden_dim,
                                  generators)
         self.schedule = NoiseSchedule(config.beta_schedule, config.diffusion_steps)
 
-    def sample(self, context: torch.Tensor, noise: torch.Tensor, max_action: float) -> torch.Tensor:
+    def sample(self, context: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """(K, B, C) contexts and (T, K, B, Da) draws -> (K, B, Da) actions by the reverse process."""
-        return ddpm_sample(self.denoiser.condition(context), self.schedule, noise, max_action)
+        return ddpm_sample(self.denoiser.condition(context), self.schedule, noise, self.max_action)
 
 
 class Critic(nn.Module):
@@ -228,7 +230,7 @@ class Critic(nn.Module):
 # -- the losses, as in the paper: the critic's target and loss, then the actor's two terms --
 
 def critic_target_value(ema_actor: Actor, critic_target: Critic, batch: WindowBatch, target_chain: torch.Tensor,
-                        q_repeats: torch.Tensor, max_action: float) -> torch.Tensor:
+                        q_repeats: torch.Tensor) -> torch.Tensor:
     """y = R^(n) + gamma^k [not terminal] min_j Q'_j(s_{t+k}, a'), a' ~ EMA actor; (K, B, 1).
 
     With the max-Q backup (q_repeats (K,) > 1 for the members using it), each head first takes its max over
@@ -242,7 +244,7 @@ def critic_target_value(ema_actor: Actor, critic_target: Critic, batch: WindowBa
         context = context.repeat_interleave(repeats, dim=1)
         features = features.repeat_interleave(repeats, dim=1)
     chain = target_chain.reshape(-1, members, batch_size * repeats, action_dim)
-    target_q1, target_q2 = critic_target.heads(features, ema_actor.sample(context, chain, max_action))
+    target_q1, target_q2 = critic_target.heads(features, ema_actor.sample(context, chain))
     if repeats > 1:
         valid = torch.arange(repeats, device=q_repeats.device) < q_repeats[:, None, None]  # (K, 1, R)
         target_q1 = target_q1.view(members, batch_size, repeats).masked_fill(~valid, -math.inf)
@@ -274,7 +276,7 @@ def q_loss(heads: TwinCritic, features: torch.Tensor, new_action: torch.Tensor,
 
 
 def actor_loss(actor: Actor, heads: TwinCritic, batch: WindowBatch, critic_features: torch.Tensor, noise: UpdateNoise,
-               eta: torch.Tensor, sample_weights: torch.Tensor | None, max_action: float,
+               eta: torch.Tensor, sample_weights: torch.Tensor | None,
                q_action: str = "sampled") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """L_bc + eta * L_q per member, both from one encoding of the history and one conditioning on it;
     returns (actor loss, bc loss, q loss), each (K,). critic_features (K, B, Ds) are detached by the caller.
@@ -286,15 +288,15 @@ def actor_loss(actor: Actor, heads: TwinCritic, batch: WindowBatch, critic_featu
     noisy, predicted = noise_prediction(policy, actor.schedule, batch.actions, noise.bc_steps, noise.bc_noise)
     bc = prediction_error(predicted, noise.bc_noise, sample_weights)
     if q_action == "approximated":
-        new_action = one_step_actions(actor.schedule, noisy, noise.bc_steps, predicted, max_action)
+        new_action = one_step_actions(actor.schedule, noisy, noise.bc_steps, predicted, actor.max_action)
     else:
-        new_action = ddpm_sample(policy, actor.schedule, noise.policy_chain, max_action)
+        new_action = ddpm_sample(policy, actor.schedule, noise.policy_chain, actor.max_action)
     q = q_loss(heads, critic_features, new_action, noise.first_head)
     return bc + eta * q, bc, q
 
 
 def select_actions(actor: Actor, critic: Critic, history: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor,
-                   uniform: torch.Tensor, candidates: int, max_action: float,
+                   uniform: torch.Tensor, candidates: int,
                    deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Diffusion-QL's action selection, from given draws: ``candidates`` actions per state from the actor, one
     picked with probability softmax(min-Q of the critic) by the inverse CDF at ``uniform``, or the argmax;
@@ -306,7 +308,7 @@ def select_actions(actor: Actor, critic: Critic, history: torch.Tensor, mask: to
     members, envs = history.shape[:2]
     context = actor.encoder(history, mask).repeat_interleave(candidates, dim=1)
     features = critic.features(history, mask).repeat_interleave(candidates, dim=1)
-    actions = actor.sample(context, noise, max_action)  # (K, E * candidates, Da)
+    actions = actor.sample(context, noise)  # (K, E * candidates, Da)
     q = torch.minimum(*critic.heads(features, actions)).view(members, envs, candidates)
     if deterministic:
         choice = q.argmax(dim=2)  # (K, E)
@@ -349,7 +351,7 @@ class DiffusionQLAgent(GraphInputs):
         self.seeds = list(seeds)
         # initial weights from CPU generators of the members' weight streams: the same on every device
         initial = [stream_generator(seed, "weights") for seed in seeds]
-        self.actor = Actor(observation_dim, action_dim, config, initial).to(device)
+        self.actor = Actor(observation_dim, action_dim, max_action, config, initial).to(device)
         self.ema_actor = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic = Critic(observation_dim, action_dim, config, initial).to(device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
@@ -418,7 +420,7 @@ class DiffusionQLAgent(GraphInputs):
 
         with torch.no_grad():
             target = critic_target_value(self.ema_actor, self.critic_target, batch, noise.target_chain,
-                                         self.q_repeats, self.max_action)
+                                         self.q_repeats)
         critic_features = self.critic.features(batch.history, batch.history_mask)
         td_loss, current_q1 = critic_loss(self.critic.heads, critic_features, batch.actions, target)
         apply_gradients(self.critic_optimizer, td_loss, self.grad_norm, self.critic_lr * lr_factor)
@@ -427,7 +429,7 @@ class DiffusionQLAgent(GraphInputs):
             with torch.no_grad():
                 critic_features = self.critic.features(batch.history, batch.history_mask)
         policy_loss, bc, q = actor_loss(self.actor, self.critic.heads, batch, critic_features.detach(), noise,
-                                        self.eta, sample_weights, self.max_action, self.config.q_action)
+                                        self.eta, sample_weights, self.config.q_action)
         apply_gradients(self.actor_optimizer, policy_loss, self.grad_norm, self.actor_lr * lr_factor)
 
         self.update_targets()
@@ -464,7 +466,7 @@ class DiffusionQLAgent(GraphInputs):
         noise = random.normal((self.config.diffusion_steps, envs * candidates, self.action_dim)).transpose(0, 1)
         uniform = random.uniform((envs, 1))
         return select_actions(self.actor, self.critic_target, history, mask, noise, uniform, candidates,
-                              self.max_action, deterministic)
+                              deterministic)
 
     def nonfinite_members(self) -> list[int]:
         """Members with a NaN or infinite weight in any network (one host read)."""

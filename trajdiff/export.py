@@ -27,18 +27,19 @@ class ExportablePolicy(nn.Module):
         state = member_state(agent, member)  # the member's networks alone, (1, ...) weights
         config = agent.configs[member]
         generators = [torch.Generator()]  # initial weights, overwritten just below
-        self.actor = Actor(agent.observation_dim, agent.action_dim, config, generators).to(agent.device)
+        self.actor = Actor(agent.observation_dim, agent.action_dim, agent.max_action, config,
+                           generators).to(agent.device)
         self.critic = Critic(agent.observation_dim, agent.action_dim, config, generators).to(agent.device)
         self.actor.load_state_dict(state["actor"])
         self.critic.load_state_dict(state["critic_target"])  # actions are chosen by the target critic
-        self.candidates, self.max_action = config.action_candidates, agent.max_action
+        self.candidates = config.action_candidates
 
     def forward(self, history: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor,
                 uniform: torch.Tensor) -> torch.Tensor:
         steps, envs = noise.shape[:2]
         chains = noise.reshape(steps, 1, envs * self.candidates, noise.shape[-1])
         return select_actions(self.actor, self.critic, history[None], mask[None], chains, uniform[None],
-                              self.candidates, self.max_action)[0][0]  # the actions of the one member
+                              self.candidates)[0][0]  # the actions of the one member
 
 
 def export_policy(agent: DiffusionQLAgent, member: int = 0) -> torch.export.ExportedProgram:

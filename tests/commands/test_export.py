@@ -46,7 +46,7 @@ def test_exported_policy_matches_the_agent_and_runs_episodes(tmp_path, hopper_fi
     expected = select_actions(agent.actor, agent.critic_target, history[None].expand(2, -1, -1, -1),
                               mask[None].expand(2, -1, -1),
                               noise.reshape(noise.shape[0], 1, envs * candidates, 3).expand(-1, 2, -1, -1),
-                              uniform[None].expand(2, -1, -1), candidates, agent.max_action)[0][member][0]
+                              uniform[None].expand(2, -1, -1), candidates)[0][member][0]
     torch.testing.assert_close(torch.load(tmp_path / "actions.pt"), expected, rtol=1e-5, atol=1e-5)
     # the reference script keeps the history itself and plays whole episodes
     played = subprocess.run([sys.executable, str(out / "run_policy.py"), "--episodes", "2"], capture_output=True,
