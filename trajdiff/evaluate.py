@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -234,42 +235,16 @@ def record_video(agent: Policy, env_id: str, path: Path, seeds: Sequence[int], e
         import imageio.v2 as imageio
     except ImportError:
         raise TrajdiffError("videos need imageio: pip install 'trajdiff[video]'") from None
-    created = topmost_missing(path.parent)  # removed again if the writer cannot start
-    existed = path.exists()
-
-    def put_back() -> None:  # what a failed start made goes again
-        if not existed:
-            path.unlink(missing_ok=True)
-        if created is not None:
-            shutil.rmtree(created, ignore_errors=True)
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.open("ab").close()  # a read-only place fails here, before the writer, whose cleanup would retry noisily
-    except OSError as error:
-        put_back()
-        raise TrajdiffError(f"cannot write the video {path} ({error.strerror or error})") from None
+    put_back = claim_output(path)
     env = make_environment(env_id, observe, render_mode="rgb_array")
     random, starts = evaluation_streams(seeds, evaluation_round, 1, agent.device)
     try:
-        observation, _ = env.reset(seed=starts[0])
-        frame = env.render()
-    except Exception as error:  # MuJoCo raises various errors when no GL backend loads
+        observation, frame = first_frame(env, starts[0])
+        writer = video_writer(imageio, path, env.metadata.get("render_fps", 30))
+    except TrajdiffError:
         env.close()
         put_back()
-        raise TrajdiffError(f"offscreen rendering failed ({type(error).__name__}: {error}); set MUJOCO_GL=egl "
-                            "(GPU, or Mesa's libegl-mesa0 on a CPU) or MUJOCO_GL=osmesa with libosmesa6") from None
-    try:
-        writer = imageio.get_writer(path, fps=env.metadata.get("render_fps", 30))
-    except OSError as error:
-        env.close()
-        put_back()
-        raise TrajdiffError(f"cannot write the video {path} ({error.strerror or error})") from None
-    except (ValueError, ImportError):
-        env.close()
-        put_back()
-        raise TrajdiffError(f"no imageio backend writes {path.suffix or 'extension-less'} files here: "
-                            "pip install 'trajdiff[video]' (imageio-ffmpeg, for mp4) or ask for a .gif") from None
+        raise
     device = agent.device
     buffer = HistoryBuffer(1, agent.history_len, observation.shape[0], device)
     buffer.reset(np.ones(1, bool), torch.as_tensor(observation[None], dtype=torch.float32, device=device))
@@ -289,3 +264,46 @@ def record_video(agent: Policy, env_id: str, path: Path, seeds: Sequence[int], e
         raise TrajdiffError(f"cannot write the video {path} ({error.strerror or error})") from None
     finally:
         env.close()
+
+
+def claim_output(path: Path) -> Callable[[], None]:
+    """Make sure ``path`` can be written (its folders created, the file opened): a one-line error if not. Returns
+    what puts the place back as it was (for a failure before anything was written)."""
+    created = topmost_missing(path.parent)
+    existed = path.exists()
+
+    def put_back() -> None:
+        if not existed:
+            path.unlink(missing_ok=True)
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.open("ab").close()  # a read-only place fails here, before the writer, whose cleanup would retry noisily
+    except OSError as error:
+        put_back()
+        raise TrajdiffError(f"cannot write the video {path} ({error.strerror or error})") from None
+    return put_back
+
+
+def first_frame(env: gym.Env, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first observation and frame of an episode from ``seed``, or a one-line error saying which OpenGL backend
+    to set."""
+    try:
+        observation, _ = env.reset(seed=seed)
+        return observation, env.render()
+    except Exception as error:  # MuJoCo raises various errors when no GL backend loads
+        raise TrajdiffError(f"offscreen rendering failed ({type(error).__name__}: {error}); set MUJOCO_GL=egl "
+                            "(GPU, or Mesa's libegl-mesa0 on a CPU) or MUJOCO_GL=osmesa with libosmesa6") from None
+
+
+def video_writer(imageio: Any, path: Path, fps: int) -> Any:
+    """imageio's writer for ``path``, or a one-line error saying what is missing."""
+    try:
+        return imageio.get_writer(path, fps=fps)
+    except OSError as error:
+        raise TrajdiffError(f"cannot write the video {path} ({error.strerror or error})") from None
+    except (ValueError, ImportError):
+        raise TrajdiffError(f"no imageio backend writes {path.suffix or 'extension-less'} files here: "
+                            "pip install 'trajdiff[video]' (imageio-ffmpeg, for mp4) or ask for a .gif") from None

@@ -75,41 +75,7 @@ class EpisodeDataset:
         next_observations (D4RL v2, Minari, ``trajdiff collect``) do not have it.
         Every problem found raises a one-line :class:`TrajdiffError` naming the dataset.
         """
-        missing = [key for key in REQUIRED_KEYS if key not in arrays]
-        if missing:
-            raise TrajdiffError(f"{name}: missing required key(s): {', '.join(missing)}")
-        observations = _float_matrix(arrays["observations"], "observations", name)
-        actions = _float_matrix(arrays["actions"], "actions", name)
-        rewards = _float_matrix(np.asarray(arrays["rewards"]).reshape(-1), "rewards", name).reshape(-1)
-        terminals = np.asarray(arrays["terminals"]).reshape(-1).astype(bool)
-        timeouts = np.asarray(arrays["timeouts"]).reshape(-1).astype(bool)
-        size = len(observations)
-        if size == 0:
-            raise TrajdiffError(f"{name}: the dataset is empty (0 transitions)")
-        lengths = {"actions": len(actions), "rewards": len(rewards), "terminals": len(terminals),
-                   "timeouts": len(timeouts)}
-        next_observations = arrays.get("next_observations")
-        if next_observations is not None:
-            next_observations = _float_matrix(next_observations, "next_observations", name)
-            lengths["next_observations"] = len(next_observations)
-            if next_observations.shape[1] != observations.shape[1]:
-                raise TrajdiffError(
-                    f"{name}: next_observations have {next_observations.shape[1]} columns, "
-                    f"observations {observations.shape[1]}"
-                )
-        mismatched = {key: length for key, length in lengths.items() if length != size}
-        if mismatched:
-            details = ", ".join(f"{key} {length}" for key, length in mismatched.items())
-            raise TrajdiffError(f"{name}: length mismatch: observations {size} rows but {details}")
-        checked = {"observations": observations, "actions": actions, "rewards": rewards}
-        if next_observations is not None:
-            checked["next_observations"] = next_observations
-        for key, values in checked.items():
-            bad = ~np.isfinite(values)
-            if bad.any():
-                row = int(np.argwhere(bad)[0][0])
-                raise TrajdiffError(f"{name}: {key} holds NaN or inf (first at row {row})")
-
+        observations, actions, rewards, terminals, timeouts, next_observations = checked_arrays(arrays, name)
         timeouts = timeouts & ~terminals  # a step that is both ends for real: terminal wins
         timeouts[-1] |= not terminals[-1]  # the data's end truncates the last episode
         episode_ends = np.flatnonzero(terminals | timeouts).astype(np.int64) + 1
@@ -186,6 +152,46 @@ class EpisodeDataset:
 
 ACTION_TOLERANCE = 1e-3
 """Relative slack on the action bounds: float rounding in recorded files, never a real excursion."""
+
+
+def checked_arrays(arrays: dict[str, np.ndarray], name: str) -> tuple[np.ndarray, ...]:
+    """D4RL-style arrays checked and typed: observations, actions and rewards as finite float32, terminals and
+    timeouts as bool, next_observations (None when absent); the first problem found is a one-line error."""
+    missing = [key for key in REQUIRED_KEYS if key not in arrays]
+    if missing:
+        raise TrajdiffError(f"{name}: missing required key(s): {', '.join(missing)}")
+    observations = _float_matrix(arrays["observations"], "observations", name)
+    actions = _float_matrix(arrays["actions"], "actions", name)
+    rewards = _float_matrix(np.asarray(arrays["rewards"]).reshape(-1), "rewards", name).reshape(-1)
+    terminals = np.asarray(arrays["terminals"]).reshape(-1).astype(bool)
+    timeouts = np.asarray(arrays["timeouts"]).reshape(-1).astype(bool)
+    size = len(observations)
+    if size == 0:
+        raise TrajdiffError(f"{name}: the dataset is empty (0 transitions)")
+    lengths = {"actions": len(actions), "rewards": len(rewards), "terminals": len(terminals),
+               "timeouts": len(timeouts)}
+    next_observations = arrays.get("next_observations")
+    if next_observations is not None:
+        next_observations = _float_matrix(next_observations, "next_observations", name)
+        lengths["next_observations"] = len(next_observations)
+        if next_observations.shape[1] != observations.shape[1]:
+            raise TrajdiffError(
+                f"{name}: next_observations have {next_observations.shape[1]} columns, "
+                f"observations {observations.shape[1]}"
+            )
+    mismatched = {key: length for key, length in lengths.items() if length != size}
+    if mismatched:
+        details = ", ".join(f"{key} {length}" for key, length in mismatched.items())
+        raise TrajdiffError(f"{name}: length mismatch: observations {size} rows but {details}")
+    checked = {"observations": observations, "actions": actions, "rewards": rewards}
+    if next_observations is not None:
+        checked["next_observations"] = next_observations
+    for key, values in checked.items():
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise TrajdiffError(f"{name}: {key} holds NaN or inf (first at row {row})")
+    return observations, actions, rewards, terminals, timeouts, next_observations
 
 
 def _float_matrix(values: Any, key: str, name: str) -> np.ndarray:
