@@ -13,17 +13,19 @@ import os
 
 import torch
 
+from trajdiff.agent import AgentConfig
 from trajdiff.errors import TrajdiffError
 
 BYTES_PER_FLOAT = 4
 SAFETY = 2
 
 
-def update_memory_bytes(members: int, batch_size: int, history_len: int, observation_dim: int, hidden_dim: int,
-                        diffusion_steps: int, q_repeats: int, history_hidden_dim: int) -> int:
+def update_memory_bytes(config: AgentConfig, members: int, batch_size: int, observation_dim: int,
+                        q_repeats: int) -> int:
     """A rough upper estimate of one update's working memory, in bytes (see the module docstring)."""
-    network_passes = 2 * diffusion_steps + 4 + q_repeats * diffusion_steps
-    per_window = (network_passes * 4 * hidden_dim + 2 * history_len * (observation_dim + 3 * history_hidden_dim))
+    network_passes = 2 * config.diffusion_steps + 4 + q_repeats * config.diffusion_steps
+    per_window = (network_passes * 4 * config.hidden_dim
+                  + 2 * config.history_len * (observation_dim + 3 * config.history_hidden_dim))
     return SAFETY * BYTES_PER_FLOAT * members * batch_size * per_window
 
 

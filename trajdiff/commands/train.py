@@ -219,8 +219,7 @@ def check_fits(configs: list[TrainConfig], dataset: EpisodeDataset, device: torc
     check_window_fits("history-len", agent.history_len, longest)
     check_window_fits("n-step", max(config.agent.n_step for config in configs), longest)
     repeats = MAX_Q_REPEATS if any(config.agent.max_q_backup for config in configs) else 1
-    needed = update_memory_bytes(len(configs), configs[0].batch_size, agent.history_len, dataset.observation_dim,
-                                 agent.hidden_dim, agent.diffusion_steps, repeats, agent.history_hidden_dim)
+    needed = update_memory_bytes(agent, len(configs), configs[0].batch_size, dataset.observation_dim, repeats)
     check_update_fits(needed, device, f"--batch-size {configs[0].batch_size} with --history-len {agent.history_len}")
     if configs[0].schedule.eval_every:
         environments = min(configs[0].schedule.eval_episodes, MAX_ENVIRONMENTS)
