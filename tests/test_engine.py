@@ -180,9 +180,9 @@ def test_the_no_sync_check_catches_a_host_read():
 def test_changes_after_capture_are_in_place_or_refused():
     engine, twin = build(lr_decay="cosine", total_updates=10), build(lr_decay="cosine", total_updates=10)
     engine.capture(TracedReplay())
-    # a longer run: the cosine decay's horizon changes in place, and the replay sees it
-    engine.agent.set_total_updates(40)
-    twin.agent.set_total_updates(40)
+    # the cosine decay's horizon changed in place: the replay sees it
+    engine.agent.decay_horizon.fill_(40.0)
+    twin.agent.decay_horizon.fill_(40.0)
     for _ in range(3):
         engine.update()
         twin.update()
@@ -207,7 +207,7 @@ def test_the_replay_test_catches_a_re_allocated_tensor():
     engine.capture(TracedReplay())
     agent = engine.agent
     object.__setattr__(agent, "decay_horizon", torch.full((2,), 40.0))  # around the guard, as old code did
-    twin.agent.set_total_updates(40)
+    twin.agent.decay_horizon.fill_(40.0)
     for _ in range(3):
         engine.update()
         twin.update()

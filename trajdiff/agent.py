@@ -366,18 +366,13 @@ class DiffusionQLAgent(GraphInputs):
         self.actor_lr = member_values([c.actor_lr for c in configs])
         self.critic_lr = member_values([c.critic_lr for c in configs])
         self.grad_norm = member_values([c.grad_norm if c.grad_norm > 0 else math.inf for c in configs])
-        self.decay_period = torch.empty(self.members, device=device)
-        self.decay_horizon = torch.empty(self.members, device=device)
-        self.set_total_updates(total_updates)
+        # the learning-rate decay spans the run's length, total_updates (a resumed run may be given a longer one)
+        schedule = [decay_period_and_horizon(c.lr_decay, total_updates) for c in configs]
+        self.decay_period = member_values([period for period, _ in schedule])
+        self.decay_horizon = member_values([horizon for _, horizon in schedule])
         self.q_repeats = torch.tensor([MAX_Q_REPEATS if c.max_q_backup else 1 for c in configs], device=device)
         self.max_q_repeats = MAX_Q_REPEATS if any(c.max_q_backup for c in configs) else 1
         self.random = MemberRandom(seeds, "diffusion", device)
-
-    def set_total_updates(self, total_updates: int) -> None:
-        """The run's length, which the cosine decay spans (it may grow when a run is resumed); in place."""
-        schedule = [decay_period_and_horizon(c.lr_decay, total_updates) for c in self.configs]
-        self.decay_period.copy_(torch.tensor([p for p, _ in schedule], device=self.device))
-        self.decay_horizon.copy_(torch.tensor([h for _, h in schedule], device=self.device))
 
     def state_dict(self) -> dict[str, Any]:
         """All that training changes, by name, as live tensors: the four networks, both optimisers' moments and
