@@ -51,10 +51,7 @@ class WandbLogger:
     its checkpoint exactly, and W&B keeps the first of two rows of one update."""
 
     def __init__(self, directory: Path, config: dict[str, Any]) -> None:
-        try:
-            import wandb
-        except ImportError:
-            raise TrajdiffError("--wandb needs Weights & Biases: pip install 'trajdiff[wandb]'") from None
+        import wandb  # trajdiff.commands.train checks that it is installed before any work
         run_id = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
         self.run = wandb.init(mode=os.environ.get("WANDB_MODE", "offline"), dir=directory, id=run_id,
                               project=os.environ.get("WANDB_PROJECT", "trajdiff"), name=directory.name,

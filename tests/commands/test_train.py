@@ -209,6 +209,20 @@ def test_wandb_mirrors_every_row_offline_and_a_resume_continues_its_run(tmp_path
             assert re.search(re.escape(key.encode()) + rb".{1,8}" + re.escape(value), history, re.DOTALL), key
 
 
+def test_wandb_without_the_package_is_one_line_before_any_work(tmp_path, hopper_file, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None if name == "wandb" else
+                        find_spec(name, *rest))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--dataset", str(hopper_file), "--wandb", "--out", str(tmp_path / "run"), *COMMON])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == ("trajdiff: error: --wandb needs Weights & Biases: "
+                                               "pip install 'trajdiff[wandb]'")
+    assert not (tmp_path / "run").exists()
+
+
 def test_eval_does_not_need_the_training_data(tmp_path, hopper_file, capsys):
     data = tmp_path / "copy.hdf5"
     data.write_bytes(hopper_file.read_bytes())

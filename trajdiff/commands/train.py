@@ -7,6 +7,7 @@ what a single run writes, and a single ``--seed`` run is the case K = 1 in ``--o
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import time
@@ -91,6 +92,8 @@ def train(config: TrainConfig) -> Path:
 def check_start(configs: list[TrainConfig], resume: bool) -> list[dict] | None:
     """Everything that can be checked before any work; the members' checkpoints when resuming."""
     check_members(configs)
+    require(not configs[0].wandb or importlib.util.find_spec("wandb") is not None,
+            "--wandb needs Weights & Biases: pip install 'trajdiff[wandb]'")
     for config in configs:
         check_creatable(config.out)
     if not resume:
