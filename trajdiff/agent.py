@@ -81,10 +81,11 @@ class AgentConfig:
     """Everything that defines the algorithm (defaults: Diffusion-QL's gym-locomotion settings).
 
     Per member, with c_t the encoding of the last ``history_len`` observations, w(tau) = floor + (1 - floor)
-    p(expert | tau) the window's episode weight (1 without expertise weighting), n = ``n_step``:
+    p(expert | tau) the window's episode weight (1 without expertise weighting), k = ``n_step`` or the steps left
+    in the episode if fewer:
         critic:  sum_j E[(Q_j(s_t, a_t) - y)^2],
-                 y = sum_{i<n} gamma^i r_{t+i} + gamma^n [no terminal before t+n] min_j Q'_j(s_{t+n}, a'),
-                 a' ~ the EMA actor at c_{t+n} (the max over 10 draws per head with ``max_q_backup``);
+                 y = sum_{i<k} gamma^i r_{t+i} + gamma^k [the episode did not terminate] min_j Q'_j(s_{t+k}, a'),
+                 a' ~ the EMA actor at c_{t+k} (the max over 10 draws per head with ``max_q_backup``);
         actor:   E[w(tau) ||eps - eps_theta(a_t^k, k, c_t)||^2] - eta E[Q_i(s_t, a)] / |E[Q_j(s_t, a)]|,
                  a ~ pi_theta(. | c_t), i a random head and j the other.
     Fields declared per-member may differ between the members of one batched agent; all others are shared

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-MEASURES = ("q_bias", "q_correlation", "q_states", "action_change")
-"""What :meth:`EpisodeMeasures.summary` reports (progress.csv has them as eval_NAME)."""
+PROGRESS_COLUMNS = {"q_bias": "eval_q_bias", "q_correlation": "eval_q_correlation", "q_states": "eval_q_states",
+                    "action_change": "eval_action_change"}
+"""What :meth:`EpisodeMeasures.summary` reports, each with its progress.csv column."""
 
 TAIL_WEIGHT = 0.01
 """Largest weight gamma^k that the unseen rest of a time-limited episode may have for a state to be kept."""

@@ -47,11 +47,12 @@ class TensorBoardLogger:
 class WandbLogger:
     """A Weights & Biases run in FOLDER/wandb, offline unless the WANDB_MODE environment variable says otherwise
     (``wandb sync FOLDER/wandb/offline-run-*`` uploads it later); project WANDB_PROJECT or "trajdiff". Its id comes
-    from the folder's path, so a resumed run continues the same W&B run; a resumed run repeats the updates after
-    its checkpoint exactly, and W&B keeps the first of two rows of one update."""
+    from the folder's path, so a resumed run continues the same W&B run. W&B does not take back what a killed
+    process logged past its checkpoint (progress.csv does): the resumed run logs those updates again."""
 
     def __init__(self, directory: Path, config: dict[str, Any]) -> None:
         import wandb  # trajdiff.commands.train checks that it is installed before any work
+
         run_id = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
         self.run = wandb.init(mode=os.environ.get("WANDB_MODE", "offline"), dir=directory, id=run_id,
                               project=os.environ.get("WANDB_PROJECT", "trajdiff"), name=directory.name,

@@ -5,12 +5,14 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+import trajdiff
 from trajdiff.checkpoint import load_checkpoint
 from trajdiff.cli import main
 from trajdiff.commands.train_config import TrainConfig, check_members, check_resumable, default_config, member_configs
@@ -169,11 +171,15 @@ def test_preset_sets_published_hyperparameters():
 
 
 def test_expertise_weighted_training_logs_weights(tmp_path, hopper_file):
+    """Weight statistics join the rows; every progress.csv column is written by its name in the package (a grep
+    for a column finds the code that makes it)."""
     out = tmp_path / "weighted"
-    main(["train", "--dataset", str(hopper_file), "--updates", "20", "--eval-every", "0", "--checkpoint-every", "10",
+    main(["train", "--dataset", str(hopper_file), "--updates", "20", "--eval-every", "10", "--eval-episodes", "1",
           "--out", str(out), "--expertise-weighting", "--expertise-floor", "0.2", *COMMON])
     progress = rows(out)
     assert {"weight_std", "weight_min", "weight_max"} <= set(progress[0])
+    package = "".join(path.read_text() for path in Path(trajdiff.__file__).parent.rglob("*.py"))
+    assert "eval_q_bias" in progress[0] and [column for column in progress[0] if f'"{column}"' not in package] == []
     assert float(progress[0]["weight_min"]) > 0
     summary = json.loads((out / "expertise.json").read_text())
     assert summary["components"] >= 1 and (out / "expertise.png").stat().st_size > 0

@@ -28,7 +28,7 @@ from trajdiff.commands.train_config import RunSchedule, TrainConfig
 from trajdiff.data.load import EMBEDDED_DEFAULT, load_dataset
 from trajdiff.envs import Observe
 from trajdiff.errors import Terminated, TrajdiffError, end_with_parent
-from trajdiff.measures import MEASURES
+from trajdiff.measures import PROGRESS_COLUMNS
 from trajdiff.utils import progress_bar, write_csv
 
 FAMILIES = ("hopper", "halfcheetah", "walker2d")
@@ -368,6 +368,6 @@ def last_measures(progress: list[dict[str, str]]) -> dict[str, float | str]:
     """The evaluation measures (trajdiff.measures) averaged over the last five evaluations; '' for progress files
     written before they were recorded."""
     last = progress[-LAST_EVALUATIONS:]
-    return {name: float(np.mean([float(row[f"eval_{name}"]) for row in last]))
-            if all(row.get(f"eval_{name}") not in (None, "") for row in last) else ""
-            for name in MEASURES if name != "q_states"}
+    return {name: float(np.mean([float(row[column]) for row in last]))
+            if all(row.get(column) not in (None, "") for row in last) else ""
+            for name, column in PROGRESS_COLUMNS.items() if name != "q_states"}

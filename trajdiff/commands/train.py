@@ -34,7 +34,7 @@ from trajdiff.envs import observed_columns
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import MAX_ENVIRONMENTS, EvaluationPlan, evaluate
 from trajdiff.expertise import bc_weight_table, member_expertise
-from trajdiff.measures import MEASURES
+from trajdiff.measures import PROGRESS_COLUMNS
 from trajdiff.plots import plot_expertise, plot_progress, source_names
 from trajdiff.resources import check_update_fits, check_window_fits, selection_memory_bytes, update_memory_bytes
 from trajdiff.run_folder import RunFolder, agent_for_environment, check_creatable, check_reusable, check_same_data
@@ -369,6 +369,6 @@ def evaluate_into(rows: list[dict], agent: DiffusionQLAgent, env_id: str, config
         summary = result.summary()
         row.update(return_mean=summary["return_mean"], return_std=summary["return_std"],
                    normalized_score=summary["normalized_score_mean"],
-                   **{f"eval_{name}": summary[name] for name in MEASURES})
+                   **{column: summary[name] for name, column in PROGRESS_COLUMNS.items()})
     scores = ", ".join(f"{row['normalized_score']:.1f}" for row in rows)
     bar.write(f"step {rows[0]['step']}: normalised score {scores}")
