@@ -77,21 +77,8 @@ def write_report(rows: list[dict], out: Path, title: str) -> None:
     if seeds <= 3:
         lines.append(f"With {seeds} run(s) per cell the IQM is the mean and its interval spans about the "
                      "range of the runs: read them as such.")
-    lines += ["", "| method | dataset | seeds | final | last 5 | best (online) | IQM of final [95% CI] |",
-              "|---|---|---|---|---|---|---|"]
+    lines += score_table(by_method, datasets)
     complete = [method for method, per_dataset in by_method.items() if all(per_dataset.get(d) for d in datasets)]
-    for method, per_dataset in by_method.items():
-        for dataset in datasets:
-            runs = per_dataset.get(dataset, [])
-            if not runs:
-                continue
-            cells = []
-            for column, _ in FIGURES:
-                values = np.array([run[column] for run in runs])
-                cells.append(f"{values.mean():.1f} ± {values.std():.1f}")
-            iqm, low, high = interquartile_mean(np.array([run["normalized_score"] for run in runs])[:, None])
-            lines.append(f"| {method} | {dataset} | {len(runs)} | {' | '.join(cells)} | "
-                         f"{iqm:.1f} [{low:.1f}, {high:.1f}] |")
     lines += beyond_the_score(by_method, datasets)
     if len(datasets) > 1:
         lines += ["", "| method | IQM of final over datasets and seeds [95% CI] | IQM of last 5 [95% CI] |",
@@ -119,6 +106,26 @@ def write_report(rows: list[dict], out: Path, title: str) -> None:
             lines.append(f"| P({method} > diffusion-ql) | {' | '.join(cells)} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     plot_learning_curves(rows, datasets, out / "learning-curves.png")
+
+
+def score_table(by_method: dict[str, dict[str, list[dict]]], datasets: list[str]) -> list[str]:
+    """The results table's lines: per method and dataset, mean ± std over seeds of each FIGURES column and the IQM
+    of the final score with its interval."""
+    lines = ["", "| method | dataset | seeds | final | last 5 | best (online) | IQM of final [95% CI] |",
+             "|---|---|---|---|---|---|---|"]
+    for method, per_dataset in by_method.items():
+        for dataset in datasets:
+            runs = per_dataset.get(dataset, [])
+            if not runs:
+                continue
+            cells = []
+            for column, _ in FIGURES:
+                values = np.array([run[column] for run in runs])
+                cells.append(f"{values.mean():.1f} ± {values.std():.1f}")
+            iqm, low, high = interquartile_mean(np.array([run["normalized_score"] for run in runs])[:, None])
+            lines.append(f"| {method} | {dataset} | {len(runs)} | {' | '.join(cells)} | "
+                         f"{iqm:.1f} [{low:.1f}, {high:.1f}] |")
+    return lines
 
 
 def run_versions(rows: list[dict]) -> list[str]:

@@ -234,12 +234,9 @@ def suite_file_name(family: str, kind: Kind) -> str:
     return f"{family}-{kind}.hdf5"
 
 
-def write_dataset(run: BehaviorRun, kind: Kind, size: int, seed: int, out: Path, with_infos: bool = True,
-                  built: dict[str, Built] | None = None, policy_step: int | None = None) -> Built:
-    """Build one dataset and write it as D4RL-layout hdf5 (with its infos unless ``with_infos`` is off)."""
-    dataset, infos = build_dataset(run, kind, size, seed, built, policy_step)
+def write_dataset(out: Path, built: Built, with_infos: bool = True) -> None:
+    """Write a built dataset as D4RL-layout hdf5 (with its infos unless ``with_infos`` is off) and say so."""
+    dataset, infos = built
     write_d4rl_hdf5(out, dataset, infos=infos if with_infos else None)
-    returns = dataset.episode_returns
     print(f"{out}: {dataset.num_transitions:,} transitions, {dataset.num_episodes} episodes, "
-          f"return mean {returns.mean():.1f} (policy {dataset.metadata['policy']})")
-    return dataset, infos
+          f"return mean {dataset.episode_returns.mean():.1f} (policy {dataset.metadata['policy']})")

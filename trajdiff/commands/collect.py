@@ -17,6 +17,7 @@ from trajdiff.collect.datasets import (
     BehaviorRun,
     Built,
     Kind,
+    build_dataset,
     first_episodes,
     mix_datasets,
     suite_file_name,
@@ -192,8 +193,9 @@ class CollectSuiteConfig(CollectSource):
 
 def collect_dataset(config: CollectDatasetConfig) -> None:
     run = BehaviorRun.open(config.from_, config.env)
-    dataset, _ = write_dataset(run, config.kind, config.size, config.seed, config.out, config.infos,
-                               policy_step=config.policy_step)
+    built = build_dataset(run, config.kind, config.size, config.seed, policy_step=config.policy_step)
+    write_dataset(config.out, built, config.infos)
+    dataset = built[0]
     if config.minari_id is not None:
         write_minari(dataset, config.minari_id, run.env_id)
         print(f"also written as Minari dataset {config.minari_id}")
@@ -243,7 +245,7 @@ def collect_suite(config: CollectSuiteConfig) -> None:
     family = environment_family(run.env_id) or run.env_id.lower()
     built: dict[str, Built] = {}
     for kind in KINDS:
-        built[kind] = write_dataset(run, kind, config.size, config.seed, config.out / suite_file_name(family, kind),
-                             built=built)
+        built[kind] = build_dataset(run, kind, config.size, config.seed, built)
+        write_dataset(config.out / suite_file_name(family, kind), built[kind])
 
 
