@@ -20,6 +20,7 @@ import inspect
 import re
 import textwrap
 import typing
+from pathlib import Path
 from typing import Any
 
 MARKER = re.compile(r"^<!-- table: ([a-z0-9-]+) -->$", re.MULTILINE)
@@ -85,7 +86,7 @@ def options_table(cls: type) -> str:
 KIND_ORDER = ("random", "medium", "medium-replay", "expert", "medium-expert")
 
 
-def datasets_table(folder: Any) -> str:
+def datasets_table(folder: Path) -> str:
     """One row per dataset record (``trajdiff data info FILE --json``): size, episodes, ends, mean return and its
     D4RL-normalised level, the policy, and the start of the content digest (the record holds all of it)."""
     import json
@@ -135,8 +136,6 @@ def table(name: str) -> str:
         return markdown_table(("method", "changes to Diffusion-QL's defaults",
                                "takes the authors' per-dataset settings"), rows)
     if name == "datasets-d4rl":
-        from pathlib import Path
-
         return datasets_table(Path(__file__).parent / "datasets-d4rl")
     if name == "suites":
         return markdown_table(("suite", "datasets (files in --data-dir)"), [
@@ -157,8 +156,6 @@ def on_page_markdown(markdown: str, **_: Any) -> str:
 
 
 if __name__ == "__main__":
-    from pathlib import Path
-
     for page in sorted(Path(__file__).parent.glob("*.md")):
         text = page.read_text()
         if filled(text) != text:
