@@ -9,12 +9,15 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import make_arrays
+from tests.data.test_returns import lambda_return_by_recursion
 from trajdiff.agent import (
     AgentConfig,
     DiffusionQLAgent,
+    actor_loss,
     check_member_configs,
     critic_loss,
     critic_target_value,
+    member_sampler,
     q_loss,
     shared_values,
 )
@@ -109,10 +112,10 @@ def reference_update(ref, optimizers, batch, noise, member, step, config, max_ac
                 x = mean
         return x.clamp(-max_action, max_action)
 
-    s, a, r = batch.observations[member], batch.actions[member], batch.n_step_return[member][:, None]
-    s_next, not_done_discount = batch.bootstrap_observations[member], batch.bootstrap_discount[member][:, None]
+    s, a, r = batch.observations[member], batch.actions[member], batch.target_reward[member][:, None]
+    s_next, not_done_discount = batch.bootstrap_observations[member, :, 0], batch.bootstrap_weight[member]
     with torch.no_grad():
-        a_next = sample(ref.ema, s_next, noise.target_chain[:, member, :, 0])
+        a_next = sample(ref.ema, s_next, noise.target_chain[:, member, :, 0, 0])
         target_q1, target_q2 = ref.critic(ref.ema, s_next, a_next)
         y = r + not_done_discount * torch.minimum(target_q1, target_q2)
     q1, q2 = ref.critic(ref.live, s, a)
@@ -250,10 +253,10 @@ def test_terminal_targets_do_not_bootstrap():
     sampler = TrajectorySampler(EpisodeDataset.from_arrays(make_arrays([3], ["terminal"], 11, 3)), 2, [5], [0.9],
                                 [0])
     batch = sampler.windows(np.arange(3)[None])
-    assert (batch.bootstrap_discount == 0).all()
+    assert (batch.bootstrap_weight == 0).all()
     agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig(history_len=2, n_step=5)], 10, CPU, [0])
     metrics = agent.update(batch)
-    torch.testing.assert_close(metrics["q_target_mean"][0], batch.n_step_return.mean())
+    torch.testing.assert_close(metrics["q_target_mean"][0], batch.target_reward.mean())
 
 
 class FixedHeads(torch.nn.Module):
@@ -286,7 +289,7 @@ def test_max_q_backup_takes_each_heads_max_then_the_min():
     agent.critic_target.heads = FixedHeads(q1, q2)
     target = critic_target_value(agent.ema_actor, agent.critic_target, batch, agent.draw_noise(2).target_chain,
                                  agent.q_repeats)[..., 0]
-    expected = batch.n_step_return + 0.5 * torch.tensor([[4.0, 2.0], [1.0, -3.0]])
+    expected = batch.target_reward + 0.5 * torch.tensor([[4.0, 2.0], [1.0, -3.0]])
     torch.testing.assert_close(target, expected)
 
 
@@ -307,8 +310,8 @@ def test_action_selection_follows_the_critic():
     random = MemberRandom([0, 1], "evaluation-actions", CPU)
     for deterministic in (True, False):
         actions, values = agent.act(history, mask, random, deterministic)
-        assert actions.shape == (2, 5, 3) and values.shape == (2, 5)
-        torch.testing.assert_close(actions, candidates[1].expand(2, 5, 3))
+        assert actions.shape == (2, 5, 1, 3) and values.shape == (2, 5)
+        torch.testing.assert_close(actions, candidates[1].expand(2, 5, 1, 3))
         torch.testing.assert_close(values, torch.full((2, 5), 1000 * candidates[1, 0].item()))  # min of the heads
 
 
@@ -319,7 +322,7 @@ def test_equal_q_values_choose_uniformly():
     agent.critic_target.heads = FixedHeads(torch.zeros(1, 800, 1), torch.zeros(1, 800, 1))
     random = MemberRandom([3], "evaluation-actions", CPU)
     chosen, _ = agent.act(torch.randn(1, 200, 1, 11), torch.ones(1, 200, 1, dtype=torch.bool), random)
-    counts = np.bincount(chosen[0, :, 0].long().numpy(), minlength=4)
+    counts = np.bincount(chosen[0, :, 0, 0].long().numpy(), minlength=4)
     assert (counts > 25).all(), counts  # 50 expected each; a bias to one end would empty a bin
 
 
@@ -327,7 +330,7 @@ def test_actions_respect_bounds():
     agent = DiffusionQLAgent(11, 3, 0.4, [AgentConfig(history_len=3, action_candidates=7)], 10, CPU, [0])
     history, mask = torch.randn(1, 5, 3, 11), torch.ones(1, 5, 3, dtype=torch.bool)
     actions, _ = agent.act(history, mask, MemberRandom([0], "evaluation-actions", CPU))
-    assert actions.shape == (1, 5, 3) and actions.abs().max() <= 0.4
+    assert actions.shape == (1, 5, 1, 3) and actions.abs().max() <= 0.4
 
 
 def test_critic_history_has_its_own_encoder_and_target():
@@ -414,9 +417,56 @@ def test_target_updates_known_answer():
 def test_members_may_differ_only_in_the_fields_declared_per_member():
     """One declaration (the fields' per_member metadata) decides what members may vary; everything else is shared."""
     per_member = {field.name for field in dataclasses.fields(AgentConfig)} - set(shared_values(AgentConfig()))
-    assert per_member == {"n_step", "discount", "eta", "actor_lr", "critic_lr", "grad_norm", "max_q_backup",
-                          "lr_decay", "expertise_weighting", "expertise_floor"}
+    assert per_member == {"n_step", "discount", "td_lambda", "eta", "actor_lr", "critic_lr", "grad_norm",
+                          "max_q_backup", "lr_decay", "expertise_weighting", "expertise_floor"}
     check_member_configs([AgentConfig(), AgentConfig(eta=2.5, n_step=3, lr_decay="cosine", max_q_backup=True)])
     with pytest.raises(TrajdiffError, match="members of one batch must share hidden_dim"):
         check_member_configs([AgentConfig(), AgentConfig(hidden_dim=64)])
     assert "eta" not in shared_values(AgentConfig()) and shared_values(AgentConfig())["history_len"] == 1
+
+
+class StateHeads(torch.nn.Module):
+    """Stand-in Q heads that ignore the action: Q1 = s[0], Q2 = s[0] + 1, so V(s) = s[0]."""
+
+    def forward(self, state, action):
+        return state[..., :1], state[..., :1] + 1.0
+
+
+def test_lambda_targets_match_the_recursion_through_the_agent():
+    """Episodes with a terminal inside the window, a one-step episode and time-limit cuts; members with n 3 and
+    (with the max-Q backup) n 2 in one batch. next_observations[i] = i + 0.5, so V of it is i + 0.5."""
+    data = EpisodeDataset.from_arrays(make_arrays([4, 1, 6, 3], ["terminal", "timeout", "timeout", "terminal"], 11, 3))
+    configs = [AgentConfig(n_step=3, critic_target="lambda", td_lambda=0.3, discount=0.9),
+               AgentConfig(n_step=2, critic_target="lambda", td_lambda=0.7, discount=0.9, max_q_backup=True)]
+    sampler = member_sampler(configs, [0, 1], data, CPU)
+    agent = DiffusionQLAgent(11, 3, 1.0, configs, 10, CPU, [0, 1])
+    agent.critic_target.heads = StateHeads()
+    size = data.num_transitions
+    batch = sampler.windows(np.tile(np.arange(size), (2, 1)))
+    target = critic_target_value(agent.ema_actor, agent.critic_target, batch, agent.draw_noise(size).target_chain,
+                                 agent.q_repeats)[..., 0]
+    values = np.arange(size) + 0.5
+    for member, config in enumerate(configs):
+        expected = lambda_return_by_recursion(data, config.n_step, 0.9, config.td_lambda, values)
+        np.testing.assert_allclose(target[member].numpy(), expected, rtol=1e-5)
+
+
+def test_chunk_members_update_and_their_bc_loss_leaves_out_steps_past_the_end():
+    data = EpisodeDataset.from_arrays(make_arrays([4, 1, 6, 3], ["terminal", "timeout", "timeout", "terminal"], 11, 3))
+    config = AgentConfig(n_step=3, action_chunk=3, history_len=2)
+    sampler = member_sampler([config, config], [0, 1], data, CPU)
+    agent = DiffusionQLAgent(11, 3, 1.0, [config, config], 10, CPU, [0, 1])
+    batch = sampler.windows(np.tile(np.arange(data.num_transitions), (2, 1)))
+    assert batch.actions.shape == (2, 14, 9) and not batch.action_mask.all()
+    noise = agent.draw_noise(data.num_transitions)
+    assert noise.bc_noise.shape == (2, 14, 9) and noise.target_chain.shape[-1] == 9
+    features = agent.critic.features(batch.history, batch.history_mask).detach()
+    _, bc, _ = actor_loss(agent.actor, agent.critic.heads, batch, features, noise, agent.eta, None)
+    with torch.no_grad():  # by hand: each window's squared error over its held steps only
+        policy = agent.actor.denoiser.condition(agent.actor.encoder(batch.history, batch.history_mask))
+        noisy = agent.actor.schedule.q_sample(batch.actions, noise.bc_steps, noise.bc_noise)
+        squared = ((policy(noisy, noise.bc_steps) - noise.bc_noise) ** 2).view(2, 14, 3, 3)
+    expected = [np.mean([squared[k, b][batch.action_mask[k, b]].mean().item() for b in range(14)]) for k in range(2)]
+    np.testing.assert_allclose(bc.detach().numpy(), expected, rtol=1e-5)
+    metrics = agent.update(batch, noise=noise)
+    assert all(torch.isfinite(value).all() for value in metrics.values())

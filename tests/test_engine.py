@@ -14,9 +14,8 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from tests.test_agent import dataset
-from trajdiff.agent import AgentConfig, DiffusionQLAgent
+from trajdiff.agent import AgentConfig, DiffusionQLAgent, member_sampler
 from trajdiff.agent_state import load_member_states, member_state
-from trajdiff.data import TrajectorySampler
 from trajdiff.engine import UpdateEngine, graph_support, update_mode
 from trajdiff.errors import TrajdiffError
 
@@ -44,7 +43,7 @@ def build(device=CPU, members=2, weights=None, history_len=3, n_step=2, total_up
           **agent_fields):
     seeds = list(range(members))
     configs = [AgentConfig(history_len=history_len, n_step=n_step, hidden_dim=32, **agent_fields)] * members
-    sampler = TrajectorySampler(dataset(), history_len, [n_step] * members, [0.99] * members, seeds, device)
+    sampler = member_sampler(configs, seeds, dataset(), device)
     agent = DiffusionQLAgent(11, 3, 1.0, configs, total_updates, device, seeds)
     return UpdateEngine(agent, sampler, 16, weights, mode)
 
@@ -102,6 +101,9 @@ REPLAY_CASES = {
     "K=2, history 4, approximated Q-action": dict(members=2, history_len=4, n_step=2, q_action="approximated"),
     "K=3, frames encoder, expertise weights": dict(members=3, history_len=4, history_encoder="frames",
                                                    weights=torch.tensor([[1.0, 1.0], [0.2, 1.0], [1.0, 0.5]])),
+    "K=2, history 3, action chunks of 3": dict(members=2, history_len=3, n_step=3, action_chunk=3),
+    "K=3, history 2, lambda-returns, max-Q backup": dict(members=3, history_len=2, n_step=3, critic_target="lambda",
+                                                         td_lambda=0.7, max_q_backup=True),
 }
 
 

@@ -47,20 +47,31 @@ def test_without_values_q_measures_are_nan():
     assert math.isnan(summary["q_bias"]) and math.isnan(summary["q_correlation"])
 
 
+def chunk_scales(chunk: int) -> np.ndarray:
+    return np.float32(0.5) - np.float32(0.2) * np.arange(chunk, dtype=np.float32)
+
+
 class ObservationPolicy:
-    """A deterministic stand-in agent: action = clip(0.5 * s_t[:3]), value = s_t[0] (a value that moves each step)."""
+    """A deterministic stand-in agent: the chunk's action i = clip((0.5 - 0.2 i) s_t[:3]), value = s_t[0] (a value
+    that moves each step)."""
 
     members, history_len, device = 1, 1, torch.device("cpu")
 
+    def __init__(self, action_chunk: int = 1) -> None:
+        self.action_chunk = action_chunk
+
     def act(self, history, mask, random, deterministic=False):
         state = history[:, :, -1]
-        return (0.5 * state[..., :3]).clamp(-1, 1), state[..., 0]
+        scales = torch.as_tensor(chunk_scales(self.action_chunk))[:, None]
+        return (scales * state[..., None, :3]).clamp(-1, 1), state[..., 0]
 
 
 @pytest.mark.slow
-def test_evaluation_measures_match_a_rollout_by_hand():
+@pytest.mark.parametrize("chunk", [1, 3])
+def test_evaluation_measures_match_a_rollout_by_hand(chunk):
+    """With chunks, each is played open-loop and valued at its first state only."""
     discount, episodes = 0.9, 3
-    result = evaluate(ObservationPolicy(), "Hopper-v5", EvaluationPlan(episodes, [4], discounts=[discount]))[0]
+    result = evaluate(ObservationPolicy(chunk), "Hopper-v5", EvaluationPlan(episodes, [4], discounts=[discount]))[0]
     _, starts = evaluation_streams([4], 0, episodes, torch.device("cpu"))
     errors, values, returns, squared_change, changes = [], [], [], 0.0, 0
     for start in starts:
@@ -68,9 +79,11 @@ def test_evaluation_measures_match_a_rollout_by_hand():
         observation, _ = env.reset(seed=start)
         rewards, episode_values, actions, done, terminated = [], [], [], False, False
         while not done:
-            state = observation.astype(np.float32)  # what the agent sees (float32 histories)
-            action = np.clip(np.float32(0.5) * state[:3], -1, 1)
-            episode_values.append(float(state[0]))
+            played = len(actions) % chunk
+            if played == 0:
+                chosen = observation.astype(np.float32)  # what the agent sees (float32 histories)
+            action = np.clip(chunk_scales(chunk)[played] * chosen[:3], -1, 1)
+            episode_values.append(float(chosen[0]) if played == 0 else np.nan)
             actions.append(action)
             observation, reward, terminated, truncated, _ = env.step(action)
             rewards.append(reward)
@@ -78,9 +91,10 @@ def test_evaluation_measures_match_a_rollout_by_hand():
         env.close()
         assert terminated  # this policy falls: every return is exact and every state counts
         obtained = discounted_returns(np.array(rewards), discount)
-        errors += list(np.array(episode_values) - obtained)
-        values += episode_values
-        returns += list(obtained)
+        valued = np.isfinite(episode_values)
+        errors += list(np.array(episode_values)[valued] - obtained[valued])
+        values += list(np.array(episode_values)[valued])
+        returns += list(obtained[valued])
         squared_change += float(np.square(np.diff(np.array(actions), axis=0)).mean(axis=1).sum())
         changes += len(actions) - 1
     assert result.measures["q_states"] == len(errors)

@@ -4,15 +4,16 @@ Diffusion-QL (Wang et al. 2022) trains a DDPM policy pi_theta(a | c) with
     L_actor = L_bc(theta) - eta * E[Q_phi(s, a ~ pi_theta)] / |E[Q_phi'(s, a ~ pi_theta)]|
 and a double-Q critic regressed to target-network bootstraps. trajdiff changes three inputs:
 the context c is a history encoding (``HistoryEncoder``), the critic target is the n-step return
-of the sampled window, and L_bc may carry per-sample expertise weights. With history_len 1,
-n_step 1 and no weights, each member's :meth:`DiffusionQLAgent.update` is Diffusion-QL's update.
+of the sampled window or its truncated lambda-return, the action may be a chunk of h actions that the critic
+scores whole and evaluation runs open-loop, and L_bc may carry per-sample expertise weights. With history_len 1,
+n_step 1, action_chunk 1 and no weights, each member's :meth:`DiffusionQLAgent.update` is Diffusion-QL's update.
 
 The losses are the short functions :func:`critic_target_value`, :func:`critic_loss`, :func:`q_loss` and
 :func:`actor_loss`; the per-member optimiser is trajdiff.optim, the random streams trajdiff.streams, and
 the checkpoint slicing trajdiff.agent_state.
 
 Members. The agent trains K independent members (seeds, or settings that keep the shapes: eta,
-learning rates, gradient clip, max-Q backup, n-step, discount, learning-rate decay, expertise
+learning rates, gradient clip, max-Q backup, n-step, discount, lambda, learning-rate decay, expertise
 weighting). Every weight has a leading member dimension (trajdiff.nets.members), every loss is (K,),
 and member k draws all its randomness from its own streams, so its run does not depend on which
 members share the batch. The update is a function of (weights, batch, noise) with no host
@@ -31,7 +32,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from trajdiff.data.sampler import WindowBatch
+from trajdiff.data.episodes import EpisodeDataset
+from trajdiff.data.sampler import TrajectorySampler, WindowBatch
 from trajdiff.diffusion import NoiseSchedule, ddpm_sample, noise_prediction, one_step_actions, prediction_error
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.expertise import Evidence
@@ -82,19 +84,33 @@ class AgentConfig:
 
     Per member, with c_t the encoding of the last ``history_len`` observations, w(tau) = floor + (1 - floor)
     p(expert | tau) the window's episode weight (1 without expertise weighting), k = ``n_step`` or the steps left
-    in the episode if fewer:
-        critic:  sum_j E[(Q_j(s_t, a_t) - y)^2],
-                 y = sum_{i<k} gamma^i r_{t+i} + gamma^k [the episode did not terminate] min_j Q'_j(s_{t+k}, a'),
-                 a' ~ the EMA actor at c_{t+k} (the max over 10 draws per head with ``max_q_backup``);
-        actor:   E[w(tau) ||eps - eps_theta(a_t^k, k, c_t)||^2] - eta E[Q_i(s_t, a)] / |E[Q_j(s_t, a)]|,
-                 a ~ pi_theta(. | c_t), i a random head and j the other.
+    in the episode if fewer, A_t the action a_t, or with ``action_chunk`` h the chunk a_{t:t+h} (n_step = h):
+        critic:  sum_j E[(Q_j(s_t, A_t) - y)^2],
+                 y = sum_{i<k} gamma^i r_{t+i} + gamma^k [the episode did not terminate] V'(s_{t+k})   (nstep),
+                 y_t = r_t + gamma [(1 - lambda) V'(s_{t+1}) + lambda y_{t+1}], y_{t+k} = V'(s_{t+k})   (lambda),
+                 V'(s) = min_j Q'_j(s, A'), A' ~ the EMA actor at c (the max over 10 draws per head with
+                 ``max_q_backup``);
+        actor:   E[w(tau) ||eps - eps_theta(A_t^k, k, c_t)||^2] - eta E[Q_i(s_t, A)] / |E[Q_j(s_t, A)]|,
+                 A ~ pi_theta(. | c_t), i a random head and j the other; with chunks the BC error is averaged over
+                 the chunk's steps that the episode holds.
+    A chunk that a terminal cuts bootstraps nothing after it; one cut by a time limit (or the data's end)
+    bootstraps from the state where the episode was cut; the chunk's actions past the cut are the episode's
+    last one repeated, and the BC loss leaves them out.
     Fields declared per-member may differ between the members of one batched agent; all others are shared
     shapes and settings (check_member_configs)."""
 
     history_len: int = 1
     """Observations in the policy's history window (1: Diffusion-QL's Markov policy)."""
     n_step: int = declared(1, per_member=True)
-    """Steps of real reward in the critic's target (1: Diffusion-QL's one-step TD)."""
+    """Steps of real reward in the critic's target (1: Diffusion-QL's one-step TD); with action chunks, h."""
+    critic_target: Literal["nstep", "lambda"] = "nstep"
+    """The critic's multi-step target: the n-step return, or the truncated lambda-return over the same n steps
+    (Peng's Q(lambda)), which values each of the n next states with the policy's own action."""
+    td_lambda: float = declared(0.5, per_member=True)
+    """lambda of the lambda-return (1: the n-step return; 0: the one-step target)."""
+    action_chunk: int = 1
+    """Actions the policy generates at once (h); the critic scores the whole chunk, evaluation runs it open-loop
+    (1: Diffusion-QL's single action). Needs n_step = h."""
     discount: float = declared(0.99, per_member=True)
     """Per-step discount gamma."""
     tau: float = 0.005
@@ -151,7 +167,7 @@ class AgentConfig:
     """Steps from each episode's start that the early-reward evidence averages over."""
 
     def __post_init__(self) -> None:
-        for name in ("history_len", "n_step", "diffusion_steps", "hidden_dim", "history_hidden_dim",
+        for name in ("history_len", "n_step", "action_chunk", "diffusion_steps", "hidden_dim", "history_hidden_dim",
                      "history_layers", "ema_every", "action_candidates", "expertise_components",
                      "expertise_early_steps"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
@@ -165,6 +181,21 @@ class AgentConfig:
         require(self.eta >= 0, "--eta must be at least 0")
         require(math.isfinite(self.grad_norm), "--grad-norm must be finite (<= 0 turns clipping off)")
         require(0.0 < self.expertise_floor <= 1.0, "--expertise-floor must be in (0, 1]")
+        self._check_multi_step()
+
+    def _check_multi_step(self) -> None:
+        require(0.0 <= self.td_lambda <= 1.0, "--td-lambda must be in [0, 1]")
+        if self.critic_target == "lambda":
+            require(self.n_step > 1, "--critic-target lambda needs --n-step above 1 (over one step it is the "
+                    "one-step target)")
+            require(self.action_chunk == 1, "--critic-target lambda with --action-chunk is not supported: a chunk's "
+                    "target backs up the whole logged chunk, with no state inside it to bootstrap from")
+        else:
+            require(self.td_lambda == AgentConfig.td_lambda,
+                    "--td-lambda applies to --critic-target lambda only")
+        require(self.action_chunk == 1 or self.n_step == self.action_chunk,
+                f"--action-chunk {self.action_chunk} needs --n-step {self.action_chunk}: the critic backs up "
+                "exactly the chunk's logged steps")
 
 
 def check_member_configs(configs: Sequence[AgentConfig]) -> None:
@@ -176,13 +207,23 @@ def check_member_configs(configs: Sequence[AgentConfig]) -> None:
             raise TrajdiffError(f"members of one batch must share {name} (got {sorted(map(str, values))})")
 
 
+def member_sampler(configs: Sequence[AgentConfig], seeds: Sequence[int], dataset: EpisodeDataset,
+                   device: torch.device) -> TrajectorySampler:
+    """The sampler of these members' windows, action chunks and critic targets (one config and seed each)."""
+    first = configs[0]
+    return TrajectorySampler(dataset, first.history_len, [c.n_step for c in configs], [c.discount for c in configs],
+                             seeds, device, action_chunk=first.action_chunk,
+                             td_lambdas=[c.td_lambda for c in configs] if first.critic_target == "lambda" else None)
+
+
 @dataclass(frozen=True)
 class UpdateNoise:
-    """Every random draw of one update. Shapes: T diffusion steps, K members, B batch, R max-Q repeats.
+    """Every random draw of one update. Shapes: T diffusion steps, K members, B batch, J bootstrap states, R max-Q
+    repeats, A = action_chunk x action size.
 
-    target_chain (T, K, B, R, Da): the EMA actor's reverse chains for the bootstrap actions (entries
-        past a member's own repeats are zero and unused); bc_steps (K, B) int64 and bc_noise (K, B, Da):
-        the denoising loss's diffusion steps and eps; policy_chain (T, K, B, Da): the actor's chain for the
+    target_chain (T, K, B, J, R, A): the EMA actor's reverse chains for the bootstrap actions (entries
+        past a member's own states and repeats are zero and unused); bc_steps (K, B) int64 and bc_noise (K, B, A):
+        the denoising loss's diffusion steps and eps; policy_chain (T, K, B, A): the actor's chain for the
         Q-loss; first_head (K,) bool: which Q head the actor maximises (the other normalises).
     """
 
@@ -194,8 +235,9 @@ class UpdateNoise:
 
 
 class Actor(nn.Module):
-    """The policy: history encoder + denoiser, with the noise schedule as a constant buffer and the action bound
-    (actions lie in [-max_action, max_action]) as a constant."""
+    """The policy: history encoder + denoiser of chunks of ``action_chunk`` actions (flattened, step-major), with the
+    noise schedule as a constant buffer and the action bound (actions lie in [-max_action, max_action]) as a
+    constant."""
 
     def __init__(self, observation_dim: int, action_dim: int, max_action: float, config: AgentConfig,
                  generators: Sequence[torch.Generator]) -> None:
@@ -203,17 +245,17 @@ class Actor(nn.Module):
         self.max_action = max_action
         self.encoder = HistoryEncoder(observation_dim, config.history_len, config.history_hidden_dim,
                                       config.history_layers, generators, config.history_encoder)
-        self.denoiser = Denoiser(action_dim, self.encoder.output_dim, config.diffusion_steps, config.hidden_dim,
-                                 generators)
+        self.denoiser = Denoiser(action_dim * config.action_chunk, self.encoder.output_dim, config.diffusion_steps,
+                                 config.hidden_dim, generators)
         self.schedule = NoiseSchedule(config.beta_schedule, config.diffusion_steps)
 
     def sample(self, context: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """(K, B, C) contexts and (T, K, B, Da) draws -> (K, B, Da) actions by the reverse process."""
+        """(K, B, C) contexts and (T, K, B, A) draws -> (K, B, A) action chunks by the reverse process."""
         return ddpm_sample(self.denoiser.condition(context), self.schedule, noise, self.max_action)
 
 
 class Critic(nn.Module):
-    """Twin Q heads over [state, action]; the state is s_t, or [s_t, GRU(history)] from an encoder of its own."""
+    """Twin Q heads over [state, action chunk]; the state is s_t, or [s_t, GRU(history)] from an encoder of its own."""
 
     def __init__(self, observation_dim: int, action_dim: int, config: AgentConfig,
                  generators: Sequence[torch.Generator]) -> None:
@@ -221,7 +263,8 @@ class Critic(nn.Module):
         self.encoder = HistoryEncoder(observation_dim, config.history_len if config.critic_uses_history else 1,
                                       config.history_hidden_dim, config.history_layers, generators,
                                       config.history_encoder)
-        self.heads = TwinCritic(self.encoder.output_dim, action_dim, config.hidden_dim, generators)
+        self.heads = TwinCritic(self.encoder.output_dim, action_dim * config.action_chunk, config.hidden_dim,
+                                generators)
 
     def features(self, history: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(K, B, H, Do), (K, B, H) -> (K, B, Ds) what the heads see of the state (s_t without a history encoder)."""
@@ -232,28 +275,30 @@ class Critic(nn.Module):
 
 def critic_target_value(ema_actor: Actor, critic_target: Critic, batch: WindowBatch, target_chain: torch.Tensor,
                         q_repeats: torch.Tensor) -> torch.Tensor:
-    """y = R^(n) + gamma^k [not terminal] min_j Q'_j(s_{t+k}, a'), a' ~ EMA actor; (K, B, 1).
+    """y = reward + sum_j weight_j V'(s_j) over the batch's J bootstrap states (trajdiff.data.returns), with
+    V'(s) = min_i Q'_i(s, A'), A' ~ EMA actor; (K, B, 1). One state for n-step targets, n for lambda-returns.
 
     With the max-Q backup (q_repeats (K,) > 1 for the members using it), each head first takes its max over
-    the member's sampled a'. target_chain (T, K, B, R, Da) holds R = max repeats chains per window.
+    the member's sampled A'. target_chain (T, K, B, J, R, A) holds R = max repeats chains per state.
     """
-    members, batch_size = batch.actions.shape[:2]
-    repeats, action_dim = target_chain.shape[3], target_chain.shape[4]
-    context = ema_actor.encoder(batch.bootstrap_history, batch.bootstrap_mask)
-    features = critic_target.features(batch.bootstrap_history, batch.bootstrap_mask)
-    if repeats > 1:  # row b * R + j is repeat j of window b
+    members, batch_size, states = batch.bootstrap_weight.shape
+    repeats, chunk_dim = target_chain.shape[4], target_chain.shape[5]
+    history, mask = batch.bootstrap_history.flatten(1, 2), batch.bootstrap_mask.flatten(1, 2)  # (K, B * J, ...)
+    context = ema_actor.encoder(history, mask)
+    features = critic_target.features(history, mask)
+    if repeats > 1:  # row i * R + r is repeat r of state row i
         context = context.repeat_interleave(repeats, dim=1)
         features = features.repeat_interleave(repeats, dim=1)
-    chain = target_chain.reshape(-1, members, batch_size * repeats, action_dim)
+    chain = target_chain.reshape(-1, members, batch_size * states * repeats, chunk_dim)
     target_q1, target_q2 = critic_target.heads(features, ema_actor.sample(context, chain))
     if repeats > 1:
         valid = torch.arange(repeats, device=q_repeats.device) < q_repeats[:, None, None]  # (K, 1, R)
-        target_q1 = target_q1.view(members, batch_size, repeats).masked_fill(~valid, -math.inf)
-        target_q2 = target_q2.view(members, batch_size, repeats).masked_fill(~valid, -math.inf)
+        target_q1 = target_q1.view(members, batch_size * states, repeats).masked_fill(~valid, -math.inf)
+        target_q2 = target_q2.view(members, batch_size * states, repeats).masked_fill(~valid, -math.inf)
         target_q1 = target_q1.amax(dim=2, keepdim=True)
         target_q2 = target_q2.amax(dim=2, keepdim=True)
-    target_q = torch.minimum(target_q1, target_q2)
-    return batch.n_step_return[..., None] + batch.bootstrap_discount[..., None] * target_q
+    target_q = torch.minimum(target_q1, target_q2).view(members, batch_size, states)
+    return batch.target_reward[..., None] + (batch.bootstrap_weight * target_q).sum(dim=2, keepdim=True)
 
 
 def critic_loss(heads: TwinCritic, features: torch.Tensor, actions: torch.Tensor,
@@ -287,7 +332,8 @@ def actor_loss(actor: Actor, heads: TwinCritic, batch: WindowBatch, critic_featu
     """
     policy = actor.denoiser.condition(actor.encoder(batch.history, batch.history_mask))
     noisy, predicted = noise_prediction(policy, actor.schedule, batch.actions, noise.bc_steps, noise.bc_noise)
-    bc = prediction_error(predicted, noise.bc_noise, sample_weights)
+    step_mask = batch.action_mask if batch.action_mask.shape[2] > 1 else None  # a single action is always held
+    bc = prediction_error(predicted, noise.bc_noise, sample_weights, step_mask)
     if q_action == "approximated":
         new_action = one_step_actions(actor.schedule, noisy, noise.bc_steps, predicted, actor.max_action)
     else:
@@ -304,12 +350,13 @@ def select_actions(actor: Actor, critic: Critic, history: torch.Tensor, mask: to
     returns the actions and the critic's min-Q of each (what evaluation compares with the returns obtained).
 
     A pure function of its inputs (trajdiff.export hands it to torch.export). Shapes: history (K, E, H, Do),
-    mask (K, E, H), noise (T, K, E * candidates, Da), uniform (K, E, 1) in [0, 1) -> (K, E, Da), (K, E).
+    mask (K, E, H), noise (T, K, E * candidates, A), uniform (K, E, 1) in [0, 1) -> (K, E, A), (K, E), A the
+    action chunk's size (action_chunk x Da).
     """
     members, envs = history.shape[:2]
     context = actor.encoder(history, mask).repeat_interleave(candidates, dim=1)
     features = critic.features(history, mask).repeat_interleave(candidates, dim=1)
-    actions = actor.sample(context, noise)  # (K, E * candidates, Da)
+    actions = actor.sample(context, noise)  # (K, E * candidates, A)
     q = torch.minimum(*critic.heads(features, actions)).view(members, envs, candidates)
     if deterministic:
         choice = q.argmax(dim=2)  # (K, E)
@@ -345,7 +392,7 @@ class DiffusionQLAgent(GraphInputs):
         self.configs = list(configs)
         self.config = config = configs[0]  # the fields all members share
         self.members = len(configs)
-        self.history_len = config.history_len
+        self.history_len, self.action_chunk = config.history_len, config.action_chunk
         self.max_action = max_action
         self.observation_dim, self.action_dim = observation_dim, action_dim
         self.device = device
@@ -373,6 +420,7 @@ class DiffusionQLAgent(GraphInputs):
         self.decay_horizon = member_values([horizon for _, horizon in schedule])
         self.q_repeats = torch.tensor([MAX_Q_REPEATS if c.max_q_backup else 1 for c in configs], device=device)
         self.max_q_repeats = MAX_Q_REPEATS if any(c.max_q_backup for c in configs) else 1
+        self.bootstrap_states = [c.n_step if c.critic_target == "lambda" else 1 for c in configs]
         self.random = MemberRandom(seeds, "diffusion", device)
 
     def state_dict(self) -> dict[str, Any]:
@@ -389,12 +437,16 @@ class DiffusionQLAgent(GraphInputs):
 
     def draw_noise(self, batch_size: int) -> UpdateNoise:
         """Every random draw of one update, member by member from its own generators (see UpdateNoise)."""
-        steps, da, repeats = self.config.diffusion_steps, self.action_dim, self.max_q_repeats
+        steps, da, repeats = self.config.diffusion_steps, self.action_dim * self.action_chunk, self.max_q_repeats
+        states = max(self.bootstrap_states)
         target_chains = []
         for k, generator in enumerate(self.random.generators):
             own = MAX_Q_REPEATS if self.configs[k].max_q_backup else 1  # a member alone draws the same numbers
-            chain = torch.randn((steps, batch_size, own, da), generator=generator, device=self.device)
-            target_chains.append(chain if own == repeats else nn.functional.pad(chain, (0, 0, 0, repeats - own)))
+            own_states = self.bootstrap_states[k]
+            chain = torch.randn((steps, batch_size, own_states, own, da), generator=generator, device=self.device)
+            if (own_states, own) != (states, repeats):
+                chain = nn.functional.pad(chain, (0, 0, 0, repeats - own, 0, states - own_states))
+            target_chains.append(chain)
         return UpdateNoise(
             target_chain=stack_members(target_chains, dim=1),
             bc_steps=self.random.integers(steps, (batch_size,)),
@@ -454,15 +506,16 @@ class DiffusionQLAgent(GraphInputs):
     def act(self, history: torch.Tensor, mask: torch.Tensor, random: MemberRandom,
             deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Diffusion-QL's action selection for a batch of environments per member (see :func:`select_actions`):
-        the actions and the target critic's min-Q of each.
+        the action chunks and the target critic's min-Q of each.
 
-        Shapes: history (K, E, H, Do), mask (K, E, H) -> (K, E, Da), (K, E).
+        Shapes: history (K, E, H, Do), mask (K, E, H) -> (K, E, h, Da), (K, E); h = action_chunk.
         """
-        envs, candidates = history.shape[1], self.config.action_candidates
-        noise = random.normal((self.config.diffusion_steps, envs * candidates, self.action_dim)).transpose(0, 1)
+        members, envs, candidates = history.shape[0], history.shape[1], self.config.action_candidates
+        noise = random.normal((self.config.diffusion_steps, envs * candidates, self.action_dim * self.action_chunk))
         uniform = random.uniform((envs, 1))
-        return select_actions(self.actor, self.critic_target, history, mask, noise, uniform, candidates,
-                              deterministic)
+        chunks, values = select_actions(self.actor, self.critic_target, history, mask, noise.transpose(0, 1),
+                                        uniform, candidates, deterministic)
+        return chunks.view(members, envs, self.action_chunk, self.action_dim), values
 
     def nonfinite_members(self) -> list[int]:
         """Members with a NaN or infinite weight in any network (one host read)."""

@@ -81,13 +81,54 @@ class Policy(Protocol):
 
     members: int
     history_len: int
+    action_chunk: int
     device: torch.device
 
     def act(self, history: torch.Tensor, mask: torch.Tensor, random: MemberRandom,
             deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """history (K, E, H, Do), mask (K, E, H) -> actions (K, E, Da), and the critic's value of each (K, E)
-        or None for a policy without a critic."""
+        """history (K, E, H, Do), mask (K, E, H) -> chunks of h = action_chunk actions (K, E, h, Da), and the
+        critic's value of each (K, E) or None for a policy without a critic."""
         ...
+
+
+class OpenLoopChunks:
+    """Each of N environments' chosen chunk of h actions, played open-loop one action per step. A new chunk is
+    chosen when an environment has played all of its chunk, or starts an episode; with h = 1, at every step.
+
+    Shapes: chunks (N, h, Da), values (N,) or None.
+    """
+
+    def __init__(self, environments: int, chunk: int) -> None:
+        self.chunk = chunk
+        self.played = np.full(environments, chunk)  # actions of its chunk each environment has played
+        self.chunks: np.ndarray | None = None
+        self.values: np.ndarray | None = None
+
+    @property
+    def choice_due(self) -> bool:
+        return bool((self.played >= self.chunk).any())
+
+    def choose(self, chunks: np.ndarray, values: np.ndarray | None) -> None:
+        """Take the new chunks (and their values) of the environments whose chunk is played out."""
+        due = self.played >= self.chunk
+        if self.chunks is None:
+            self.chunks, self.values = chunks.copy(), None if values is None else values.copy()
+        self.chunks[due] = chunks[due]
+        if values is not None:
+            self.values[due] = values[due]
+        self.played[due] = 0
+
+    def next(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Every environment's next action (N, Da), and the value of its chunk where the chunk starts (NaN on the
+        steps inside it: the critic values a chunk from its first state), or None without values."""
+        actions = self.chunks[np.arange(len(self.played)), self.played]
+        values = None if self.values is None else np.where(self.played == 0, self.values, np.nan)
+        self.played += 1
+        return actions, values
+
+    def restart(self, environments: np.ndarray) -> None:
+        """A new episode in the environments where ``environments`` (N,) bool is True: a new chunk is due there."""
+        self.played[environments] = self.chunk
 
 
 def evaluation_streams(seeds: Sequence[int], evaluation_round: int, environments: int,
@@ -186,6 +227,8 @@ def evaluate(agent: Policy, env_id: str, plan: EvaluationPlan) -> list[Evaluatio
     Environments reset themselves in the same step as they end (Gymnasium's SAME_STEP autoreset),
     and each environment's history is reset to the new episode's first observation right then.
     Evaluation never disturbs training randomness, and the same checkpoint gives the same returns.
+    A policy of action chunks plays each chosen chunk open-loop (:class:`OpenLoopChunks`) while every
+    environment's history advances at each step.
     Every result also carries the measures of trajdiff.measures: the action change, and with ``plan.discounts``
     the accuracy of the critic's values against the discounted returns obtained.
     """
@@ -201,18 +244,23 @@ def evaluate(agent: Policy, env_id: str, plan: EvaluationPlan) -> list[Evaluatio
     buffer = HistoryBuffer(num_envs, agent.history_len, observations.shape[1], device)
     buffer.reset(np.ones(num_envs, bool), torch.as_tensor(observations, dtype=torch.float32, device=device))
     ledger = EpisodeLedger(members, per_member, plan)
+    playing = OpenLoopChunks(num_envs, agent.action_chunk)
     bar = progress_bar(total=members * plan.episodes, desc=f"evaluate {env_id}", unit="episode",
                        disable=not plan.progress)
     while not ledger.complete:
-        chosen, values = agent.act(buffer.history.view(members, per_member, *buffer.history.shape[1:]),
-                                   buffer.mask.view(members, per_member, -1), random, plan.deterministic)
-        actions = chosen.reshape(num_envs, -1).cpu().numpy()
-        judged = values is not None and ledger.discounted  # the critic's values to compare with the returns
+        if playing.choice_due:
+            chosen, values = agent.act(buffer.history.view(members, per_member, *buffer.history.shape[1:]),
+                                       buffer.mask.view(members, per_member, -1), random, plan.deterministic)
+            judged = values is not None and ledger.discounted  # the critic's values to compare with the returns
+            playing.choose(chosen.reshape(num_envs, agent.action_chunk, -1).cpu().numpy(),
+                           values.reshape(num_envs).cpu().numpy() if judged else None)
+        actions, values = playing.next()
         observations, rewards, terminated, truncated, _ = envs.step(actions)
-        ledger.step(actions, values.reshape(num_envs).cpu().numpy() if judged else None, rewards)
+        ledger.step(actions, values, rewards)
         done = terminated | truncated
         for env_index in np.flatnonzero(done):
             bar.update(int(ledger.end(env_index, bool(terminated[env_index]))))
+        playing.restart(done)
         observations_tensor = torch.as_tensor(observations, dtype=torch.float32, device=device)
         buffer.push(observations_tensor)
         buffer.reset(done, observations_tensor)  # SAME_STEP: these are new episodes' first observations
@@ -248,13 +296,17 @@ def record_video(agent: Policy, env_id: str, path: Path, seeds: Sequence[int], e
     device = agent.device
     buffer = HistoryBuffer(1, agent.history_len, observation.shape[0], device)
     buffer.reset(np.ones(1, bool), torch.as_tensor(observation[None], dtype=torch.float32, device=device))
+    playing = OpenLoopChunks(1, agent.action_chunk)
     try:
         with writer:
             writer.append_data(frame)
             done = False
             while not done:
-                history = buffer.history.expand(agent.members, -1, -1, -1)  # every member acts; the first is filmed
-                action = agent.act(history, buffer.mask.expand(agent.members, -1, -1), random)[0][0, 0].cpu().numpy()
+                if playing.choice_due:  # every member acts; the first is filmed
+                    history = buffer.history.expand(agent.members, -1, -1, -1)
+                    chunks = agent.act(history, buffer.mask.expand(agent.members, -1, -1), random)[0]
+                    playing.choose(chunks[0].cpu().numpy(), None)
+                action = playing.next()[0][0]
                 observation, _, terminated, truncated, _ = env.step(action)
                 writer.append_data(env.render())
                 buffer.push(torch.as_tensor(observation[None], dtype=torch.float32, device=device))

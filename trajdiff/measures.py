@@ -1,7 +1,8 @@
 """What an evaluation measures beyond the return: the critic's accuracy and how much the actions change.
 
 Q accuracy. At every step of an evaluation episode the agent's critic values the action it takes
-(``select_actions`` returns min-Q of the chosen action). The return actually obtained from that step,
+(``select_actions`` returns min-Q of the chosen action; with action chunks, at each chunk's first step, the
+chunk). The return actually obtained from that step,
 G_t = r_t + gamma r_{t+1} + ..., is its Monte-Carlo target. After a terminal nothing follows, so G_t is
 exact. An episode cut by the time limit goes on in the critic's eyes (trajdiff bootstraps through
 truncations), so the G_t of its last steps miss a tail of weight gamma^(steps left); states whose missing
@@ -60,14 +61,16 @@ class EpisodeMeasures:
     returns: list[np.ndarray] = field(default_factory=list)
 
     def add(self, actions: np.ndarray, rewards: np.ndarray, values: np.ndarray | None, terminated: bool) -> None:
-        """One finished episode: actions (L, Da), rewards (L,), the critic's values of the actions (L,) or None."""
+        """One finished episode: actions (L, Da), rewards (L,), the critic's values of the actions (L,) or None
+        (NaN at the steps it did not value: inside an action chunk)."""
         if len(actions) > 1:
             self.squared_change += float(np.square(np.diff(actions, axis=0)).mean(axis=1).sum())
             self.changes += len(actions) - 1
         if values is not None:
             kept = states_with_known_returns(len(rewards), terminated, self.discount, self.tail_weight)
-            self.values.append(values[:kept])
-            self.returns.append(discounted_returns(rewards, self.discount)[:kept])
+            valued = np.isfinite(values[:kept])
+            self.values.append(values[:kept][valued])
+            self.returns.append(discounted_returns(rewards, self.discount)[:kept][valued])
 
     def summary(self) -> dict[str, float]:
         """action_change; q_bias, q_correlation (NaN without a critic, or too few states) and q_states."""

@@ -1,8 +1,9 @@
 """What a run will need, bounded before any work: window lengths that episodes can hold, memory that exists.
 
 An update's memory is dominated by the activations that the backward passes keep: per member and window,
-about (2 chains x T diffusion steps + 4 critic passes) x (layers x width) floats for the networks, the R
-max-Q chains of the target, and the 2H x Do floats of the history and bootstrap windows. The estimate
+about (2 chains x T diffusion steps + 4 critic passes) x (layers x width) floats for the networks, the J x R
+chains of the target (J bootstrap states, R max-Q repeats), and the (1 + J) H x Do floats of the history and
+bootstrap windows. The estimate
 below counts those with a margin of 2; it is a bound against settings that cannot run (a batch of ten
 million, a history of a hundred thousand steps), not a prediction of peak memory.
 """
@@ -23,9 +24,10 @@ SAFETY = 2
 def update_memory_bytes(config: AgentConfig, members: int, batch_size: int, observation_dim: int,
                         q_repeats: int) -> int:
     """A rough upper estimate of one update's working memory, in bytes (see the module docstring)."""
-    network_passes = 2 * config.diffusion_steps + 4 + q_repeats * config.diffusion_steps
+    states = config.n_step if config.critic_target == "lambda" else 1
+    network_passes = 2 * config.diffusion_steps + 4 + states * q_repeats * config.diffusion_steps
     per_window = (network_passes * 4 * config.hidden_dim
-                  + 2 * config.history_len * (observation_dim + 3 * config.history_hidden_dim))
+                  + (1 + states) * config.history_len * (observation_dim + 3 * config.history_hidden_dim))
     return SAFETY * BYTES_PER_FLOAT * members * batch_size * per_window
 
 

@@ -30,3 +30,18 @@ def test_throughput_reports_updates_memory_and_matmul_floor():
     assert rows[8, 5, "sampled", 1]["matmul_gflop_per_update"] > rows[1, 1, "sampled", 1]["matmul_gflop_per_update"]
     assert rows[1, 1, "approximated", 1]["matmul_gflop_per_update"] < \
         rows[1, 1, "sampled", 1]["matmul_gflop_per_update"]
+
+
+def test_throughput_compares_the_critic_targets_at_the_same_n():
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), "--devices", "cpu", "--seconds", "0.2", "--transitions", "3000",
+         "--batch-size", "32", "--members", "2", "--matmul-floor", "--histories", "1", "4",
+         "--targets", "nstep", "lambda", "chunk"], capture_output=True, text=True, check=True)
+    summary = json.loads(completed.stdout.strip().splitlines()[-1])
+    rows = {(row["history_len"], row["target"]): row for row in summary["results"]}
+    assert set(rows) == {(1, "nstep"), (4, "nstep"), (4, "lambda"), (4, "chunk")}  # n-step 1 has no other target
+    flops = {key: row["matmul_gflop_per_update"] for key, row in rows.items()}
+    # the lambda target samples and values 4 next states instead of one (the target's reverse chain and critic pass
+    # are about a third of an update's products); a chunk of 4 only widens the networks' action input and output
+    assert flops[4, "lambda"] > 1.4 * flops[4, "nstep"]
+    assert flops[4, "nstep"] < flops[4, "chunk"] < 1.5 * flops[4, "nstep"]

@@ -120,7 +120,7 @@ def test_baselines_are_trained_out_of_process_and_evaluated_by_trajdiff(tmp_path
     assert (run_dir / "progress.csv").stat().st_mtime_ns == written
     policy = baselines.ScriptedPolicy(run_dir / "policy-40.pt")
     actions, values = policy.act(torch.zeros(1, 4, 2, 11), torch.ones(1, 4, 2, dtype=torch.bool))
-    assert torch.equal(actions, torch.full((1, 4, 3), 0.1)) and values is None
+    assert torch.equal(actions, torch.full((1, 4, 1, 3), 0.1)) and values is None
 
     capsys.readouterr()
     for extra, message in ((["--methods", "cql"], "d3rlpy training of cql failed (exit 1)"),

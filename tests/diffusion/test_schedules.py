@@ -119,3 +119,19 @@ def test_one_step_reconstruction_known_answers():
     torch.testing.assert_close(one_step_actions(schedule, x_t, steps, predicted, 1.0)[0, :, 0], expected)
     assert one_step_actions(schedule, torch.full((1, 1, 1), 9.0), torch.tensor([[4]]), torch.zeros(1, 1, 1),
                             0.4).item() == pytest.approx(0.4)  # clipped to the action bound
+
+
+def test_chunk_error_leaves_out_the_steps_past_the_episode():
+    """Chunks of 3 steps x 2 action entries: a sample's error is the mean over its held steps' entries, by hand."""
+    generator = torch.Generator().manual_seed(0)
+    predicted, noise = torch.randn(1, 2, 6, generator=generator), torch.randn(1, 2, 6, generator=generator)
+    held = torch.tensor([[[True, True, True], [True, False, False]]])
+    squared = ((predicted - noise) ** 2)[0]
+    expected = (squared[0].mean() + squared[1, :2].mean()) / 2
+    torch.testing.assert_close(prediction_error(predicted, noise, None, held)[0], expected)
+    weighted = (2 * squared[0].mean() + 0.5 * squared[1, :2].mean()) / 2
+    torch.testing.assert_close(prediction_error(predicted, noise, torch.tensor([[2.0, 0.5]]), held)[0], weighted)
+    changed = predicted.clone()
+    changed[0, 1, 2:] += 100.0  # the second sample's unheld steps
+    torch.testing.assert_close(prediction_error(changed, noise, None, held), prediction_error(predicted, noise, None,
+                                                                                              held))

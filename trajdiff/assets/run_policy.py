@@ -3,7 +3,8 @@
 Needs torch and gymnasium[mujoco] only (not trajdiff). Usage, in the export folder or with its path:
     python run_policy.py [--episodes 3] [--seed 0]
 The program's inputs and shapes are described in policy.json; this file is the reference for keeping the
-history between steps: a window of the last H observations, reset to the first observation of each episode.
+history between steps (a window of the last H observations, reset to the first observation of each episode) and
+for playing the chosen chunk of actions open-loop (one action per step; a new chunk when it is played out).
 """
 
 from __future__ import annotations
@@ -37,13 +38,15 @@ def main() -> None:
         mask = torch.zeros(1, horizon, dtype=torch.bool)
         history[0, -1] = torch.as_tensor(observation[columns], dtype=torch.float32)
         mask[0, -1] = True
-        total, steps, done = 0.0, 0, False
+        total, steps, done, chunk = 0.0, 0, False, []
         while not done:
-            noise = torch.randn(spec["diffusion_steps"], 1, spec["action_candidates"], spec["action_dim"],
-                                generator=generator)
-            uniform = torch.rand(1, 1, generator=generator)
-            with torch.no_grad():
-                action = policy(history, mask, noise, uniform)[0].numpy()
+            if not chunk:  # the last chunk is played out (or the episode starts): choose the next one
+                noise = torch.randn(spec["diffusion_steps"], 1, spec["action_candidates"],
+                                    spec["action_chunk"] * spec["action_dim"], generator=generator)
+                uniform = torch.rand(1, 1, generator=generator)
+                with torch.no_grad():
+                    chunk = list(policy(history, mask, noise, uniform)[0].numpy())
+            action = chunk.pop(0)
             observation, reward, terminated, truncated, _ = env.step(action)
             total, steps, done = total + float(reward), steps + 1, terminated or truncated
             # slide the window: drop the oldest observation, append the newest

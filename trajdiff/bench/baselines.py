@@ -32,6 +32,7 @@ class ScriptedPolicy:
 
     members = 1
     history_len = 1
+    action_chunk = 1
 
     def __init__(self, path: Path) -> None:
         self.device = torch.device("cpu")
@@ -40,8 +41,8 @@ class ScriptedPolicy:
     @torch.no_grad()
     def act(self, history: torch.Tensor, mask: torch.Tensor, random: object = None,
             deterministic: bool = False) -> tuple[torch.Tensor, None]:
-        """history (1, E, H, Do) -> actions (1, E, Da) from the current (last) observation; no critic's values."""
-        return self.module(history[0, :, -1])[None], None
+        """history (1, E, H, Do) -> actions (1, E, 1, Da) from the current (last) observation; no critic's values."""
+        return self.module(history[0, :, -1])[None, :, None], None
 
 
 def run_baseline(dataset: Path, method: str, seed: int, run_dir: Path, budget: Budget, env_id: str,

@@ -18,8 +18,9 @@ from trajdiff.presets import PRESETS
 @dataclass(frozen=True)
 class Method:
     """A trajdiff method: its algorithm config, and whether it takes the authors' settings for the dataset's type
-    where they published some (:meth:`config_for`): Diffusion-QL and the methods that are Diffusion-QL with one
-    change, so that those differ in that change alone."""
+    where they published some (:meth:`config_for`): Diffusion-QL, the methods that are Diffusion-QL with one
+    change, and the trajdiff configurations compared with Diffusion-QL at its own settings, so that those differ in
+    their trajectory parts alone."""
 
     agent: AgentConfig
     authors_settings: bool = False
@@ -53,6 +54,12 @@ METHODS: dict[str, Method] = {
                                authors_settings=True),
     "frames-8": Method(dataclasses.replace(DIFFUSION_QL, history_len=8, history_encoder="frames"),
                        authors_settings=True),
+    # multi-step learning (docs/multi-step.md): the full method at the authors' per-dataset settings, with its
+    # 3-step critic as it is, as chunks of 3 actions whose critic backs up the logged chunk, or as lambda-returns
+    "trajdiff-nstep": Method(TRAJDIFF, authors_settings=True),
+    "trajdiff-chunk": Method(dataclasses.replace(TRAJDIFF, action_chunk=3), authors_settings=True),
+    "trajdiff-lambda": Method(dataclasses.replace(TRAJDIFF, critic_target="lambda", td_lambda=0.5),
+                              authors_settings=True),
 }
 
 DEFAULT_METHODS = ("trajdiff", "no-history", "one-step", "no-expertise", "diffusion-ql")

@@ -55,13 +55,15 @@ def run_export(config: ExportConfig) -> None:
         "env_id": run.env_id, "seed": run.seeds[config.member], "checkpoint_step": run.checkpoints[0]["step"],
         "observe": run.observe, "observation_columns": [columns.start, columns.stop],
         "history_len": member_config.history_len, "observation_dim": agent.observation_dim,
-        "action_dim": agent.action_dim, "diffusion_steps": member_config.diffusion_steps,
+        "action_dim": agent.action_dim, "action_chunk": member_config.action_chunk,
+        "diffusion_steps": member_config.diffusion_steps,
         "action_candidates": member_config.action_candidates, "max_action": agent.max_action,
         "inputs": {"history": "(E, history_len, observation_dim) float32, oldest first, zero-padded before the "
                               "episode's start", "mask": "(E, history_len) bool, True on real steps",
-                   "noise": "(diffusion_steps, E, action_candidates, action_dim) float32, standard normal",
+                   "noise": "(diffusion_steps, E, action_candidates, action_chunk * action_dim) float32, "
+                            "standard normal",
                    "uniform": "(E, 1) float32, uniform in [0, 1)"},
-        "output": "(E, action_dim) float32 actions",
+        "output": "(E, action_chunk, action_dim) float32: a chunk of actions, played open-loop",
         "versions": library_versions(),
     }
     write_export(program, spec, config.out)

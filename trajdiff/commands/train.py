@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from trajdiff.agent import MAX_Q_REPEATS, DiffusionQLAgent
+from trajdiff.agent import MAX_Q_REPEATS, DiffusionQLAgent, member_sampler
 from trajdiff.agent_state import load_member_states, member_state
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_global_rng, save_checkpoints, write_failure
 from trajdiff.commands.train_config import (
@@ -162,8 +162,8 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
     dataset = dataset.with_observation_columns(observed_columns(env_id, first.observe))
     check_fits(configs, dataset, device)
     agent = build_agent(configs, env_id, device, dataset)
-    sampler = TrajectorySampler(dataset, first.agent.history_len, [c.agent.n_step for c in configs],
-                                [c.agent.discount for c in configs], [c.seed for c in configs], device)
+    sampler = member_sampler([config.agent for config in configs], [config.seed for config in configs], dataset,
+                             device)
     folders = open_folders(configs)  # a second process into these folders stops here
     for folder in folders:
         if folder.removed:
@@ -220,6 +220,7 @@ def check_fits(configs: list[TrainConfig], dataset: EpisodeDataset, device: torc
     """Refuse what cannot work before any work: windows longer than every episode, updates larger than memory."""
     agent, longest = configs[0].agent, int(dataset.episode_lengths.max())
     check_window_fits("history-len", agent.history_len, longest)
+    check_window_fits("action-chunk", agent.action_chunk, longest)  # before n-step, which equals it with chunks
     check_window_fits("n-step", max(config.agent.n_step for config in configs), longest)
     repeats = MAX_Q_REPEATS if any(config.agent.max_q_backup for config in configs) else 1
     needed = update_memory_bytes(agent, len(configs), configs[0].batch_size, dataset.observation_dim, repeats)

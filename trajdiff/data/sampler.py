@@ -1,4 +1,4 @@
-"""TrajectorySampler: vectorised sampling of history windows with n-step targets."""
+"""TrajectorySampler: vectorised sampling of history windows, action chunks and multi-step targets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from trajdiff.data.episodes import EpisodeDataset
-from trajdiff.data.returns import n_step_targets
+from trajdiff.data.returns import bootstrap_targets, last_state
 from trajdiff.streams import stream_generator
 
 
@@ -17,24 +17,26 @@ from trajdiff.streams import stream_generator
 class WindowBatch:
     """A batch of training windows for K members, all tensors on the sampler's device.
 
-    Shapes: K members, B batch, H history_len, Do observation size, Da action size.
+    Shapes: K members, B batch, H history_len, Do observation size, Da action size, h action_chunk, J the next
+    states a target bootstraps from (1 for n-step targets, n_step for lambda-returns).
     history (K, B, H, Do): the H observations ending at the sampled step t, zero-padded before the
         episode's start; history_mask (K, B, H) bool, True on real steps (always True at the end).
-    actions (K, B, Da): the action taken at t.
-    n_step_return (K, B): sum_{i<k} gamma^i r_{t+i}, k = min(n_step of the member, steps left in the episode).
-    bootstrap_history (K, B, H, Do), bootstrap_mask (K, B, H): the window ending at the state after the
-        k steps, whose last entry is the stored next_observations[t + k - 1].
-    bootstrap_discount (K, B): gamma^k, or 0 when the window ends on a terminal.
+    actions (K, B, h * Da): the actions taken at t .. t+h-1, step-major; steps past the episode's stored end
+        repeat its last action. action_mask (K, B, h) bool: True on the steps that the episode holds.
+    target_reward (K, B): the reward part of the critic's target (trajdiff.data.returns.bootstrap_targets).
+    bootstrap_history (K, B, J, H, Do), bootstrap_mask (K, B, J, H): the windows ending at the next states that
+        the target values; bootstrap_weight (K, B, J): each one's weight in the target (0 after a terminal).
     indices (K, B) int64 flat step indices; episode_index (K, B) int64 episode of each step.
     """
 
     history: torch.Tensor
     history_mask: torch.Tensor
     actions: torch.Tensor
-    n_step_return: torch.Tensor
+    action_mask: torch.Tensor
+    target_reward: torch.Tensor
     bootstrap_history: torch.Tensor
     bootstrap_mask: torch.Tensor
-    bootstrap_discount: torch.Tensor
+    bootstrap_weight: torch.Tensor
     indices: torch.Tensor
     episode_index: torch.Tensor
 
@@ -45,19 +47,25 @@ class WindowBatch:
 
     @property
     def bootstrap_observations(self) -> torch.Tensor:
-        """(K, B, Do) the state the critic bootstraps from (s' when n_step is 1)."""
+        """(K, B, J, Do) the states the critic bootstraps from (s' alone when n_step is 1)."""
         return self.bootstrap_history[..., -1, :]
 
 
 class TrajectorySampler:
     """Uniform sampling over every time step of every episode, as history windows, for K members.
 
-    All arrays (observations, n-step returns, bootstrap indices and discounts) are computed once
+    All arrays (observations, target rewards, bootstrap indices and weights) are computed once
     and kept on ``device``; a batch is then a handful of gathers with no Python loop over its
-    elements and no host/device copy. Members share the observations and may differ in n_step and
-    discount (their targets are (K, N) tables); member k draws its steps from the windows stream of
-    its seed seeds[k] (trajdiff.streams), so its batches do not depend on the other members. With history_len 1 and
-    n_step 1 a member's batch is exactly the plain transition batch (s, a, r, s', gamma * not_done).
+    elements and no host/device copy. Members share the observations and may differ in n_step, discount and
+    td_lambda (their targets are (K, N) tables); member k draws its steps from the windows stream of
+    its seed seeds[k] (trajdiff.streams), so its batches do not depend on the other members. With history_len 1,
+    n_step 1 and action_chunk 1 a member's batch is exactly the plain transition batch (s, a, r, s', gamma *
+    not_done).
+
+    Targets: n-step returns, bootstrapping from the state after the n steps, unless ``td_lambdas`` (one per
+    member) asks for truncated lambda-returns, which value each of the n next states. ``action_chunk`` h > 1
+    gives each step's chunk of h logged actions (the members' n_step is then h: the target backs up exactly the
+    logged chunk).
     """
 
     def __init__(
@@ -68,16 +76,19 @@ class TrajectorySampler:
         discounts: Sequence[float],
         seeds: Sequence[int],
         device: str | torch.device = "cpu",
+        *,
+        action_chunk: int = 1,
+        td_lambdas: Sequence[float] | None = None,
     ) -> None:
-        if not len(n_steps) == len(discounts) == len(seeds) >= 1:
-            raise ValueError("n_steps, discounts and seeds need one entry per member")
-        if history_len < 1 or min(n_steps) < 1:
-            raise ValueError("history_len and n_step must be at least 1")
-        self.history_len = history_len
+        if not len(n_steps) == len(discounts) == len(seeds) >= 1 or len(td_lambdas or seeds) != len(seeds):
+            raise ValueError("n_steps, discounts, seeds (and td_lambdas) need one entry per member")
+        if history_len < 1 or min(n_steps) < 1 or action_chunk < 1:
+            raise ValueError("history_len, n_step and action_chunk must be at least 1")
+        self.history_len, self.action_chunk = history_len, action_chunk
         self.device = torch.device(device)
         self.size = dataset.num_transitions
-        targets = [n_step_targets(dataset.rewards, dataset.terminals, dataset.episode_ends, dataset.episode_lengths,
-                                  n_step, discount) for n_step, discount in zip(n_steps, discounts)]
+        targets = [self._member_targets(dataset, n_step, discount, td_lambda, max(n_steps))
+                   for n_step, discount, td_lambda in zip(n_steps, discounts, td_lambdas or [None] * len(seeds))]
         # One lookup table for both windows: observations in rows [0, N), next_observations in
         # [N, 2N) and a zero row at 2N that every padded position points to.
         table = np.concatenate([dataset.observations, dataset.next_observations,
@@ -89,14 +100,29 @@ class TrajectorySampler:
 
         self.table = to_device(table)
         self.actions = to_device(dataset.actions)
-        self.n_step_return = to_device(np.stack([returns for returns, _, _ in targets]))  # (K, N)
-        self.bootstrap_last = to_device(np.stack([last for _, last, _ in targets]))  # (K, N)
-        self.bootstrap_discount = to_device(np.stack([discount for _, _, discount in targets]))  # (K, N)
+        self.target_reward = to_device(np.stack([reward for reward, _, _ in targets]))  # (K, N)
+        self.bootstrap_last = to_device(np.stack([last for _, last, _ in targets]))  # (K, N, J)
+        self.bootstrap_weight = to_device(np.stack([weight for _, _, weight in targets]))  # (K, N, J)
         self.episode_index = to_device(dataset.episode_index)
         self.episode_start = to_device(np.repeat(dataset.episode_starts, dataset.episode_lengths))
+        self.episode_last = to_device(np.repeat(dataset.episode_ends - 1, dataset.episode_lengths))
         # Offsets of a window's observations relative to its last observation: (-(H-1), ..., 0).
         self.offsets = torch.arange(-(history_len - 1), 1, device=self.device)
+        self.chunk_offsets = torch.arange(action_chunk, device=self.device)
         self.generators = [stream_generator(seed, "windows", device=self.device) for seed in seeds]
+
+    @staticmethod
+    def _member_targets(dataset: EpisodeDataset, n_step: int, discount: float, td_lambda: float | None,
+                        states: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One member's target tables: (N,) rewards, (N, J) bootstrap steps and weights, J = 1 for n-step
+        targets, else ``states`` (the members' largest n_step; columns past the member's own n weigh 0)."""
+        reward, last, weight = bootstrap_targets(dataset.rewards, dataset.terminals, dataset.episode_ends,
+                                                 dataset.episode_lengths, n_step, discount,
+                                                 1.0 if td_lambda is None else td_lambda)
+        if td_lambda is None:
+            return reward, *last_state(last, weight)
+        padding = ((0, 0), (0, states - n_step))
+        return reward, np.pad(last, padding, mode="edge"), np.pad(weight, padding)
 
     def draw(self, batch_size: int) -> WindowBatch:
         """Windows at ``batch_size`` time steps per member, drawn uniformly with replacement."""
@@ -108,23 +134,31 @@ class TrajectorySampler:
     def windows(self, indices: torch.Tensor | np.ndarray) -> WindowBatch:
         """The batch for given flat step indices (K, B)."""
         indices = torch.as_tensor(indices, device=self.device, dtype=torch.int64)
-        start = self.episode_start[indices].unsqueeze(-1)  # (K, B, 1)
-        last = self.bootstrap_last.gather(1, indices)  # (K, B)
-        # history: observations t-H+1 .. t; bootstrap: observations t+k-H+1 .. t+k-1, then
-        # next_observations[t+k-1] (row N + t+k-1 of the table).
-        history_rows = indices.unsqueeze(-1) + self.offsets
-        bootstrap_rows = (last + 1).unsqueeze(-1) + self.offsets
-        rows = torch.cat([history_rows, bootstrap_rows], dim=-1)  # (K, B, 2H)
+        members, batch_size = indices.shape
+        start = self.episode_start[indices][..., None, None]  # (K, B, 1, 1)
+        last = self.bootstrap_last[torch.arange(members, device=self.device)[:, None], indices]  # (K, B, J)
+        # history: observations t-H+1 .. t; each bootstrap window j: observations l-H+2 .. l, then
+        # next_observations[l] (row N + l of the table), l = last[..., j].
+        history_rows = indices[..., None] + self.offsets  # (K, B, H)
+        bootstrap_rows = (last + 1)[..., None] + self.offsets  # (K, B, J, H)
+        rows = torch.cat([history_rows[:, :, None], bootstrap_rows], dim=2)  # (K, B, 1 + J, H)
         mask = rows >= start
         mask[..., -1] = True
-        rows[..., -1] = last + self.size
+        rows[:, :, 1:, -1] = last + self.size
         rows = torch.where(mask, rows, self.padding_row)
-        windows = self.table[rows]  # (K, B, 2H, Do)
-        h = self.history_len
+        windows = self.table[rows]  # (K, B, 1 + J, H, Do)
         return WindowBatch(
-            history=windows[:, :, :h], history_mask=mask[..., :h],
-            actions=self.actions[indices], n_step_return=self.n_step_return.gather(1, indices),
-            bootstrap_history=windows[:, :, h:], bootstrap_mask=mask[..., h:],
-            bootstrap_discount=self.bootstrap_discount.gather(1, indices),
+            history=windows[:, :, 0], history_mask=mask[:, :, 0], **self.chunks(indices),
+            target_reward=self.target_reward.gather(1, indices),
+            bootstrap_history=windows[:, :, 1:], bootstrap_mask=mask[:, :, 1:],
+            bootstrap_weight=self.bootstrap_weight[torch.arange(members, device=self.device)[:, None], indices],
             indices=indices, episode_index=self.episode_index[indices],
         )
+
+    def chunks(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        """actions (K, B, h * Da): the logged actions at t .. t+h-1 (the episode's last one repeated past its
+        end) and action_mask (K, B, h), True where the episode holds the step."""
+        steps = indices[..., None] + self.chunk_offsets  # (K, B, h)
+        last = self.episode_last[indices][..., None]
+        actions = self.actions[torch.minimum(steps, last)]  # (K, B, h, Da)
+        return {"actions": actions.flatten(2), "action_mask": steps <= last}

@@ -19,15 +19,24 @@ def noise_prediction(predict_noise: NoisePredictor, schedule: NoiseSchedule, act
     return noisy, predict_noise(noisy, t)
 
 
-def prediction_error(predicted: torch.Tensor, noise: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """mean_b w_b * mean_d (eps_theta - eps)^2 per member; without weights a plain mean (Diffusion-QL's).
+def prediction_error(predicted: torch.Tensor, noise: torch.Tensor, weights: torch.Tensor | None = None,
+                     step_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """mean_b w_b * mean_d (eps_theta - eps)^2 per member; without weights a plain mean (Diffusion-QL's). With a
+    step mask (action chunks of h steps), each sample's error is the mean over its h steps' entries where the mask
+    is True: the chunk's steps past its episode's end are left out.
 
-    Shapes: predicted, noise (K, B, Da), weights (K, B) or None -> (K,).
+    Shapes: predicted, noise (K, B, A), weights (K, B) or None, step_mask (K, B, h) bool or None -> (K,).
     """
     error = (predicted - noise) ** 2
-    if weights is None:
-        return error.mean(dim=(1, 2))
-    return (error.mean(dim=2) * weights).mean(dim=1)
+    if step_mask is None:
+        if weights is None:
+            return error.mean(dim=(1, 2))
+        per_sample = error.mean(dim=2)
+    else:
+        held = step_mask.to(error.dtype)
+        per_step = error.unflatten(2, (step_mask.shape[2], -1)).mean(dim=3)  # (K, B, h)
+        per_sample = (per_step * held).sum(dim=2) / held.sum(dim=2)
+    return per_sample.mean(dim=1) if weights is None else (per_sample * weights).mean(dim=1)
 
 
 def one_step_actions(schedule: NoiseSchedule, noisy: torch.Tensor, t: torch.Tensor, predicted: torch.Tensor,
