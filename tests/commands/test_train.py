@@ -107,9 +107,11 @@ def test_a_checkpoint_of_the_earlier_layout_resumes_as_the_straight_run(tmp_path
         assert torch.equal(value, resumed["agent"]["actor"][key]), key
 
 
-def test_resume_equals_uninterrupted(tmp_path, hopper_file):
+@pytest.mark.parametrize("multi_step", [[], ["--action-chunk", "3"], ["--critic-target", "lambda"]],
+                         ids=["n-step", "chunks", "lambda"])
+def test_resume_equals_uninterrupted(tmp_path, hopper_file, multi_step):
     base = ["--dataset", str(hopper_file), "--eval-every", "0", "--checkpoint-every", "20",
-            "--history-len", "2", "--n-step", "3", *COMMON]
+            "--history-len", "2", "--n-step", "3", *multi_step, *COMMON]
     main(["train", *base, "--updates", "40", "--out", str(tmp_path / "straight")])
     main(["train", *base, "--updates", "20", "--out", str(tmp_path / "split")])
     main(["train", "--resume", str(tmp_path / "split"), "--updates", "40"])
