@@ -2,7 +2,7 @@
 
 Diffusion-QL (Wang et al. 2022) trains a DDPM policy pi_theta(a | c) with
     L_actor = L_bc(theta) - eta * E[Q_phi(s, a ~ pi_theta)] / |E[Q_phi'(s, a ~ pi_theta)]|
-and a double-Q critic regressed to target-network bootstraps. trajdiff changes three inputs:
+and a double-Q critic regressed to target-network bootstraps. trajdiff changes what they read:
 the context c is a history encoding (``HistoryEncoder``), the critic target is the n-step return
 of the sampled window or its truncated lambda-return, the action may be a chunk of h actions that the critic
 scores whole and evaluation runs open-loop, and L_bc may carry per-sample expertise weights. With history_len 1,
