@@ -63,7 +63,7 @@ def test_a_tensor_made_without_a_device_fails(meta_default):
 
 
 def test_every_tensor_is_made_on_the_agents_device(meta_default, tmp_path):
-    engine = build(members=2, history_len=3, n_step=2, max_q_backup=True, lr_decay="cosine")
+    engine = build(members=2, history_len=3, n_step=2, max_q_backup=True, lr_decay="cosine", critic_target="lambda")
     agent = engine.agent
     assert {tensor.device for tensor in state_leaves(agent.state_dict())} == {CPU}
     for _ in range(2):
@@ -75,10 +75,10 @@ def test_every_tensor_is_made_on_the_agents_device(meta_default, tmp_path):
     program = export_policy(agent, member=1)
     actions = program.module()(torch.zeros(3, 3, 11, device=CPU), torch.ones(3, 3, dtype=torch.bool, device=CPU),
                                torch.randn(5, 3, 50, 3, device=CPU), torch.rand(3, 1, device=CPU))
-    assert actions.shape == (3, 3) and actions.device == CPU
+    assert actions.shape == (3, 1, 3) and actions.device == CPU
     saved = [member_state(agent, k) for k in range(2)]
     torch.save(saved, tmp_path / "members.pt")
-    twin = build(members=2, history_len=3, n_step=2, max_q_backup=True, lr_decay="cosine").agent
+    twin = build(members=2, history_len=3, n_step=2, max_q_backup=True, lr_decay="cosine", critic_target="lambda").agent
     assert load_member_states(twin, torch.load(tmp_path / "members.pt", map_location=CPU, weights_only=False)) == []
     for mine, theirs in zip(agent.state_dict()["actor"].values(), twin.state_dict()["actor"].values()):
         assert torch.equal(mine, theirs)
