@@ -134,9 +134,9 @@ class TrajectorySampler:
     def windows(self, indices: torch.Tensor | np.ndarray) -> WindowBatch:
         """The batch for given flat step indices (K, B)."""
         indices = torch.as_tensor(indices, device=self.device, dtype=torch.int64)
-        members, batch_size = indices.shape
+        member = torch.arange(indices.shape[0], device=self.device)[:, None]
         start = self.episode_start[indices][..., None, None]  # (K, B, 1, 1)
-        last = self.bootstrap_last[torch.arange(members, device=self.device)[:, None], indices]  # (K, B, J)
+        last = self.bootstrap_last[member, indices]  # (K, B, J)
         # history: observations t-H+1 .. t; each bootstrap window j: observations l-H+2 .. l, then
         # next_observations[l] (row N + l of the table), l = last[..., j].
         history_rows = indices[..., None] + self.offsets  # (K, B, H)
@@ -151,7 +151,7 @@ class TrajectorySampler:
             history=windows[:, :, 0], history_mask=mask[:, :, 0], **self.chunks(indices),
             target_reward=self.target_reward.gather(1, indices),
             bootstrap_history=windows[:, :, 1:], bootstrap_mask=mask[:, :, 1:],
-            bootstrap_weight=self.bootstrap_weight[torch.arange(members, device=self.device)[:, None], indices],
+            bootstrap_weight=self.bootstrap_weight[member, indices],
             indices=indices, episode_index=self.episode_index[indices],
         )
 
