@@ -278,14 +278,15 @@ def test_cuda_graph_replays_the_eager_update():
 def test_a_compiled_update_equals_eager_updates_to_rounding():
     """torch.compile of the whole update (backward and optimiser steps in one graph, no graph break): weights,
     optimiser state and metric sums as eager updates give them, to float rounding, for the sampled and the
-    approximated action."""
+    approximated action, action chunks and lambda-returns."""
     from torch._dynamo.utils import counters
 
-    for q_action in ("sampled", "approximated"):
+    for fields in (dict(q_action="sampled"), dict(q_action="approximated"), dict(action_chunk=2),
+                   dict(critic_target="lambda", max_q_backup=True)):
         torch._dynamo.reset()
         counters.clear()
-        compiled = build(members=2, q_action=q_action, mode="compiled")
-        eager = build(members=2, q_action=q_action)
+        compiled = build(members=2, mode="compiled", **fields)
+        eager = build(members=2, **fields)
         for _ in range(3):
             compiled.update()
             eager.update()
