@@ -46,13 +46,12 @@ def sampler_share(dataset: Path, members: int, history_len: int, n_step: int, dr
     from trajdiff.run_folder import agent_for_environment
 
     data = load_dataset(dataset)
-    sampler = TrajectorySampler(data, history_len, [n_step] * members, [0.99] * members, list(range(members)),
-                                device="cpu")
+    configs = [AgentConfig(history_len=history_len, n_step=n_step)] * members
+    sampler = TrajectorySampler(data, configs, list(range(members)), device="cpu")
     start = time.perf_counter()
     for _ in range(draws):
         sampler.draw(256)
     draw_ms = 1000 * (time.perf_counter() - start) / draws
-    configs = [AgentConfig(history_len=history_len, n_step=n_step)] * members
     agent = agent_for_environment(configs, list(range(members)), 10**6, "Hopper-v5", torch.device("cpu"), data)
     engine = UpdateEngine(agent, sampler, 256, None)
     for _ in range(3):

@@ -18,6 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import hardware, resident_memory_mb  # noqa: E402
 
+from trajdiff.agent import AgentConfig  # noqa: E402
 from trajdiff.data import EpisodeDataset, TrajectorySampler  # noqa: E402
 
 
@@ -70,7 +71,8 @@ def main() -> None:
     for history_len in (1, 8, 32):
         for n_step in (1, 5, 10):
             start = time.perf_counter()
-            sampler = TrajectorySampler(dataset, history_len, [n_step], [0.99], [0], device=args.device)
+            sampler = TrajectorySampler(dataset, [AgentConfig(history_len=history_len, n_step=n_step)], [0],
+                                        device=args.device)
             build_seconds = time.perf_counter() - start
             memory = resident_memory_mb() - baseline_mb
             rate = windows_per_second(sampler, args.batch_size, args.seconds)

@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import hardware  # noqa: E402
 from sampler import synthetic_dataset  # noqa: E402
 
-from trajdiff.agent import AgentConfig, DiffusionQLAgent, member_sampler  # noqa: E402
+from trajdiff.agent import AgentConfig, DiffusionQLAgent  # noqa: E402
+from trajdiff.data import TrajectorySampler  # noqa: E402
 from trajdiff.engine import UpdateEngine, update_mode  # noqa: E402
 
 TARGETS = {"nstep": {}, "lambda": {"critic_target": "lambda"}, "chunk": {"action_chunk": None}}
@@ -49,7 +50,7 @@ def build(dataset, device: torch.device, history_len: int, n_step: int, batch_si
     fields (q_action, critic_target, action_chunk)."""
     seeds = list(range(members))
     configs = [AgentConfig(history_len=history_len, n_step=n_step, **fields)] * members
-    sampler = member_sampler(configs, seeds, dataset, device)
+    sampler = TrajectorySampler(dataset, configs, seeds, device)
     agent = DiffusionQLAgent(dataset.observation_dim, dataset.action_dim, 1.0, configs, 10**6, device, seeds)
     engine = UpdateEngine(agent, sampler, batch_size, None, update_mode(device, capture, compile_update)[0])
     engine.start()

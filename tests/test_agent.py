@@ -17,7 +17,6 @@ from trajdiff.agent import (
     check_member_configs,
     critic_loss,
     critic_target_value,
-    member_sampler,
     q_loss,
     shared_values,
 )
@@ -192,7 +191,7 @@ def dataset():
 ], ids=["one member", "three members", "approximated Q-action"])
 def test_each_member_update_equals_reference_diffusion_ql(configs):
     members = len(configs)
-    sampler = TrajectorySampler(dataset(), 1, [1] * members, [c.discount for c in configs], list(range(members)))
+    sampler = TrajectorySampler(dataset(), configs, list(range(members)))
     agent = DiffusionQLAgent(11, 3, 1.0, configs, 10, CPU, seeds=[5 + k for k in range(members)])
     references = [ReferenceMember(agent, k, configs[k].diffusion_steps) for k in range(members)]
     optimizers = [(torch.optim.Adam(ref.parameters(ref.live, ("time", "body")), lr=config.actor_lr),
@@ -231,7 +230,7 @@ def test_a_member_does_not_depend_on_its_batch_mates():
                            ([1, 7, 2], [AgentConfig(history_len=3, eta=0.0, max_q_backup=True),
                                         AgentConfig(history_len=3, n_step=3),
                                         AgentConfig(history_len=3, n_step=5, grad_norm=1.0)])):
-        sampler = TrajectorySampler(data, 3, [c.n_step for c in configs], [0.99] * len(seeds), seeds)
+        sampler = TrajectorySampler(data, configs, seeds)
         agent = DiffusionQLAgent(11, 3, 1.0, configs, 10, CPU, seeds)
         for _ in range(4):
             metrics = agent.update(sampler.draw(32))
@@ -250,8 +249,8 @@ def test_members_must_share_their_shapes():
 
 
 def test_terminal_targets_do_not_bootstrap():
-    sampler = TrajectorySampler(EpisodeDataset.from_arrays(make_arrays([3], ["terminal"], 11, 3)), 2, [5], [0.9],
-                                [0])
+    sampler = TrajectorySampler(EpisodeDataset.from_arrays(make_arrays([3], ["terminal"], 11, 3)),
+                                [AgentConfig(history_len=2, n_step=5, discount=0.9)], [0])
     batch = sampler.windows(np.arange(3)[None])
     assert (batch.bootstrap_weight == 0).all()
     agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig(history_len=2, n_step=5)], 10, CPU, [0])
@@ -273,7 +272,7 @@ class FixedHeads(torch.nn.Module):
 def test_max_q_backup_takes_each_heads_max_then_the_min():
     """Member 0 with the max-Q backup, member 1 without, in one batch, with hand-set target Q values."""
     configs = [AgentConfig(max_q_backup=True, discount=0.5), AgentConfig(discount=0.5)]
-    sampler = TrajectorySampler(dataset(), 1, [1, 1], [0.5, 0.5], [0, 1])
+    sampler = TrajectorySampler(dataset(), configs, [0, 1])
     agent = DiffusionQLAgent(11, 3, 1.0, configs, 10, CPU, [0, 1])
     batch = sampler.windows(np.array([[0, 1], [0, 1]]))  # steps 0 and 1: not terminal, discount 0.5
     repeats = 10
@@ -334,8 +333,8 @@ def test_actions_respect_bounds():
 
 
 def test_critic_history_has_its_own_encoder_and_target():
-    sampler = TrajectorySampler(dataset(), 4, [2], [0.99], [0])
     config = AgentConfig(history_len=4, n_step=2, critic_uses_history=True, history_hidden_dim=8, ema_start=10_000)
+    sampler = TrajectorySampler(dataset(), [config], [0])
     agent = DiffusionQLAgent(11, 3, 1.0, [config], 10, CPU, [0])
     assert agent.critic.heads.q1[0].weight.shape[1] == 11 + 8 + 3
     assert agent.critic.encoder.gru is not agent.actor.encoder.gru
@@ -438,7 +437,7 @@ def test_lambda_targets_match_the_recursion_through_the_agent():
     data = EpisodeDataset.from_arrays(make_arrays([4, 1, 6, 3], ["terminal", "timeout", "timeout", "terminal"], 11, 3))
     configs = [AgentConfig(n_step=3, critic_target="lambda", td_lambda=0.3, discount=0.9),
                AgentConfig(n_step=2, critic_target="lambda", td_lambda=0.7, discount=0.9, max_q_backup=True)]
-    sampler = member_sampler(configs, [0, 1], data, CPU)
+    sampler = TrajectorySampler(data, configs, [0, 1])
     agent = DiffusionQLAgent(11, 3, 1.0, configs, 10, CPU, [0, 1])
     agent.critic_target.heads = StateHeads()
     size = data.num_transitions
@@ -454,7 +453,7 @@ def test_lambda_targets_match_the_recursion_through_the_agent():
 def test_chunk_members_update_and_their_bc_loss_leaves_out_steps_past_the_end():
     data = EpisodeDataset.from_arrays(make_arrays([4, 1, 6, 3], ["terminal", "timeout", "timeout", "terminal"], 11, 3))
     config = AgentConfig(n_step=3, action_chunk=3, history_len=2)
-    sampler = member_sampler([config, config], [0, 1], data, CPU)
+    sampler = TrajectorySampler(data, [config, config], [0, 1])
     agent = DiffusionQLAgent(11, 3, 1.0, [config, config], 10, CPU, [0, 1])
     batch = sampler.windows(np.tile(np.arange(data.num_transitions), (2, 1)))
     assert batch.actions.shape == (2, 14, 9) and not batch.action_mask.all()

@@ -14,8 +14,9 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from tests.test_agent import dataset
-from trajdiff.agent import AgentConfig, DiffusionQLAgent, member_sampler
+from trajdiff.agent import AgentConfig, DiffusionQLAgent
 from trajdiff.agent_state import load_member_states, member_state
+from trajdiff.data import TrajectorySampler
 from trajdiff.engine import UpdateEngine, graph_support, update_mode
 from trajdiff.errors import TrajdiffError
 
@@ -43,7 +44,7 @@ def build(device=CPU, members=2, weights=None, history_len=3, n_step=2, total_up
           **agent_fields):
     seeds = list(range(members))
     configs = [AgentConfig(history_len=history_len, n_step=n_step, hidden_dim=32, **agent_fields)] * members
-    sampler = member_sampler(configs, seeds, dataset(), device)
+    sampler = TrajectorySampler(dataset(), configs, seeds, device)
     agent = DiffusionQLAgent(11, 3, 1.0, configs, total_updates, device, seeds)
     return UpdateEngine(agent, sampler, 16, weights, mode)
 

@@ -94,7 +94,7 @@ def test_unit_weights_train_like_no_weights():
     dataset = EpisodeDataset.from_arrays(make_arrays([30, 20], ["terminal", "timeout"], 11, 3))
     results = []
     for weights in (None, torch.ones(1, 32)):
-        sampler = TrajectorySampler(dataset, 1, [1], [0.99], [0])
+        sampler = TrajectorySampler(dataset, [AgentConfig()], [0])
         agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig()], 10, torch.device("cpu"), [0])
         metrics = agent.update(sampler.draw(32), weights)
         results.append((metrics["bc_loss"], agent.actor.denoiser.body[0].weight.clone()))
@@ -107,7 +107,7 @@ def test_weights_change_the_update():
     dataset = EpisodeDataset.from_arrays(make_arrays([30, 20], ["terminal", "timeout"], 11, 3))
     losses = []
     for weights in (None, torch.cat([torch.full((1, 16), 1.9), torch.full((1, 16), 0.1)], dim=1)):
-        sampler = TrajectorySampler(dataset, 1, [1], [0.99], [0])
+        sampler = TrajectorySampler(dataset, [AgentConfig()], [0])
         agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig()], 10, torch.device("cpu"), [0])
         losses.append(agent.update(sampler.draw(32), weights)["bc_loss"])
     assert not torch.allclose(losses[0], losses[1])

@@ -23,7 +23,7 @@ def test_no_two_streams_of_five_members_start_alike():
     """The generators a 5-member run builds (windows, diffusion, evaluation actions) and the seeds it hands out
     (weights, evaluation starts, expertise, libraries): all distinct, across members and purposes."""
     agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig()] * 5, 10, CPU, SEEDS)
-    sampler = TrajectorySampler(dataset(), 1, [1] * 5, [0.99] * 5, SEEDS)
+    sampler = TrajectorySampler(dataset(), [AgentConfig()] * 5, SEEDS)
     evaluation_random, starts = evaluation_streams(SEEDS, 0, 3, CPU)
     generators = [*agent.random.generators, *sampler.generators, *evaluation_random.generators]
     for seed in SEEDS:
@@ -49,8 +49,9 @@ def test_a_members_run_does_not_depend_on_the_seeds_of_the_others():
     updates and evaluation starts and action noise."""
     runs = []
     for seeds in ([0, 3], [11, 3]):
-        agent = DiffusionQLAgent(11, 3, 1.0, [AgentConfig(history_len=2, n_step=2)] * 2, 10, CPU, seeds)
-        sampler = TrajectorySampler(dataset(), 2, [2, 2], [0.99, 0.99], seeds)
+        configs = [AgentConfig(history_len=2, n_step=2)] * 2
+        agent = DiffusionQLAgent(11, 3, 1.0, configs, 10, CPU, seeds)
+        sampler = TrajectorySampler(dataset(), configs, seeds)
         initial = next(agent.actor.parameters())[1].clone()
         batches = []
         for _ in range(3):

@@ -32,8 +32,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from trajdiff.data.episodes import EpisodeDataset
-from trajdiff.data.sampler import TrajectorySampler, WindowBatch
+from trajdiff.data.sampler import WindowBatch
 from trajdiff.diffusion import NoiseSchedule, ddpm_sample, noise_prediction, one_step_actions, prediction_error
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.expertise import Evidence
@@ -205,15 +204,6 @@ def check_member_configs(configs: Sequence[AgentConfig]) -> None:
         values = {values[name] for values in shared}
         if len(values) > 1:
             raise TrajdiffError(f"members of one batch must share {name} (got {sorted(map(str, values))})")
-
-
-def member_sampler(configs: Sequence[AgentConfig], seeds: Sequence[int], dataset: EpisodeDataset,
-                   device: torch.device) -> TrajectorySampler:
-    """The sampler of these members' windows, action chunks and critic targets (one config and seed each)."""
-    first = configs[0]
-    return TrajectorySampler(dataset, first.history_len, [c.n_step for c in configs], [c.discount for c in configs],
-                             seeds, device, action_chunk=first.action_chunk,
-                             td_lambdas=[c.td_lambda for c in configs] if first.critic_target == "lambda" else None)
 
 
 @dataclass(frozen=True)

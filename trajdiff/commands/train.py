@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from trajdiff.agent import MAX_Q_REPEATS, DiffusionQLAgent, member_sampler
+from trajdiff.agent import MAX_Q_REPEATS, DiffusionQLAgent
 from trajdiff.agent_state import load_member_states, member_state
 from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_global_rng, save_checkpoints, write_failure
 from trajdiff.commands.train_config import (
@@ -162,8 +162,8 @@ def train_members(configs: list[TrainConfig], resume: bool = False, resume_comma
     dataset = dataset.with_observation_columns(observed_columns(env_id, first.observe))
     check_fits(configs, dataset, device)
     agent = build_agent(configs, env_id, device, dataset)
-    sampler = member_sampler([config.agent for config in configs], [config.seed for config in configs], dataset,
-                             device)
+    sampler = TrajectorySampler(dataset, [config.agent for config in configs], [config.seed for config in configs],
+                                device)
     folders = open_folders(configs)  # a second process into these folders stops here
     for folder in folders:
         if folder.removed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -51,44 +52,46 @@ class WindowBatch:
         return self.bootstrap_history[..., -1, :]
 
 
+class MemberSettings(Protocol):
+    """What the sampler reads of each member's algorithm config (trajdiff.agent.AgentConfig has these fields)."""
+
+    history_len: int
+    action_chunk: int
+    n_step: int
+    discount: float
+    critic_target: str
+    td_lambda: float
+
+
 class TrajectorySampler:
     """Uniform sampling over every time step of every episode, as history windows, for K members.
 
     All arrays (observations, target rewards, bootstrap indices and weights) are computed once
     and kept on ``device``; a batch is then a handful of gathers with no Python loop over its
-    elements and no host/device copy. Members share the observations and may differ in n_step, discount and
-    td_lambda (their targets are (K, N) tables); member k draws its steps from the windows stream of
-    its seed seeds[k] (trajdiff.streams), so its batches do not depend on the other members. With history_len 1,
-    n_step 1 and action_chunk 1 a member's batch is exactly the plain transition batch (s, a, r, s', gamma *
-    not_done).
+    elements and no host/device copy. Members share the observations, the history length, the action chunk and
+    the kind of critic target, and may differ in n_step, discount and td_lambda (their targets are (K, N)
+    tables); member k draws its steps from the windows stream of its seed seeds[k] (trajdiff.streams), so its
+    batches do not depend on the other members. With history_len 1, n_step 1 and action_chunk 1 a member's
+    batch is exactly the plain transition batch (s, a, r, s', gamma * not_done).
 
-    Targets: n-step returns, bootstrapping from the state after the n steps, unless ``td_lambdas`` (one per
-    member) asks for truncated lambda-returns, which value each of the n next states. ``action_chunk`` h > 1
-    gives each step's chunk of h logged actions (the members' n_step is then h: the target backs up exactly the
+    Targets (trajdiff.data.returns): n-step returns, bootstrapping from the state after the n steps; or, with
+    critic_target "lambda", truncated lambda-returns, which value each of the n next states. An action chunk
+    h > 1 gives each step's chunk of h logged actions (its members' n_step is h: the target backs up exactly the
     logged chunk).
     """
 
-    def __init__(
-        self,
-        dataset: EpisodeDataset,
-        history_len: int,
-        n_steps: Sequence[int],
-        discounts: Sequence[float],
-        seeds: Sequence[int],
-        device: str | torch.device = "cpu",
-        *,
-        action_chunk: int = 1,
-        td_lambdas: Sequence[float] | None = None,
-    ) -> None:
-        if not len(n_steps) == len(discounts) == len(seeds) >= 1 or len(td_lambdas or seeds) != len(seeds):
-            raise ValueError("n_steps, discounts, seeds (and td_lambdas) need one entry per member")
-        if history_len < 1 or min(n_steps) < 1 or action_chunk < 1:
-            raise ValueError("history_len, n_step and action_chunk must be at least 1")
-        self.history_len, self.action_chunk = history_len, action_chunk
+    def __init__(self, dataset: EpisodeDataset, members: Sequence[MemberSettings], seeds: Sequence[int],
+                 device: str | torch.device = "cpu") -> None:
+        if len(members) != len(seeds) or not seeds:
+            raise ValueError("one member's settings and one seed per member")
+        first = members[0]
+        self.history_len, self.action_chunk = first.history_len, first.action_chunk
         self.device = torch.device(device)
         self.size = dataset.num_transitions
-        targets = [self._member_targets(dataset, n_step, discount, td_lambda, max(n_steps))
-                   for n_step, discount, td_lambda in zip(n_steps, discounts, td_lambdas or [None] * len(seeds))]
+        lambda_returns = first.critic_target == "lambda"
+        states = max(member.n_step for member in members) if lambda_returns else 1
+        targets = [self._member_targets(dataset, member.n_step, member.discount,
+                                        member.td_lambda if lambda_returns else None, states) for member in members]
         # One lookup table for both windows: observations in rows [0, N), next_observations in
         # [N, 2N) and a zero row at 2N that every padded position points to.
         table = np.concatenate([dataset.observations, dataset.next_observations,
@@ -107,8 +110,8 @@ class TrajectorySampler:
         self.episode_start = to_device(np.repeat(dataset.episode_starts, dataset.episode_lengths))
         self.episode_last = to_device(np.repeat(dataset.episode_ends - 1, dataset.episode_lengths))
         # Offsets of a window's observations relative to its last observation: (-(H-1), ..., 0).
-        self.offsets = torch.arange(-(history_len - 1), 1, device=self.device)
-        self.chunk_offsets = torch.arange(action_chunk, device=self.device)
+        self.offsets = torch.arange(-(self.history_len - 1), 1, device=self.device)
+        self.chunk_offsets = torch.arange(self.action_chunk, device=self.device)
         self.generators = [stream_generator(seed, "windows", device=self.device) for seed in seeds]
 
     @staticmethod
