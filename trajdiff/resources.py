@@ -3,9 +3,8 @@
 An update's memory is dominated by the activations that the backward passes keep: per member and window,
 about (2 chains x T diffusion steps + 4 critic passes) x (layers x width) floats for the networks, the J x R
 chains of the target (J bootstrap states, R max-Q repeats), and the (1 + J) H x Do floats of the history and
-bootstrap windows. The estimate
-below counts those with a margin of 2; it is a bound against settings that cannot run (a batch of ten
-million, a history of a hundred thousand steps), not a prediction of peak memory.
+bootstrap windows. The estimate below counts those with a margin of 2; it is a bound against settings that cannot
+run (a batch of ten million, a history of a hundred thousand steps), not a prediction of peak memory.
 """
 
 from __future__ import annotations
