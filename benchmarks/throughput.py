@@ -35,12 +35,13 @@ from trajdiff.agent import AgentConfig, DiffusionQLAgent  # noqa: E402
 from trajdiff.data import TrajectorySampler  # noqa: E402
 from trajdiff.engine import UpdateEngine, update_mode  # noqa: E402
 
-TARGETS = {"nstep": {}, "lambda": {"critic_target": "lambda"}, "chunk": {"action_chunk": None}}
-"""--targets: the agent fields of each critic target (a chunk's length is the configuration's n_step)."""
+TARGETS = ("nstep", "lambda", "chunk")
+"""--targets: the critic targets measured."""
 
 
 def target_fields(target: str, n_step: int) -> dict:
-    return {name: n_step if value is None else value for name, value in TARGETS[target].items()}
+    """The agent fields of a critic target at a configuration's n_step (a chunk is n_step actions long)."""
+    return {"nstep": {}, "lambda": {"critic_target": "lambda"}, "chunk": {"action_chunk": n_step}}[target]
 
 
 def build(dataset, device: torch.device, history_len: int, n_step: int, batch_size: int,  # noqa: ANN001

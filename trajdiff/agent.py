@@ -182,6 +182,11 @@ class AgentConfig:
         require(0.0 < self.expertise_floor <= 1.0, "--expertise-floor must be in (0, 1]")
         self._check_multi_step()
 
+    @property
+    def bootstrap_states(self) -> int:
+        """Next states the critic's target values: each of the n for lambda-returns, the last one for n-step."""
+        return self.n_step if self.critic_target == "lambda" else 1
+
     def _check_multi_step(self) -> None:
         require(0.0 <= self.td_lambda <= 1.0, "--td-lambda must be in [0, 1]")
         if self.critic_target == "lambda":
@@ -410,7 +415,6 @@ class DiffusionQLAgent(GraphInputs):
         self.decay_horizon = member_values([horizon for _, horizon in schedule])
         self.q_repeats = torch.tensor([MAX_Q_REPEATS if c.max_q_backup else 1 for c in configs], device=device)
         self.max_q_repeats = MAX_Q_REPEATS if any(c.max_q_backup for c in configs) else 1
-        self.bootstrap_states = [c.n_step if c.critic_target == "lambda" else 1 for c in configs]
         self.random = MemberRandom(seeds, "diffusion", device)
 
     def state_dict(self) -> dict[str, Any]:
@@ -428,11 +432,11 @@ class DiffusionQLAgent(GraphInputs):
     def draw_noise(self, batch_size: int) -> UpdateNoise:
         """Every random draw of one update, member by member from its own generators (see UpdateNoise)."""
         steps, da, repeats = self.config.diffusion_steps, self.action_dim * self.action_chunk, self.max_q_repeats
-        states = max(self.bootstrap_states)
+        states = max(c.bootstrap_states for c in self.configs)
         target_chains = []
         for k, generator in enumerate(self.random.generators):
             own = MAX_Q_REPEATS if self.configs[k].max_q_backup else 1  # a member alone draws the same numbers
-            own_states = self.bootstrap_states[k]
+            own_states = self.configs[k].bootstrap_states
             chain = torch.randn((steps, batch_size, own_states, own, da), generator=generator, device=self.device)
             if (own_states, own) != (states, repeats):
                 chain = nn.functional.pad(chain, (0, 0, 0, repeats - own, 0, states - own_states))

@@ -68,9 +68,10 @@ class EpisodeMeasures:
             self.changes += len(actions) - 1
         if values is not None:
             kept = states_with_known_returns(len(rewards), terminated, self.discount, self.tail_weight)
-            valued = np.isfinite(values[:kept])
-            self.values.append(values[:kept][valued])
-            self.returns.append(discounted_returns(rewards, self.discount)[:kept][valued])
+            values, returns = values[:kept], discounted_returns(rewards, self.discount)[:kept]
+            valued = np.isfinite(values)
+            self.values.append(values[valued])
+            self.returns.append(returns[valued])
 
     def summary(self) -> dict[str, float]:
         """action_change; q_bias, q_correlation (NaN without a critic, or too few states) and q_states."""

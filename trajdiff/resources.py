@@ -23,7 +23,7 @@ SAFETY = 2
 def update_memory_bytes(config: AgentConfig, members: int, batch_size: int, observation_dim: int,
                         q_repeats: int) -> int:
     """A rough upper estimate of one update's working memory, in bytes (see the module docstring)."""
-    states = config.n_step if config.critic_target == "lambda" else 1
+    states = config.bootstrap_states
     network_passes = 2 * config.diffusion_steps + 4 + states * q_repeats * config.diffusion_steps
     per_window = (network_passes * 4 * config.hidden_dim
                   + (1 + states) * config.history_len * (observation_dim + 3 * config.history_hidden_dim))

@@ -61,6 +61,7 @@ class MemberSettings(Protocol):
     discount: float
     critic_target: str
     td_lambda: float
+    bootstrap_states: int
 
 
 class TrajectorySampler:
@@ -89,7 +90,7 @@ class TrajectorySampler:
         self.device = torch.device(device)
         self.size = dataset.num_transitions
         lambda_returns = first.critic_target == "lambda"
-        states = max(member.n_step for member in members) if lambda_returns else 1
+        states = max(member.bootstrap_states for member in members)
         targets = [self._member_targets(dataset, member.n_step, member.discount,
                                         member.td_lambda if lambda_returns else None, states) for member in members]
         # One lookup table for both windows: observations in rows [0, N), next_observations in
