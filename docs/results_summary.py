@@ -1,11 +1,12 @@
-"""The results summary: one row per method compared with Diffusion-QL in each 50,000-update setting, from the
-committed bench folders' results.csv and their runs' config.json.
+"""The results tables generated from the committed bench folders' results.csv (and their runs' config.json):
+the summary of the 50,000-update settings (one row per method compared with Diffusion-QL), and the locomotion
+grid with its components (docs/results.md, "The locomotion grid"), read by the rule fixed there.
 
-    python docs/results_summary.py          # rewrite the summary in README.md and docs/results.md
-    python docs/results_summary.py --check  # exit 1 if either page's summary differs from the files
+    python docs/results_summary.py          # rewrite the tables in README.md and docs/results.md
+    python docs/results_summary.py --check  # exit 1 if a page's table differs from the files
 
-The table sits between the ``<!-- summary:begin -->`` and ``<!-- summary:end -->`` lines of each page; the test
-suite regenerates it and compares.
+Each table sits between its ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` lines (NAME: summary, grid,
+components); the test suite regenerates them and compares.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trajdiff.bench.report import probability_of_improvement
+from trajdiff.bench.methods import RECOMMENDED
+from trajdiff.bench.report import interquartile_mean, probability_of_improvement
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = (
@@ -30,59 +32,179 @@ SETTINGS = (
 )
 """(folder under docs/results, the anchor of its section in results.md), in the page's order."""
 BASELINE = "diffusion-ql"
-BEGIN, END = "<!-- summary:begin -->", "<!-- summary:end -->"
-PAGES = {ROOT / "README.md": "docs/results.md", ROOT / "docs" / "results.md": "results.md"}
-"""Each page that shows the summary, and how it links to the results page."""
+GRID = tuple(f"{body}-{kind}" for body in ("hopper", "walker2d")
+             for kind in ("medium", "medium-replay", "medium-expert"))
+"""The grid's datasets in its table's order; docs/results/grid-DATASET is each one's bench folder, in the table
+once its results.csv holds both methods' runs at GRID_UPDATES."""
+GRID_UPDATES = 50_000
+GRID_BASELINES = ("td3+bc", "iql")
+COMPONENTS = (("no-history", "history"), ("one-step", "multi-step critic"), ("no-expertise", "expertise weighting"))
+"""(the suffix of the method without the part, the part), as trajdiff.bench.methods.without_each_part names
+them; the grid compares its method, RECOMMENDED, with Diffusion-QL."""
+PAGES = {ROOT / "README.md": ("docs/results.md", ("summary",)),
+         ROOT / "docs" / "results.md": ("results.md", ("summary", "grid", "components"))}
+"""Each page that shows generated tables: how it links to the results page, and which tables it shows."""
 
 
-def setting_rows(folder: Path) -> tuple[dict[str, list[dict]], dict]:
-    """The folder's results.csv rows by method, and the config.json of its first run."""
+def read_rows(folder: Path) -> dict[str, list[dict]]:
+    """A bench folder's results.csv rows by method."""
     with (folder / "results.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     by_method: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         by_method[row["method"]].append(row)
-    first_run = ROOT / rows[0]["run_dir"] / "config.json"
-    return by_method, json.loads(first_run.read_text())
+    return by_method
 
 
-def summary_table(results_page: str) -> str:
+def scores(runs: list[dict], column: str = "last5_normalized_score") -> np.ndarray:
+    return np.array([float(row[column]) for row in runs])
+
+
+def mean_std(values: np.ndarray) -> str:
+    return f"{values.mean():.1f} ± {values.std():.1f}"
+
+
+def interval(point: float, low: float, high: float) -> str:
+    return f"{point:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def reading(low: float, high: float, words: tuple[str, str, str]) -> str:
+    """The rule of docs/results.md: the first word when the interval of P(X > Y) lies above 0.5, the second when
+    it lies below, the third otherwise."""
+    return words[0] if low > 0.5 else words[1] if high < 0.5 else words[2]
+
+
+def summary_table(results_page: str, root: Path = ROOT) -> str:
     """The summary as Markdown, its links pointing into ``results_page``."""
     lines = ["| setting | observed | updates | seeds | Diffusion-QL, last 5 | compared with | its last 5 "
              "| P(> Diffusion-QL), last 5 [95% CI] |", "|---|---|---|---|---|---|---|---|"]
     for folder_name, anchor in SETTINGS:
-        by_method, record = setting_rows(ROOT / "docs" / "results" / folder_name)
-        baseline = np.array([float(row["last5_normalized_score"]) for row in by_method[BASELINE]])
+        by_method = read_rows(root / "docs" / "results" / folder_name)
+        record = json.loads((root / by_method[BASELINE][0]["run_dir"] / "config.json").read_text())
+        baseline = scores(by_method[BASELINE])
         updates = {int(float(row["updates"])) for runs in by_method.values() for row in runs}
         dataset = by_method[BASELINE][0]["dataset"]
         first = True
         for method, runs in by_method.items():
             if method == BASELINE:
                 continue
-            scores = np.array([float(row["last5_normalized_score"]) for row in runs])
-            point, low, high = probability_of_improvement(scores[:, None], baseline[:, None])
+            point, low, high = probability_of_improvement(scores(runs)[:, None], baseline[:, None])
             cells = ([f"[{dataset}]({results_page}#{anchor})", record["observe"],
                       ", ".join(f"{count:,}" for count in sorted(updates)), str(min(len(runs), len(baseline))),
-                      f"{baseline.mean():.1f} ± {baseline.std():.1f}"] if first else [""] * 5)
-            cells += [method, f"{scores.mean():.1f} ± {scores.std():.1f}", f"{point:.2f} [{low:.2f}, {high:.2f}]"]
+                      mean_std(baseline)] if first else [""] * 5)
+            cells += [method, mean_std(scores(runs)), interval(point, low, high)]
             lines.append("| " + " | ".join(cells) + " |")
             first = False
     return "\n".join(lines)
 
 
-def with_summary(text: str, table: str) -> str:
-    """``text`` with the lines between the summary markers replaced by ``table``."""
-    head, found, rest = text.partition(BEGIN + "\n")
-    if not found or END not in rest:
-        raise ValueError(f"no {BEGIN} ... {END} block")
-    return head + BEGIN + "\n" + table + "\n" + rest[rest.index(END):]
+def grid_folders(root: Path) -> dict[str, dict[str, list[dict]]]:
+    """The grid's finished datasets: results.csv rows by method, for each dataset whose folder holds both
+    methods' runs, every one at GRID_UPDATES."""
+    found = {}
+    for dataset in GRID:
+        folder = root / "docs" / "results" / f"grid-{dataset}"
+        if not (folder / "results.csv").is_file():
+            continue
+        by_method = read_rows(folder)
+        compared = by_method.get(BASELINE, []) + by_method.get(RECOMMENDED, [])
+        if by_method.get(BASELINE) and by_method.get(RECOMMENDED) and all(
+                int(float(row["updates"])) == GRID_UPDATES for row in compared):
+            found[dataset] = by_method
+    return found
+
+
+def grid_table(results_page: str, root: Path = ROOT) -> str:
+    """The grid as Markdown: per dataset, Diffusion-QL and RECOMMENDED (final and last 5, mean ± std over seeds),
+    P(RECOMMENDED > Diffusion-QL) over the last five with its reading, the baselines' last 5; then the IQM over
+    the datasets present."""
+    baselines = " | ".join(f"{name}, last 5" for name in GRID_BASELINES)
+    lines = [f"| dataset | seeds | Diffusion-QL, final | last 5 | {RECOMMENDED}, final | last 5 "
+             f"| P(> Diffusion-QL), last 5 [95% CI] | reading | {baselines} |",
+             "|---|" + "---|" * (7 + len(GRID_BASELINES))]
+    found = grid_folders(root)
+    for dataset, by_method in found.items():
+        ours, theirs = by_method[RECOMMENDED], by_method[BASELINE]
+        point, low, high = probability_of_improvement(scores(ours)[:, None], scores(theirs)[:, None])
+        cells = [f"[{dataset}]({results_page}#the-locomotion-grid-d4rl-sized-datasets)",
+                 str(min(len(ours), len(theirs)))]
+        for runs in (theirs, ours):
+            cells += [mean_std(scores(runs, "normalized_score")), mean_std(scores(runs))]
+        cells += [interval(point, low, high), reading(low, high, ("wins", "loses", "ties"))]
+        cells += [mean_std(scores(by_method[name])) if by_method.get(name) else "—" for name in GRID_BASELINES]
+        lines.append("| " + " | ".join(cells) + " |")
+    if not found:
+        return f"No dataset of the grid has both methods' runs at {GRID_UPDATES:,} updates yet."
+    if len(found) > 1:
+        lines.append(iqm_row(found))
+    return "\n".join(lines)
+
+
+def iqm_row(found: dict[str, dict[str, list[dict]]]) -> str:
+    """The grid table's last row: each method's IQM over its runs on the datasets present (final, last 5) and
+    P(RECOMMENDED > Diffusion-QL) over them, stratified by dataset (rliable), with 95% intervals."""
+    def matrix(method: str, column: str) -> np.ndarray:
+        runs = min(len(by_method[method]) for by_method in found.values())
+        return np.array([scores(by_method[method], column)[:runs] for by_method in found.values()]).T
+
+    cells = [f"IQM over {len(found)} datasets", ""]
+    for method in (BASELINE, RECOMMENDED):
+        for column in ("normalized_score", "last5_normalized_score"):
+            iqm, low, high = interquartile_mean(matrix(method, column))
+            cells.append(f"{iqm:.1f} [{low:.1f}, {high:.1f}]")
+    point, low, high = probability_of_improvement(matrix(RECOMMENDED, "last5_normalized_score"),
+                                                  matrix(BASELINE, "last5_normalized_score"))
+    cells.append(interval(point, low, high))  # the reading rule is per dataset
+    return "| " + " | ".join(cells + [""] * (1 + len(GRID_BASELINES))) + " |"
+
+
+def components_table(results_page: str, root: Path = ROOT) -> str:
+    """The components as Markdown: per grid dataset and part, RECOMMENDED against it without the part (last 5,
+    mean ± std over seeds) and P(RECOMMENDED > without the part) with its reading."""
+    header = [f"| dataset | part removed | {RECOMMENDED}, last 5 | without the part, last 5 "
+              "| P(with > without), last 5 [95% CI] | the part |", "|---|---|---|---|---|---|"]
+    lines = []
+    for dataset, by_method in grid_folders(root).items():
+        for suffix, part in COMPONENTS:
+            without = by_method.get(f"{RECOMMENDED}-{suffix}")
+            if not without:
+                continue
+            point, low, high = probability_of_improvement(scores(by_method[RECOMMENDED])[:, None],
+                                                          scores(without)[:, None])
+            effect = reading(low, high, ("helps", "hurts", "no effect measured"))
+            lines.append(f"| [{dataset}]({results_page}#the-locomotion-grid-d4rl-sized-datasets) | {part} | "
+                         f"{mean_std(scores(by_method[RECOMMENDED]))} | {mean_std(scores(without))} | "
+                         f"{interval(point, low, high)} | {effect} |")
+    if not lines:
+        return f"No component's runs at {GRID_UPDATES:,} updates yet."
+    return "\n".join(header + lines)
+
+
+TABLES = {"summary": summary_table, "grid": grid_table, "components": components_table}
+"""Each generated table by its markers' name."""
+
+
+def with_table(text: str, name: str, table: str) -> str:
+    """``text`` with the lines between the ``name`` table's markers replaced by ``table``."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    head, found, rest = text.partition(begin + "\n")
+    if not found or end not in rest:
+        raise ValueError(f"no {begin} ... {end} block")
+    return head + begin + "\n" + table + "\n" + rest[rest.index(end):]
+
+
+def generated(text: str, results_page: str, names: tuple[str, ...], root: Path = ROOT) -> str:
+    """A page's text with its tables (``names``) regenerated from the files under ``root``."""
+    for name in names:
+        text = with_table(text, name, TABLES[name](results_page, root))
+    return text
 
 
 def main(argv: list[str]) -> int:
     stale = []
-    for page, results_page in PAGES.items():
+    for page, (results_page, names) in PAGES.items():
         text = page.read_text()
-        updated = with_summary(text, summary_table(results_page))
+        updated = generated(text, results_page, names)
         if updated != text:
             stale.append(page.relative_to(ROOT))
             if "--check" not in argv:

@@ -127,19 +127,65 @@ def test_every_committed_report_is_what_its_command_computes(tmp_path, monkeypat
     assert same_csv(tmp_path / out / "results.csv", ROOT / out / "results.csv")
 
 
-def test_the_results_summary_is_what_the_committed_runs_give():
-    """README.md and docs/results.md open their results with the table docs/results_summary.py generates."""
+def results_summary():  # noqa: ANN201
+    """docs/results_summary.py as a module."""
     sys.path.insert(0, str(ROOT / "docs"))
     try:
-        from results_summary import PAGES as SUMMARY_PAGES
-        from results_summary import summary_table, with_summary
+        import results_summary
     finally:
         sys.path.pop(0)
-    for page, results_page in SUMMARY_PAGES.items():
+    return results_summary
+
+
+def test_the_results_tables_are_what_the_committed_runs_give():
+    """README.md and docs/results.md show the tables docs/results_summary.py generates; the results page opens
+    with the summary."""
+    summary = results_summary()
+    for page, (results_page, names) in summary.PAGES.items():
         text = page.read_text()
-        assert with_summary(text, summary_table(results_page)) == text, f"{page.name}: run docs/results_summary.py"
+        assert summary.generated(text, results_page, names) == text, f"{page.name}: run docs/results_summary.py"
     results = (ROOT / "docs" / "results.md").read_text()
     assert results.index("<!-- summary:begin -->") < results.index("|"), "the summary is the results page's first table"
+
+
+def write_results(folder: Path, runs: dict[str, list[float]], updates: int = 50_000) -> None:
+    """A bench folder's results.csv: for each method, one run per last-5 score (its final score 1 above)."""
+    folder.mkdir(parents=True)
+    with (folder / "results.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["method", "updates", "normalized_score", "last5_normalized_score"])
+        writer.writeheader()
+        for method, scores in runs.items():
+            writer.writerows({"method": method, "updates": updates, "normalized_score": score + 1,
+                              "last5_normalized_score": score} for score in scores)
+
+
+def test_the_grid_tables_read_their_rule(tmp_path):
+    """Known answers: trajdiff's 5 runs all above Diffusion-QL's win (P 1.00 [1.00, 1.00]), all below lose, runs
+    that interleave tie; a dataset short of 50,000 updates or without one of the two methods is left out; a
+    component with its runs all below the full configuration's helps."""
+    summary = results_summary()
+    ours, base = summary.RECOMMENDED, summary.BASELINE
+    results = tmp_path / "docs" / "results"
+    write_results(results / "grid-hopper-medium", {base: [10, 11, 12, 13, 14], ours: [20, 21, 22, 23, 24],
+                                                   "td3+bc": [5, 5, 5, 5, 5]})
+    write_results(results / "grid-hopper-medium-replay", {base: [20, 21, 22, 23, 24], ours: [10, 11, 12, 13, 14],
+                                                          f"{ours}-no-history": [1, 2, 3, 4, 5]})
+    write_results(results / "grid-hopper-medium-expert", {base: [10, 12, 14, 16, 18], ours: [11, 13, 15, 17, 19]})
+    write_results(results / "grid-walker2d-medium", {base: [1, 2, 3, 4, 5], ours: [6, 7, 8, 9, 10]}, updates=45_000)
+    write_results(results / "grid-walker2d-medium-replay", {base: [1, 2, 3, 4, 5]})
+    rows = summary.grid_table("results.md", tmp_path).splitlines()[2:]
+    assert [row.split(" | ")[0].split("]")[0] for row in rows] == [
+        "| [hopper-medium", "| [hopper-medium-replay", "| [hopper-medium-expert", "| IQM over 3 datasets"]
+    assert rows[0].split(" | ")[2:] == ["13.0 ± 1.4", "12.0 ± 1.4", "23.0 ± 1.4", "22.0 ± 1.4", "1.00 [1.00, 1.00]",
+                                        "wins", "5.0 ± 0.0", "— |"]
+    assert rows[1].split(" | ")[6:8] == ["0.00 [0.00, 0.00]", "loses"]
+    assert rows[2].split(" | ")[7] == "ties"
+    components = summary.components_table("results.md", tmp_path).splitlines()[2:]
+    assert components == ["| [hopper-medium-replay](results.md#the-locomotion-grid-d4rl-sized-datasets) | history | "
+                          "12.0 ± 1.4 | 3.0 ± 1.4 | 1.00 [1.00, 1.00] | helps |"]
+    empty = tmp_path / "empty"
+    assert summary.grid_table("results.md", empty).startswith("No dataset of the grid")
+    assert summary.components_table("results.md", empty).startswith("No component")
 
 
 def test_generated_tables_in_the_pages_are_current():

@@ -354,3 +354,23 @@ def test_reports_refuse_labels_that_the_runs_contradict(tmp_path, capsys):
         main(["bench", "--combine", str(folder), str(tmp_path / "longer"), "--out", str(tmp_path / "both")])
     assert stopped.value.code == 2 and "combine runs of one budget" in capsys.readouterr().err
     assert not (tmp_path / "both").exists()
+
+
+def test_the_recommended_configuration_has_one_component_per_part():
+    """NAME-no-history, NAME-one-step and NAME-no-expertise are the recommended method with that part back at
+    Diffusion-QL's value and every other field as it is, the authors' settings included (removing the multi-step
+    critic also removes a chunk or a lambda target, which AgentConfig refuses with n_step 1)."""
+    import dataclasses
+
+    from trajdiff.bench.methods import METHODS, RECOMMENDED, without_each_part
+
+    for name in ("trajdiff-nstep", "trajdiff-chunk", "trajdiff-lambda"):
+        full = METHODS[name]
+        parts = without_each_part(name)
+        assert set(parts) == {f"{name}-no-history", f"{name}-one-step", f"{name}-no-expertise"}
+        for component, fields in ((parts[f"{name}-no-history"], {"history_len": 1}),
+                                  (parts[f"{name}-no-expertise"], {"expertise_weighting": False}),
+                                  (parts[f"{name}-one-step"], {"n_step": 1, "action_chunk": 1,
+                                                               "critic_target": "nstep", "td_lambda": 0.5})):
+            assert component.authors_settings and component.agent == dataclasses.replace(full.agent, **fields)
+    assert all(METHODS[name] == method for name, method in without_each_part(RECOMMENDED).items())

@@ -62,6 +62,26 @@ METHODS: dict[str, Method] = {
                               authors_settings=True),
 }
 
+RECOMMENDED = "trajdiff-nstep"
+"""trajdiff's recommended configuration, the grid's method (docs/results.md): the one docs/multi-step.md's
+screening rule picks among trajdiff-nstep, trajdiff-chunk and trajdiff-lambda; trajdiff as it is (trajdiff-nstep)
+until the screening's runs finish."""
+
+
+def without_each_part(name: str) -> dict[str, Method]:
+    """The components of method ``name``: it with one trajectory part removed, as NAME-no-history (the current
+    state only), NAME-one-step (the 1-step critic target, single actions) and NAME-no-expertise."""
+    method = METHODS[name]
+    one_step = dataclasses.replace(method.agent, n_step=1, action_chunk=1, critic_target="nstep",
+                                   td_lambda=AgentConfig.td_lambda)
+    return {f"{name}-no-history": dataclasses.replace(method, agent=dataclasses.replace(method.agent, history_len=1)),
+            f"{name}-one-step": dataclasses.replace(method, agent=one_step),
+            f"{name}-no-expertise": dataclasses.replace(
+                method, agent=dataclasses.replace(method.agent, expertise_weighting=False))}
+
+
+METHODS |= without_each_part(RECOMMENDED)
+
 DEFAULT_METHODS = ("trajdiff", "no-history", "one-step", "no-expertise", "diffusion-ql")
 
 APPROXIMATED = "-approximated"
