@@ -107,11 +107,14 @@ def grid_folders(root: Path) -> dict[str, dict[str, list[dict]]]:
         if not (folder / "results.csv").is_file():
             continue
         by_method = read_rows(folder)
-        compared = by_method.get(BASELINE, []) + by_method.get(RECOMMENDED, [])
-        if by_method.get(BASELINE) and by_method.get(RECOMMENDED) and all(
-                int(float(row["updates"])) == GRID_UPDATES for row in compared):
+        if by_method.get(BASELINE) and by_method.get(RECOMMENDED) and at_grid_updates(
+                by_method[BASELINE] + by_method[RECOMMENDED]):
             found[dataset] = by_method
     return found
+
+
+def at_grid_updates(runs: list[dict]) -> bool:
+    return all(int(float(row["updates"])) == GRID_UPDATES for row in runs)
 
 
 def grid_table(results_page: str, root: Path = ROOT) -> str:
@@ -166,8 +169,8 @@ def components_table(results_page: str, root: Path = ROOT) -> str:
     lines = []
     for dataset, by_method in grid_folders(root).items():
         for suffix, part in COMPONENTS:
-            without = by_method.get(f"{RECOMMENDED}-{suffix}")
-            if not without:
+            without = by_method.get(f"{RECOMMENDED}-{suffix}", [])
+            if not without or not at_grid_updates(without):
                 continue
             point, low, high = probability_of_improvement(scores(by_method[RECOMMENDED])[:, None],
                                                           scores(without)[:, None])
