@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from trajdiff.bench.methods import RECOMMENDED
-from trajdiff.bench.report import interquartile_mean, probability_of_improvement
+from trajdiff.bench.report import interquartile_mean, probability_of_improvement, score_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = (
@@ -146,9 +146,9 @@ def grid_table(results_page: str, root: Path = ROOT) -> str:
 def iqm_row(found: dict[str, dict[str, list[dict]]]) -> str:
     """The grid table's last row: each method's IQM over its runs on the datasets present (final, last 5) and
     P(RECOMMENDED > Diffusion-QL) over them, stratified by dataset (rliable), with 95% intervals."""
-    def matrix(method: str, column: str) -> np.ndarray:
-        runs = min(len(by_method[method]) for by_method in found.values())
-        return np.array([scores(by_method[method], column)[:runs] for by_method in found.values()]).T
+    def matrix(method: str, column: str) -> np.ndarray:  # results.csv cells are text
+        per_dataset = {dataset: by_method[method] for dataset, by_method in found.items()}
+        return score_matrix(per_dataset, list(found), column).astype(float)
 
     cells = [f"IQM over {len(found)} datasets", ""]
     for method in (BASELINE, RECOMMENDED):
