@@ -1,12 +1,13 @@
 """The results tables generated from the committed bench folders' results.csv (and their runs' config.json):
-the summary of the 50,000-update settings (one row per method compared with Diffusion-QL), and the locomotion
-grid with its components (docs/results.md, "The locomotion grid"), read by the rule fixed there.
+the summary of the 50,000-update settings (one row per method compared with Diffusion-QL), the locomotion
+grid with its components (docs/results.md, "The locomotion grid"), and the multi-step screening
+(docs/multi-step.md), each read by the rule fixed on its page before the runs.
 
     python docs/results_summary.py          # rewrite the tables in README.md and docs/results.md
     python docs/results_summary.py --check  # exit 1 if a page's table differs from the files
 
 Each table sits between its ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` lines (NAME: summary, grid,
-components); the test suite regenerates them and compares.
+components, screening); the test suite regenerates them and compares.
 """
 
 from __future__ import annotations
@@ -41,8 +42,16 @@ GRID_BASELINES = ("td3+bc", "iql")
 COMPONENTS = (("no-history", "history"), ("one-step", "multi-step critic"), ("no-expertise", "expertise weighting"))
 """(the suffix of the method without the part, the part), as trajdiff.bench.methods.without_each_part names
 them; the grid compares its method, RECOMMENDED, with Diffusion-QL."""
+SCREENING = ("hopper-medium-replay", "hopper-medium-expert")
+"""The multi-step screening's datasets; docs/results/screen-DATASET is each one's bench folder."""
+SCREENED = ("trajdiff-nstep", "trajdiff-chunk", "trajdiff-lambda")
+"""The screening's candidates, cheapest first (the order that breaks a lead under SCREENING_TIE points)."""
+SCREENING_UPDATES = 20_000
+SCREENING_MARGIN = 5.0
+SCREENING_TIE = 1.0
 PAGES = {ROOT / "README.md": ("docs/results.md", ("summary",)),
-         ROOT / "docs" / "results.md": ("results.md", ("summary", "grid", "components"))}
+         ROOT / "docs" / "results.md": ("results.md", ("summary", "grid", "components")),
+         ROOT / "docs" / "multi-step.md": ("multi-step.md", ("screening",))}
 """Each page that shows generated tables: how it links to the results page, and which tables it shows."""
 
 
@@ -107,14 +116,15 @@ def grid_folders(root: Path) -> dict[str, dict[str, list[dict]]]:
         if not (folder / "results.csv").is_file():
             continue
         by_method = read_rows(folder)
-        if by_method.get(BASELINE) and by_method.get(RECOMMENDED) and at_grid_updates(
+        if by_method.get(BASELINE) and by_method.get(RECOMMENDED) and all_at(
                 by_method[BASELINE] + by_method[RECOMMENDED]):
             found[dataset] = by_method
     return found
 
 
-def at_grid_updates(runs: list[dict]) -> bool:
-    return all(int(float(row["updates"])) == GRID_UPDATES for row in runs)
+def all_at(runs: list[dict], updates: int = GRID_UPDATES) -> bool:
+    """Whether every run of ``runs`` ended at ``updates``."""
+    return all(int(float(row["updates"])) == updates for row in runs)
 
 
 def grid_table(results_page: str, root: Path = ROOT) -> str:
@@ -170,7 +180,7 @@ def components_table(results_page: str, root: Path = ROOT) -> str:
     for dataset, by_method in grid_folders(root).items():
         for suffix, part in COMPONENTS:
             without = by_method.get(f"{RECOMMENDED}-{suffix}", [])
-            if not without or not at_grid_updates(without):
+            if not without or not all_at(without):
                 continue
             point, low, high = probability_of_improvement(scores(by_method[RECOMMENDED])[:, None],
                                                           scores(without)[:, None])
@@ -183,7 +193,62 @@ def components_table(results_page: str, root: Path = ROOT) -> str:
     return "\n".join(header + lines)
 
 
-TABLES = {"summary": summary_table, "grid": grid_table, "components": components_table}
+def screening_means(root: Path = ROOT) -> dict[str, dict[str, float]] | None:
+    """M per screened method and dataset: the mean over seeds of each run's last-5 score; None until every
+    candidate's runs on both datasets reach SCREENING_UPDATES."""
+    means: dict[str, dict[str, float]] = defaultdict(dict)
+    for dataset in SCREENING:
+        folder = root / "docs" / "results" / f"screen-{dataset}"
+        by_method = read_rows(folder) if (folder / "results.csv").is_file() else {}
+        for method in SCREENED:
+            runs = by_method.get(method, [])
+            if not runs or not all_at(runs, SCREENING_UPDATES):
+                return None
+            means[method][dataset] = float(scores(runs).mean())
+    return dict(means)
+
+
+def qualifies(means: dict[str, dict[str, float]], method: str) -> bool:
+    """The rule of docs/multi-step.md, first half: M on medium-expert at least trajdiff-nstep's minus
+    SCREENING_MARGIN."""
+    expert = SCREENING[1]
+    return means[method][expert] >= means[SCREENED[0]][expert] - SCREENING_MARGIN
+
+
+def screening_pick(means: dict[str, dict[str, float]]) -> str:
+    """The rule of docs/multi-step.md: of the qualifying candidates, the cheapest whose M on medium-replay is
+    within SCREENING_TIE of the highest."""
+    replay = SCREENING[0]
+    qualified = [method for method in SCREENED if qualifies(means, method)]
+    best = max(means[method][replay] for method in qualified)
+    return next(method for method in qualified if means[method][replay] > best - SCREENING_TIE)
+
+
+def screening_table(results_page: str, root: Path = ROOT) -> str:
+    """The screening as Markdown: per method, final and last 5 (mean ± std over seeds) on each dataset, whether
+    it qualifies, then the rule's pick; Diffusion-QL's row for comparison once its runs reach SCREENING_UPDATES.
+    (``results_page``: the tables' common signature; this one links nowhere.)"""
+    means = screening_means(root)
+    if means is None:
+        return f"The candidates' runs have not all reached {SCREENING_UPDATES:,} updates yet."
+    folders = {dataset: read_rows(root / "docs" / "results" / f"screen-{dataset}") for dataset in SCREENING}
+    head = " | ".join(f"{dataset}, final | last 5" for dataset in SCREENING)
+    lines = [f"| method | seeds | {head} | qualifies |", "|---|---|" + "---|" * (2 * len(SCREENING) + 1)]
+    for method in (BASELINE, *SCREENED):
+        runs = [folders[dataset].get(method, []) for dataset in SCREENING]
+        if not all(runs) or not all(all_at(dataset_runs, SCREENING_UPDATES) for dataset_runs in runs):
+            continue
+        cells = [method, str(min(map(len, runs)))]
+        for dataset_runs in runs:
+            cells += [mean_std(scores(dataset_runs, "normalized_score")), mean_std(scores(dataset_runs))]
+        cells.append("" if method == BASELINE else "yes" if qualifies(means, method) else "no")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"The rule picks **{screening_pick(means)}**."]
+    return "\n".join(lines)
+
+
+TABLES = {"summary": summary_table, "grid": grid_table, "components": components_table,
+          "screening": screening_table}
 """Each generated table by its markers' name."""
 
 

@@ -190,6 +190,37 @@ def test_the_grid_tables_read_their_rule(tmp_path):
     assert summary.components_table("results.md", empty).startswith("No component")
 
 
+def test_the_screening_table_applies_its_rule(tmp_path):
+    """Known answers for docs/multi-step.md's rule: a candidate more than 5 points below trajdiff-nstep on
+    medium-expert does not qualify (exactly 5 below does); the best qualifying candidate on medium-replay is
+    picked unless a cheaper one is within 1 point; no pick until every candidate's runs reach 20,000 updates."""
+    summary = results_summary()
+    replay, expert = summary.SCREENING
+    nstep, chunk, lam = summary.SCREENED
+
+    def means(chunk_scores, lambda_scores):
+        return {nstep: {replay: 10.0, expert: 50.0}, chunk: dict(zip((replay, expert), chunk_scores)),
+                lam: dict(zip((replay, expert), lambda_scores))}
+    assert summary.screening_pick(means((30.0, 44.9), (20.5, 46.0))) == lam  # chunk does not qualify
+    assert summary.screening_pick(means((30.0, 45.0), (20.5, 46.0))) == chunk
+    assert summary.screening_pick(means((10.9, 60.0), (10.5, 46.0))) == nstep  # leads under 1 point
+    assert summary.screening_pick(means((11.0, 60.0), (11.5, 60.0))) == chunk
+
+    results = tmp_path / "docs" / "results"
+    write_results(results / f"screen-{replay}", {summary.BASELINE: [1, 2, 3], nstep: [9, 10, 11],
+                                                 chunk: [29, 30, 31], lam: [20, 21, 22]}, updates=20_000)
+    write_results(results / f"screen-{expert}", {nstep: [49, 50, 51], chunk: [40, 40, 40], lam: [45, 46, 47]},
+                  updates=20_000)
+    table = summary.screening_table("multi-step.md", tmp_path).splitlines()
+    assert table[2:] == ["| trajdiff-nstep | 3 | 11.0 ± 0.8 | 10.0 ± 0.8 | 51.0 ± 0.8 | 50.0 ± 0.8 | yes |",
+                         "| trajdiff-chunk | 3 | 31.0 ± 0.8 | 30.0 ± 0.8 | 41.0 ± 0.0 | 40.0 ± 0.0 | no |",
+                         "| trajdiff-lambda | 3 | 22.0 ± 0.8 | 21.0 ± 0.8 | 47.0 ± 0.8 | 46.0 ± 0.8 | yes |",
+                         "", "The rule picks **trajdiff-lambda**."]  # Diffusion-QL has no medium-expert runs
+    with (results / f"screen-{expert}" / "results.csv").open("a") as handle:  # a candidate's run still going
+        handle.write(f"{lam},18000,1,0\n")
+    assert summary.screening_table("multi-step.md", tmp_path).startswith("The candidates' runs have not")
+
+
 def test_generated_tables_in_the_pages_are_current():
     """The option, preset, budget, method and suite tables, and the datasets table, stand in the pages (readable
     as Markdown) as docs/generate_tables.py makes them from the code and the committed dataset records."""
