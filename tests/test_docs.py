@@ -221,6 +221,11 @@ def test_the_screening_table_applies_its_rule(tmp_path):
     assert summary.screening_table("multi-step.md", tmp_path).startswith("The candidates' runs have not")
 
 
+def test_the_recommended_configuration_is_the_one_the_committed_screening_picks():
+    summary = results_summary()
+    assert summary.screening_pick(summary.screening_means()) == summary.RECOMMENDED
+
+
 def test_generated_tables_in_the_pages_are_current():
     """The option, preset, budget, method and suite tables, and the datasets table, stand in the pages (readable
     as Markdown) as docs/generate_tables.py makes them from the code and the committed dataset records."""

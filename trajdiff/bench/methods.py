@@ -64,8 +64,8 @@ METHODS: dict[str, Method] = {
 
 RECOMMENDED = "trajdiff-nstep"
 """trajdiff's recommended configuration, the grid's method (docs/results.md): the one docs/multi-step.md's
-screening rule picks among trajdiff-nstep, trajdiff-chunk and trajdiff-lambda; trajdiff as it is (trajdiff-nstep)
-until the screening's runs finish."""
+screening rule picks among trajdiff-nstep, trajdiff-chunk and trajdiff-lambda from the committed runs
+(tests/test_docs.py checks that they agree)."""
 
 
 def without_each_part(name: str) -> dict[str, Method]:
