@@ -77,7 +77,7 @@ def test_the_readme_python_example_runs(tmp_path):
     assert (tmp_path / "runs" / "api-example" / "checkpoint.pt").is_file()
 
 
-RESULT_PAGES = ("results.md", "early-indications.md")
+RESULT_PAGES = ("results.md", "early-indications.md", "multi-step.md")
 
 
 def report_commands() -> list[str]:
