@@ -317,6 +317,28 @@ def fake_bench_folder(folder: Path, dataset: str, observe: str, scores: dict[str
         writer.writerows(rows)
 
 
+def test_the_reports_provenance_is_each_runs_record_of_its_starts(tmp_path):
+    """Known answer: starts alike but for --stop-at make one stretch; a start killed before its first checkpoint
+    (the next resumes where it did) keeps nothing; two runs alike count as 2; a run without starts adds nothing."""
+    from trajdiff.bench.report import provenance
+
+    def start(at: int, commit: str, stop: int) -> dict:
+        return {"at_update": at, "code_commit": commit * 40, "cpu": "CPU X", "gpu": None,
+                "command": f"trajdiff bench --out x --stop-at {stop} --device cpu"}
+
+    starts = [start(0, "a", 5000), start(5000, "a", 10000), start(10000, "b", 15000), start(10000, "b", 15000)]
+    rows = []
+    for seed, recorded in enumerate((starts, starts, [])):
+        run = tmp_path / f"seed{seed}"
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"starts": recorded} if recorded else {}))
+        rows.append({"method": "m", "run_dir": str(run), "updates": "15000"})
+    assert provenance(rows)[-2:] == [
+        "| m | 0-10,000 | 2 | aaaaaaa | CPU X | none | `trajdiff bench --out x --device cpu` |",
+        "| m | 10,000-15,000 | 2 | bbbbbbb | CPU X | none | `trajdiff bench --out x --device cpu` |"]
+    assert provenance(rows[2:]) == []
+
+
 def test_combined_report_spans_settings_of_several_bench_folders(tmp_path, capsys):
     fake_bench_folder(tmp_path / "a", "hopper-medium", "positions", {"diffusion-ql": 10, "history-8": 20})
     fake_bench_folder(tmp_path / "b", "walker2d-medium", "all", {"diffusion-ql": 5, "history-8": 30, "frames-8": 1})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,6 +105,7 @@ def write_report(rows: list[dict], out: Path, title: str) -> None:
                     score_matrix(by_method["diffusion-ql"], datasets, column))
                 cells.append(f"{point:.2f} [{low:.2f}, {high:.2f}]")
             lines.append(f"| P({method} > diffusion-ql) | {' | '.join(cells)} |")
+    lines += provenance(rows)
     (out / "results.md").write_text("\n".join(lines) + "\n")
     plot_learning_curves(rows, datasets, out / "learning-curves.png")
 
@@ -140,6 +142,47 @@ def run_versions(rows: list[dict]) -> list[str]:
         listed = ", ".join(f"{name} {version}" for name, version in versions.items()) or "not recorded"
         found.append(f"baselines in their own virtualenv: {listed}" if baseline else listed)
     return list(dict.fromkeys(found))
+
+
+STOP_AT = re.compile(r" --stop-at \d+")
+
+
+def run_parts(run_dir: Path, updates: int) -> list[tuple[int, int, str, str, str, str]]:
+    """(first update, last update, code commit, CPU, GPU, command less its --stop-at) of each stretch of a run's
+    kept updates, from the starts its config.json records: a start's updates are kept up to the next start's
+    checkpoint (none when it resumed from the same one), and consecutive starts alike in all but --stop-at make
+    one stretch. Empty when the run records no starts."""
+    record = run_dir / "config.json"
+    starts = json.loads(record.read_text()).get("starts", []) if record.is_file() else []
+    ends = [start["at_update"] for start in starts[1:]] + [updates]
+    parts: list[tuple[int, int, str, str, str, str]] = []
+    for start, end in zip(starts, ends):
+        key = ((start["code_commit"] or "unknown")[:7], start["cpu"], start["gpu"] or "none",
+               STOP_AT.sub("", start["command"]))
+        if end <= start["at_update"]:
+            continue
+        if parts and parts[-1][2:] == key and parts[-1][1] == start["at_update"]:
+            parts[-1] = (parts[-1][0], end, *key)
+        else:
+            parts.append((start["at_update"], end, *key))
+    return parts
+
+
+def provenance(rows: list[dict]) -> list[str]:
+    """The report's last table, from the runs' own records: per method, the stretches of updates with their code
+    commit, CPU, GPU and command (runs alike counted once); nothing for runs that record no starts."""
+    counts: dict[tuple, int] = defaultdict(int)
+    for row in rows:
+        for part in run_parts(Path(row["run_dir"]), int(float(row["updates"]))):
+            counts[(row["method"], *part)] += 1
+    if not counts:
+        return []
+    lines = ["", "Where the runs' updates were made (their config.json records every start; the command less its "
+             "--stop-at):", "", "| method | updates | runs | code commit | CPU | GPU | command |",
+             "|---|---|---|---|---|---|---|"]
+    for (method, first, last, commit, cpu, gpu, command), runs in counts.items():
+        lines.append(f"| {method} | {first:,}-{last:,} | {runs} | {commit} | {cpu} | {gpu} | `{command}` |")
+    return lines
 
 
 BEYOND_THE_SCORE = (("last5_spread", "spread of last 5", 1), ("largest_fall", "largest fall from best", 1),
