@@ -3,7 +3,7 @@ the summary of the 50,000-update settings (one row per method compared with Diff
 grid with its components (docs/results.md, "The locomotion grid"), and the multi-step screening
 (docs/multi-step.md), each read by the rule fixed on its page before the runs.
 
-    python docs/results_summary.py          # rewrite the tables in README.md and docs/results.md
+    python docs/results_summary.py          # rewrite the tables in the pages (PAGES)
     python docs/results_summary.py --check  # exit 1 if a page's table differs from the files
 
 Each table sits between its ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` lines (NAME: summary, grid,
