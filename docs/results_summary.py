@@ -193,18 +193,23 @@ def components_table(results_page: str, root: Path = ROOT) -> str:
     return "\n".join(header + lines)
 
 
-def screening_means(root: Path = ROOT) -> dict[str, dict[str, float]] | None:
+def screening_runs(root: Path = ROOT) -> dict[str, dict[str, list[dict]]]:
+    """results.csv rows by method for each screening dataset (none where its folder has no results.csv)."""
+    folders = {dataset: root / "docs" / "results" / f"screen-{dataset}" for dataset in SCREENING}
+    return {dataset: read_rows(folder) if (folder / "results.csv").is_file() else {}
+            for dataset, folder in folders.items()}
+
+
+def screening_means(runs: dict[str, dict[str, list[dict]]]) -> dict[str, dict[str, float]] | None:
     """M per screened method and dataset: the mean over seeds of each run's last-5 score; None until every
     candidate's runs on both datasets reach SCREENING_UPDATES."""
     means: dict[str, dict[str, float]] = defaultdict(dict)
-    for dataset in SCREENING:
-        folder = root / "docs" / "results" / f"screen-{dataset}"
-        by_method = read_rows(folder) if (folder / "results.csv").is_file() else {}
+    for dataset, by_method in runs.items():
         for method in SCREENED:
-            runs = by_method.get(method, [])
-            if not runs or not all_at(runs, SCREENING_UPDATES):
+            method_runs = by_method.get(method, [])
+            if not method_runs or not all_at(method_runs, SCREENING_UPDATES):
                 return None
-            means[method][dataset] = float(scores(runs).mean())
+            means[method][dataset] = float(scores(method_runs).mean())
     return dict(means)
 
 
@@ -228,10 +233,10 @@ def screening_table(results_page: str, root: Path = ROOT) -> str:
     """The screening as Markdown: per method, final and last 5 (mean ± std over seeds) on each dataset, whether
     it qualifies, then the rule's pick; Diffusion-QL's row for comparison once its runs reach SCREENING_UPDATES.
     (``results_page``: the tables' common signature; this one links nowhere.)"""
-    means = screening_means(root)
+    folders = screening_runs(root)
+    means = screening_means(folders)
     if means is None:
         return f"The candidates' runs have not all reached {SCREENING_UPDATES:,} updates yet."
-    folders = {dataset: read_rows(root / "docs" / "results" / f"screen-{dataset}") for dataset in SCREENING}
     head = " | ".join(f"{dataset}, final | last 5" for dataset in SCREENING)
     lines = [f"| method | seeds | {head} | qualifies |", "|---|---|" + "---|" * (2 * len(SCREENING) + 1)]
     for method in (BASELINE, *SCREENED):

@@ -157,10 +157,10 @@ def run_parts(run_dir: Path, updates: int) -> list[tuple[int, int, str, str, str
     ends = [start["at_update"] for start in starts[1:]] + [updates]
     parts: list[tuple[int, int, str, str, str, str]] = []
     for start, end in zip(starts, ends):
-        key = ((start["code_commit"] or "unknown")[:7], start["cpu"], start["gpu"] or "none",
-               STOP_AT.sub("", start["command"]))
         if end <= start["at_update"]:
             continue
+        key = ((start["code_commit"] or "unknown")[:7], start["cpu"], start["gpu"] or "none",
+               STOP_AT.sub("", start["command"]))
         if parts and parts[-1][2:] == key and parts[-1][1] == start["at_update"]:
             parts[-1] = (parts[-1][0], end, *key)
         else:
