@@ -4,6 +4,8 @@
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# d3rlpy's own virtualenv (baselines-env), which the tests of its training script use
+BASELINES_STAMP := .venv-baselines/.installed
 
 .PHONY: demo test lint bench docs baselines-env clean
 
@@ -32,7 +34,7 @@ demo: $(STAMP)
 	@echo "  $(DEMO)/checkpoint.pt       the trained agent (trajdiff eval / trajdiff export)"
 	@echo "  $(DEMO)/tensorboard/        tensorboard --logdir $(DEMO)/tensorboard"
 
-test: $(STAMP)
+test: $(STAMP) $(BASELINES_STAMP)
 	$(PYTHON) -m pytest
 
 lint: $(STAMP)
@@ -45,9 +47,12 @@ docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict
 
 # d3rlpy 2.8.1 pins gymnasium 1.0.0: the baselines train in a virtualenv of their own
-baselines-env:
+$(BASELINES_STAMP):
 	python3 -m venv .venv-baselines
 	.venv-baselines/bin/python -m pip install --quiet "torch==2.13.0" "d3rlpy==2.8.1" h5py
+	touch $(BASELINES_STAMP)
+
+baselines-env: $(BASELINES_STAMP)
 
 clean:
 	rm -rf $(VENV) .venv-baselines

@@ -53,8 +53,8 @@ def hopper_file(tmp_path_factory):
     return path
 
 
-SLOW_MODULES = {"test_train", "test_faults", "test_bench", "test_throughput", "test_member_layers", "test_datasets",
-                "test_gpu_check"}
+SLOW_MODULES = {"test_train", "test_faults", "test_bench", "test_d3rlpy_train", "test_throughput",
+                "test_member_layers", "test_datasets", "test_gpu_check"}
 """Test modules that step MuJoCo, start processes or train for real: `pytest -m "not slow"` leaves them out."""
 
 

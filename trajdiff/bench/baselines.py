@@ -3,8 +3,9 @@
 Training runs d3rlpy_train.py in the baselines' own interpreter (d3rlpy 2.8.1 pins gymnasium 1.0.0,
 trajdiff pins 1.4.0); the TorchScript policies it saves every ``eval_every`` updates are evaluated
 here with trajdiff's vectorised evaluation: the same simulator, evaluation streams of the seed and
-number of episodes as trajdiff's own runs. A baseline run is all or nothing: progress.csv is
-written once every saved policy has been evaluated, and an incomplete run is trained again.
+number of episodes as trajdiff's own runs. progress.csv is written once every saved policy has been
+evaluated; a run without it is started again and d3rlpy_train.py goes on from the checkpoint it saves with
+each policy.
 """
 
 from __future__ import annotations

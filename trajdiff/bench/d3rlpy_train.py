@@ -15,19 +15,25 @@ the number of updates, which is the bench budget's:
   alpha threshold 10, conservative weight 5 (the reproduction's value for all but medium-v0).
 
 Usage: python d3rlpy_train.py DATA.hdf5 --algorithm iql --updates 10000 --save-every 2500 --seed 0 --out DIR
-Writes DIR/policy-<updates>.pt for each save and DIR/d3rlpy.json (versions, config, wall time).
+Writes DIR/policy-<updates>.pt for each save, DIR/checkpoint.pt beside it (d3rlpy's networks, optimisers and
+learning-rate schedule, the update count and the random streams) and, once all updates are made, DIR/d3rlpy.json
+(versions, config, training time). Started again on DIR, it goes on from the checkpoint and makes what a run
+without the interruption makes; --stop-at N ends a start after update N.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
+import random
 import time
 from pathlib import Path
 
 import d3rlpy
 import h5py
+import numpy as np
 import torch
 
 
@@ -56,30 +62,79 @@ def make_config(name: str, updates: int):  # noqa: ANN201
     raise SystemExit(f"unknown algorithm {name!r} (bc, td3+bc, iql, cql)")
 
 
+def build(algorithm, dataset) -> None:  # noqa: ANN001
+    """What d3rlpy's fit does before its first update, in its order (so with its random draws): fit the scalers
+    to the dataset, then build the networks."""
+    d3rlpy.algos.utility.build_scalers_with_transition_picker(algorithm, dataset)
+    algorithm.build_with_dataset(dataset)
+
+
+def save_checkpoint(path: Path, algorithm, identity: dict, done: int, train_s: float) -> None:  # noqa: ANN001
+    """Networks, optimisers and schedule (d3rlpy's save_model), the update count and every random stream, written
+    to a temporary file and renamed: a kill leaves the previous checkpoint whole."""
+    model = io.BytesIO()
+    algorithm.impl.save_model(model)
+    state = {"identity": identity, "updates_done": done, "grad_step": algorithm.grad_step, "train_s": train_s,
+             "model": model.getvalue(), "numpy": np.random.get_state(), "python": random.getstate(),
+             "torch": torch.get_rng_state(),
+             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    torch.save(state, path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)
+
+
+def resume(path: Path, algorithm, identity: dict) -> tuple[int, float]:  # noqa: ANN001
+    """Restore a checkpoint into the built ``algorithm``; (updates done, training seconds so far)."""
+    state = torch.load(path, weights_only=False)
+    if state["identity"] != identity:
+        raise SystemExit(f"{path} was written by another run ({state['identity']}), not {identity}")
+    algorithm.impl.load_model(io.BytesIO(state["model"]))
+    algorithm.set_grad_step(state["grad_step"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"]:
+        torch.cuda.set_rng_state_all(state["cuda"])
+    return state["updates_done"], state["train_s"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--algorithm", required=True)
     parser.add_argument("--updates", type=int, required=True)
     parser.add_argument("--save-every", type=int, required=True)
+    parser.add_argument("--stop-at", type=int, help="end this start after this update (a multiple of --save-every)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu:0")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.stop_at is not None and args.stop_at % args.save_every:
+        raise SystemExit(f"--stop-at {args.stop_at} is not a multiple of --save-every {args.save_every}")
     with h5py.File(args.dataset, "r") as handle:
         arrays = {key: handle[key][()] for key in ("observations", "actions", "rewards", "terminals", "timeouts")}
     dataset = d3rlpy.dataset.MDPDataset(**arrays)
     d3rlpy.seed(args.seed)
     algorithm = make_config(args.algorithm, args.updates).create(device=args.device)
+    build(algorithm, dataset)
+    identity = {"algorithm": args.algorithm, "updates": args.updates, "save_every": args.save_every,
+                "seed": args.seed, "dataset": args.dataset.name}
+    checkpoint = args.out / "checkpoint.pt"
+    done, train_s = resume(checkpoint, algorithm, identity) if checkpoint.is_file() else (0, 0.0)
+    stop = min(args.stop_at or args.updates, args.updates)
     args.out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
 
     def save(algo, epoch: int, total_step: int) -> None:  # noqa: ANN001
-        algo.save_policy(str(args.out / f"policy-{total_step}.pt"))
+        algo.save_policy(str(args.out / f"policy-{done + total_step}.pt"))
+        save_checkpoint(checkpoint, algo, identity, done + total_step, train_s + time.time() - started)
 
-    started = time.time()
-    algorithm.fit(dataset, n_steps=args.updates, n_steps_per_epoch=args.save_every, show_progress=False,
-                  save_interval=10**9, logger_adapter=d3rlpy.logging.NoopAdapterFactory(), epoch_callback=save)
-    record = {"algorithm": args.algorithm, "updates": args.updates, "seed": args.seed, "train_s": time.time() - started,
+    if stop > done:
+        algorithm.fit(dataset, n_steps=stop - done, n_steps_per_epoch=args.save_every, show_progress=False,
+                      save_interval=10**9, logger_adapter=d3rlpy.logging.NoopAdapterFactory(), epoch_callback=save)
+    if stop < args.updates:
+        return
+    record = {"algorithm": args.algorithm, "updates": args.updates, "seed": args.seed,
+              "train_s": torch.load(checkpoint, weights_only=False)["train_s"],
               "versions": {"d3rlpy": d3rlpy.__version__, "torch": torch.__version__},
               "config": json.loads(algorithm.config.serialize())}
     (args.out / "d3rlpy.json").write_text(json.dumps(record, indent=2))
