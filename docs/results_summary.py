@@ -1,13 +1,13 @@
 """The results tables generated from the committed bench folders' results.csv (and their runs' config.json):
 the summary of the 50,000-update settings (one row per method compared with Diffusion-QL), the locomotion
-grid with its components (docs/results.md, "The locomotion grid"), and the multi-step screening
+grid with its components and measures (docs/results.md, "The locomotion grid"), and the multi-step screening
 (docs/multi-step.md), each read by the rule fixed on its page before the runs.
 
     python docs/results_summary.py          # rewrite the tables in the pages (PAGES)
     python docs/results_summary.py --check  # exit 1 if a page's table differs from the files
 
 Each table sits between its ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` lines (NAME: summary, grid,
-components, screening); the test suite regenerates them and compares.
+components, grid-measures, screening); the test suite regenerates them and compares.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ SCREENING_UPDATES = 20_000
 SCREENING_MARGIN = 5.0
 SCREENING_TIE = 1.0
 PAGES = {ROOT / "README.md": ("docs/results.md", ("summary",)),
-         ROOT / "docs" / "results.md": ("results.md", ("summary", "grid", "components")),
+         ROOT / "docs" / "results.md": ("results.md", ("summary", "grid", "components", "grid-measures")),
          ROOT / "docs" / "multi-step.md": ("multi-step.md", ("screening",))}
 """Each page that shows generated tables: how it links to the results page, and which tables it shows."""
 
@@ -69,8 +69,8 @@ def scores(runs: list[dict], column: str = "last5_normalized_score") -> np.ndarr
     return np.array([float(row[column]) for row in runs])
 
 
-def mean_std(values: np.ndarray) -> str:
-    return f"{values.mean():.1f} ± {values.std():.1f}"
+def mean_std(values: np.ndarray, digits: int = 1) -> str:
+    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
 
 
 def interval(point: float, low: float, high: float) -> str:
@@ -193,6 +193,36 @@ def components_table(results_page: str, root: Path = ROOT) -> str:
     return "\n".join(header + lines)
 
 
+MEASURES = (("best_normalized_score", "best (online)", 1), ("last5_spread", "spread, last 5", 1),
+            ("largest_fall", "largest fall", 1), ("q_bias", "Q − return", 1), ("q_correlation", "corr(Q, return)", 2),
+            ("action_change", "action change", 3))
+"""(results.csv column, heading, decimals) of the grid's measures table; docs/training.md ("Evaluation measures")
+defines each."""
+
+
+def grid_measures_table(results_page: str, root: Path = ROOT) -> str:
+    """Per grid dataset and each method whose runs all reached GRID_UPDATES: the measures of MEASURES (mean ± std
+    over seeds; — for a method without a critic), then a link to the dataset's report and its learning curves."""
+    lines = ["| dataset | method | seeds | " + " | ".join(heading for _, heading, _ in MEASURES) + " |",
+             "|---|---|---|" + "---|" * len(MEASURES)]
+    figures = []
+    for dataset, by_method in grid_folders(root).items():
+        for method, runs in by_method.items():
+            if not all_at(runs):
+                continue
+            cells = [dataset, method, str(len(runs))]
+            for column, _, digits in MEASURES:
+                present = all(row[column] not in ("", "nan") for row in runs)
+                cells.append(mean_std(scores(runs, column), digits) if present else "—")
+            lines.append("| " + " | ".join(cells) + " |")
+        folder = str(Path(results_page).parent / "results" / f"grid-{dataset}").removeprefix("./")
+        figures.append(f"[{dataset}: the report]({folder}/results.md)\n\n"
+                       f"![{dataset}: learning curves]({folder}/learning-curves.png)")
+    if not figures:
+        return f"No dataset of the grid has both methods' runs at {GRID_UPDATES:,} updates yet."
+    return "\n".join(lines) + "\n\n" + "\n\n".join(figures)
+
+
 def screening_runs(root: Path = ROOT) -> dict[str, dict[str, list[dict]]]:
     """results.csv rows by method for each screening dataset (none where its folder has no results.csv)."""
     folders = {dataset: root / "docs" / "results" / f"screen-{dataset}" for dataset in SCREENING}
@@ -253,7 +283,7 @@ def screening_table(results_page: str, root: Path = ROOT) -> str:
 
 
 TABLES = {"summary": summary_table, "grid": grid_table, "components": components_table,
-          "screening": screening_table}
+          "grid-measures": grid_measures_table, "screening": screening_table}
 """Each generated table by its markers' name."""
 
 

@@ -188,6 +188,35 @@ def test_the_grid_tables_read_their_rule(tmp_path):
     empty = tmp_path / "empty"
     assert summary.grid_table("results.md", empty).startswith("No dataset of the grid")
     assert summary.components_table("results.md", empty).startswith("No component")
+    assert summary.grid_measures_table("results.md", empty).startswith("No dataset of the grid")
+
+
+def test_the_grid_measures_table_averages_each_measure_over_seeds(tmp_path):
+    """Known answers: a method's measures as mean ± std over its runs, — for a measure a method lacks (no critic),
+    a method short of 50,000 updates left out, then the dataset's report and learning curves."""
+    summary = results_summary()
+    folder = tmp_path / "docs" / "results" / "grid-hopper-medium"
+    folder.mkdir(parents=True)
+    measures = [column for column, _, _ in summary.MEASURES]
+    with (folder / "results.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["method", "updates", *measures])
+        writer.writeheader()
+        for method, updates, value, critic in ((summary.BASELINE, 50_000, 1.0, True),
+                                               (summary.BASELINE, 50_000, 3.0, True),
+                                               (summary.RECOMMENDED, 50_000, 0.5, True),
+                                               ("td3+bc", 50_000, 2.0, False), ("iql", 45_000, 2.0, True)):
+            row = {column: value if critic or column in measures[:3] else "" for column in measures}
+            writer.writerow({"method": method, "updates": updates, **row})
+    text = summary.grid_measures_table("results.md", tmp_path)
+    rows = text.splitlines()[2:5]
+    assert rows == [f"| hopper-medium | {summary.BASELINE} | 2 | 2.0 ± 1.0 | 2.0 ± 1.0 | 2.0 ± 1.0 | 2.0 ± 1.0 "
+                    "| 2.00 ± 1.00 | 2.000 ± 1.000 |",
+                    f"| hopper-medium | {summary.RECOMMENDED} | 1 | 0.5 ± 0.0 | 0.5 ± 0.0 | 0.5 ± 0.0 | 0.5 ± 0.0 "
+                    "| 0.50 ± 0.00 | 0.500 ± 0.000 |",
+                    "| hopper-medium | td3+bc | 1 | 2.0 ± 0.0 | 2.0 ± 0.0 | 2.0 ± 0.0 | — | — | — |"]
+    assert text.endswith("[hopper-medium: the report](results/grid-hopper-medium/results.md)\n\n"
+                         "![hopper-medium: learning curves](results/grid-hopper-medium/learning-curves.png)")
+    assert "iql" not in text
 
 
 def test_the_screening_table_applies_its_rule(tmp_path):
