@@ -6,8 +6,9 @@ grid with its components and measures (docs/results.md, "The locomotion grid"), 
     python docs/results_summary.py          # rewrite the tables in the pages (PAGES)
     python docs/results_summary.py --check  # exit 1 if a page's table differs from the files
 
-Each table sits between its ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` lines (NAME: summary, grid,
-components, grid-measures, screening); the test suite regenerates them and compares.
+Each table sits between its ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` lines (NAME: summary, settings
+(the summary less the grid's rows), grid, components, grid-measures, screening); the test suite regenerates them
+and compares.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import csv
 import json
 import sys
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,7 @@ GRID = tuple(f"{body}-{kind}" for body in ("hopper", "walker2d")
 """The grid's datasets in its table's order; docs/results/grid-DATASET is each one's bench folder, in the table
 once its results.csv holds both methods' runs at GRID_UPDATES."""
 GRID_UPDATES = 50_000
+GRID_ANCHOR = "the-locomotion-grid-d4rl-sized-datasets"
 GRID_BASELINES = ("td3+bc", "iql")
 COMPONENTS = (("no-history", "history"), ("one-step", "multi-step critic"), ("no-expertise", "expertise weighting"))
 """(the suffix of the method without the part, the part), as trajdiff.bench.methods.without_each_part names
@@ -49,7 +52,7 @@ SCREENED = ("trajdiff-nstep", "trajdiff-chunk", "trajdiff-lambda")
 SCREENING_UPDATES = 20_000
 SCREENING_MARGIN = 5.0
 SCREENING_TIE = 1.0
-PAGES = {ROOT / "README.md": ("docs/results.md", ("summary",)),
+PAGES = {ROOT / "README.md": ("docs/results.md", ("settings",)),
          ROOT / "docs" / "results.md": ("results.md", ("summary", "grid", "components", "grid-measures")),
          ROOT / "docs" / "multi-step.md": ("multi-step.md", ("screening",))}
 """Each page that shows generated tables: how it links to the results page, and which tables it shows."""
@@ -83,28 +86,36 @@ def reading(low: float, high: float, words: tuple[str, str, str]) -> str:
     return words[0] if low > 0.5 else words[1] if high < 0.5 else words[2]
 
 
-def summary_table(results_page: str, root: Path = ROOT) -> str:
-    """The summary as Markdown, its links pointing into ``results_page``."""
+def summary_table(results_page: str, root: Path = ROOT, with_grid: bool = True) -> str:
+    """The summary as Markdown, its links pointing into ``results_page``: a row per method compared with
+    Diffusion-QL in each setting of SETTINGS, then (``with_grid``) RECOMMENDED on each dataset the grid table
+    shows."""
     lines = ["| setting | observed | updates | seeds | Diffusion-QL, last 5 | compared with | its last 5 "
              "| P(> Diffusion-QL), last 5 [95% CI] |", "|---|---|---|---|---|---|---|---|"]
     for folder_name, anchor in SETTINGS:
-        by_method = read_rows(root / "docs" / "results" / folder_name)
-        record = json.loads((root / by_method[BASELINE][0]["run_dir"] / "config.json").read_text())
-        baseline = scores(by_method[BASELINE])
-        updates = {int(float(row["updates"])) for runs in by_method.values() for row in runs}
-        dataset = by_method[BASELINE][0]["dataset"]
-        first = True
-        for method, runs in by_method.items():
-            if method == BASELINE:
-                continue
-            point, low, high = probability_of_improvement(scores(runs)[:, None], baseline[:, None])
-            cells = ([f"[{dataset}]({results_page}#{anchor})", record["observe"],
-                      ", ".join(f"{count:,}" for count in sorted(updates)), str(min(len(runs), len(baseline))),
-                      mean_std(baseline)] if first else [""] * 5)
-            cells += [method, mean_std(scores(runs)), interval(point, low, high)]
-            lines.append("| " + " | ".join(cells) + " |")
-            first = False
+        lines += summary_rows(read_rows(root / "docs" / "results" / folder_name), f"{results_page}#{anchor}", root)
+    for by_method in grid_folders(root).values() if with_grid else ():
+        compared = {method: by_method[method] for method in (BASELINE, RECOMMENDED)}
+        lines += summary_rows(compared, f"{results_page}#{GRID_ANCHOR}", root)
     return "\n".join(lines)
+
+
+def summary_rows(by_method: dict[str, list[dict]], link: str, root: Path) -> list[str]:
+    """One setting's rows of the summary: each method against Diffusion-QL; the setting's cells on the first."""
+    record = json.loads((root / by_method[BASELINE][0]["run_dir"] / "config.json").read_text())
+    baseline = scores(by_method[BASELINE])
+    updates = {int(float(row["updates"])) for runs in by_method.values() for row in runs}
+    setting = [f"[{by_method[BASELINE][0]['dataset']}]({link})", record["observe"],
+               ", ".join(f"{count:,}" for count in sorted(updates))]
+    lines = []
+    for method, runs in by_method.items():
+        if method == BASELINE:
+            continue
+        point, low, high = probability_of_improvement(scores(runs)[:, None], baseline[:, None])
+        cells = [*setting, str(min(len(runs), len(baseline))), mean_std(baseline)] if not lines else [""] * 5
+        cells += [method, mean_std(scores(runs)), interval(point, low, high)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def grid_folders(root: Path) -> dict[str, dict[str, list[dict]]]:
@@ -139,7 +150,7 @@ def grid_table(results_page: str, root: Path = ROOT) -> str:
     for dataset, by_method in found.items():
         ours, theirs = by_method[RECOMMENDED], by_method[BASELINE]
         point, low, high = probability_of_improvement(scores(ours)[:, None], scores(theirs)[:, None])
-        cells = [f"[{dataset}]({results_page}#the-locomotion-grid-d4rl-sized-datasets)",
+        cells = [f"[{dataset}]({results_page}#{GRID_ANCHOR})",
                  str(min(len(ours), len(theirs)))]
         for runs in (theirs, ours):
             cells += [mean_std(scores(runs, "normalized_score")), mean_std(scores(runs))]
@@ -185,7 +196,7 @@ def components_table(results_page: str, root: Path = ROOT) -> str:
             point, low, high = probability_of_improvement(scores(by_method[RECOMMENDED])[:, None],
                                                           scores(without)[:, None])
             effect = reading(low, high, ("helps", "hurts", "no effect measured"))
-            lines.append(f"| [{dataset}]({results_page}#the-locomotion-grid-d4rl-sized-datasets) | {part} | "
+            lines.append(f"| [{dataset}]({results_page}#{GRID_ANCHOR}) | {part} | "
                          f"{mean_std(scores(by_method[RECOMMENDED]))} | {mean_std(scores(without))} | "
                          f"{interval(point, low, high)} | {effect} |")
     if not lines:
@@ -282,8 +293,8 @@ def screening_table(results_page: str, root: Path = ROOT) -> str:
     return "\n".join(lines)
 
 
-TABLES = {"summary": summary_table, "grid": grid_table, "components": components_table,
-          "grid-measures": grid_measures_table, "screening": screening_table}
+TABLES = {"summary": summary_table, "settings": partial(summary_table, with_grid=False), "grid": grid_table,
+          "components": components_table, "grid-measures": grid_measures_table, "screening": screening_table}
 """Each generated table by its markers' name."""
 
 

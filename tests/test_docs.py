@@ -2,6 +2,7 @@
 and every committed report is what the command written beside it computes from the committed runs."""
 
 import csv
+import json
 import math
 import re
 import shlex
@@ -189,6 +190,23 @@ def test_the_grid_tables_read_their_rule(tmp_path):
     assert summary.grid_table("results.md", empty).startswith("No dataset of the grid")
     assert summary.components_table("results.md", empty).startswith("No component")
     assert summary.grid_measures_table("results.md", empty).startswith("No dataset of the grid")
+
+
+def test_the_summary_compares_each_method_of_a_setting_with_diffusion_ql(tmp_path):
+    """Known answers: the setting's cells on its first row only, each method's last-5 mean ± std and P(> Diffusion-QL);
+    the observation mode from the first Diffusion-QL run's config.json."""
+    summary = results_summary()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps({"observe": "positions"}))
+
+    def runs(values: list[float], updates: int = 50_000) -> list[dict]:
+        return [{"dataset": "hopper-medium", "run_dir": "run", "updates": str(updates),
+                 "last5_normalized_score": str(value)} for value in values]
+    rows = summary.summary_rows({summary.BASELINE: runs([1, 2, 3]), "a": runs([4, 5, 6]), "b": runs([0, 0.5])},
+                                "results.md#here", tmp_path)
+    assert rows == ["| [hopper-medium](results.md#here) | positions | 50,000 | 3 | 2.0 ± 0.8 | a | 5.0 ± 0.8 "
+                    "| 1.00 [1.00, 1.00] |",
+                    "|  |  |  |  |  | b | 0.2 ± 0.2 | 0.00 [0.00, 0.00] |"]
 
 
 def test_the_grid_measures_table_averages_each_measure_over_seeds(tmp_path):
