@@ -41,6 +41,7 @@ GRID = tuple(f"{body}-{kind}" for body in ("hopper", "walker2d")
 once its results.csv holds both methods' runs at GRID_UPDATES."""
 GRID_UPDATES = 50_000
 GRID_ANCHOR = "the-locomotion-grid-d4rl-sized-datasets"
+NO_GRID_DATASET = f"No dataset of the grid has both methods' runs at {GRID_UPDATES:,} updates yet."
 GRID_BASELINES = ("td3+bc", "iql")
 COMPONENTS = (("no-history", "history"), ("one-step", "multi-step critic"), ("no-expertise", "expertise weighting"))
 """(the suffix of the method without the part, the part), as trajdiff.bench.methods.without_each_part names
@@ -158,7 +159,7 @@ def grid_table(results_page: str, root: Path = ROOT) -> str:
         cells += [mean_std(scores(by_method[name])) if by_method.get(name) else "—" for name in GRID_BASELINES]
         lines.append("| " + " | ".join(cells) + " |")
     if not found:
-        return f"No dataset of the grid has both methods' runs at {GRID_UPDATES:,} updates yet."
+        return NO_GRID_DATASET
     if len(found) > 1:
         lines.append(iqm_row(found))
     return "\n".join(lines)
@@ -230,7 +231,7 @@ def grid_measures_table(results_page: str, root: Path = ROOT) -> str:
         figures.append(f"[{dataset}: the report]({folder}/results.md)\n\n"
                        f"![{dataset}: learning curves]({folder}/learning-curves.png)")
     if not figures:
-        return f"No dataset of the grid has both methods' runs at {GRID_UPDATES:,} updates yet."
+        return NO_GRID_DATASET
     return "\n".join(lines) + "\n\n" + "\n\n".join(figures)
 
 
