@@ -17,7 +17,7 @@ import csv
 import json
 import sys
 from collections import defaultdict
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 
 import numpy as np
@@ -87,15 +87,31 @@ def reading(low: float, high: float, words: tuple[str, str, str]) -> str:
     return words[0] if low > 0.5 else words[1] if high < 0.5 else words[2]
 
 
-def summary_table(results_page: str, root: Path = ROOT, with_grid: bool = True) -> str:
+class Committed:
+    """The committed bench folders under ``root`` that the tables read, each results.csv read once."""
+
+    def __init__(self, root: Path = ROOT) -> None:
+        self.root = root
+
+    @cached_property
+    def grid(self) -> dict[str, dict[str, list[dict]]]:
+        return grid_folders(self.root)
+
+    @cached_property
+    def screening(self) -> dict[str, dict[str, list[dict]]]:
+        return screening_runs(self.root)
+
+
+def summary_table(results_page: str, committed: Committed, with_grid: bool = True) -> str:
     """The summary as Markdown, its links pointing into ``results_page``: a row per method compared with
     Diffusion-QL in each setting of SETTINGS, then (``with_grid``) RECOMMENDED on each dataset the grid table
     shows."""
     lines = ["| setting | observed | updates | seeds | Diffusion-QL, last 5 | compared with | its last 5 "
              "| P(> Diffusion-QL), last 5 [95% CI] |", "|---|---|---|---|---|---|---|---|"]
+    root = committed.root
     for folder_name, anchor in SETTINGS:
         lines += summary_rows(read_rows(root / "docs" / "results" / folder_name), f"{results_page}#{anchor}", root)
-    for by_method in grid_folders(root).values() if with_grid else ():
+    for by_method in committed.grid.values() if with_grid else ():
         compared = {method: by_method[method] for method in (BASELINE, RECOMMENDED)}
         lines += summary_rows(compared, f"{results_page}#{GRID_ANCHOR}", root)
     return "\n".join(lines)
@@ -139,7 +155,7 @@ def all_at(runs: list[dict], updates: int = GRID_UPDATES) -> bool:
     return all(int(float(row["updates"])) == updates for row in runs)
 
 
-def grid_table(results_page: str, root: Path = ROOT) -> str:
+def grid_table(results_page: str, committed: Committed) -> str:
     """The grid as Markdown: per dataset, Diffusion-QL and RECOMMENDED (final and last 5, mean ± std over seeds),
     P(RECOMMENDED > Diffusion-QL) over the last five with its reading, the baselines' last 5; then the IQM over
     the datasets present."""
@@ -147,7 +163,7 @@ def grid_table(results_page: str, root: Path = ROOT) -> str:
     lines = [f"| dataset | seeds | Diffusion-QL, final | last 5 | {RECOMMENDED}, final | last 5 "
              f"| P(> Diffusion-QL), last 5 [95% CI] | reading | {baselines} |",
              "|---|" + "---|" * (7 + len(GRID_BASELINES))]
-    found = grid_folders(root)
+    found = committed.grid
     for dataset, by_method in found.items():
         ours, theirs = by_method[RECOMMENDED], by_method[BASELINE]
         point, low, high = probability_of_improvement(scores(ours)[:, None], scores(theirs)[:, None])
@@ -183,13 +199,13 @@ def iqm_row(found: dict[str, dict[str, list[dict]]]) -> str:
     return "| " + " | ".join(cells + [""] * (1 + len(GRID_BASELINES))) + " |"
 
 
-def components_table(results_page: str, root: Path = ROOT) -> str:
+def components_table(results_page: str, committed: Committed) -> str:
     """The components as Markdown: per grid dataset and part, RECOMMENDED against it without the part (last 5,
     mean ± std over seeds) and P(RECOMMENDED > without the part) with its reading."""
     header = [f"| dataset | part removed | {RECOMMENDED}, last 5 | without the part, last 5 "
               "| P(with > without), last 5 [95% CI] | the part |", "|---|---|---|---|---|---|"]
     lines = []
-    for dataset, by_method in grid_folders(root).items():
+    for dataset, by_method in committed.grid.items():
         for suffix, part in COMPONENTS:
             without = by_method.get(f"{RECOMMENDED}-{suffix}", [])
             if not without or not all_at(without):
@@ -212,13 +228,13 @@ MEASURES = (("best_normalized_score", "best (online)", 1), ("last5_spread", "spr
 defines each."""
 
 
-def grid_measures_table(results_page: str, root: Path = ROOT) -> str:
+def grid_measures_table(results_page: str, committed: Committed) -> str:
     """Per grid dataset and each method whose runs all reached GRID_UPDATES: the measures of MEASURES (mean ± std
     over seeds; — for a method without a critic), then a link to the dataset's report and its learning curves."""
     lines = ["| dataset | method | seeds | " + " | ".join(heading for _, heading, _ in MEASURES) + " |",
              "|---|---|---|" + "---|" * len(MEASURES)]
     figures = []
-    for dataset, by_method in grid_folders(root).items():
+    for dataset, by_method in committed.grid.items():
         for method, runs in by_method.items():
             if not all_at(runs):
                 continue
@@ -235,7 +251,7 @@ def grid_measures_table(results_page: str, root: Path = ROOT) -> str:
     return "\n".join(lines) + "\n\n" + "\n\n".join(figures)
 
 
-def screening_runs(root: Path = ROOT) -> dict[str, dict[str, list[dict]]]:
+def screening_runs(root: Path) -> dict[str, dict[str, list[dict]]]:
     """results.csv rows by method for each screening dataset (none where its folder has no results.csv)."""
     folders = {dataset: root / "docs" / "results" / f"screen-{dataset}" for dataset in SCREENING}
     return {dataset: read_rows(folder) if (folder / "results.csv").is_file() else {}
@@ -271,11 +287,11 @@ def screening_pick(means: dict[str, dict[str, float]]) -> str:
     return next(method for method in qualified if means[method][replay] > best - SCREENING_TIE)
 
 
-def screening_table(results_page: str, root: Path = ROOT) -> str:
+def screening_table(results_page: str, committed: Committed) -> str:
     """The screening as Markdown: per method, final and last 5 (mean ± std over seeds) on each dataset, whether
     it qualifies, then the rule's pick; Diffusion-QL's row for comparison once its runs reach SCREENING_UPDATES.
     (``results_page``: the tables' common signature; this one links nowhere.)"""
-    folders = screening_runs(root)
+    folders = committed.screening
     means = screening_means(folders)
     if means is None:
         return f"The candidates' runs have not all reached {SCREENING_UPDATES:,} updates yet."
@@ -308,18 +324,18 @@ def with_table(text: str, name: str, table: str) -> str:
     return head + begin + "\n" + table + "\n" + rest[rest.index(end):]
 
 
-def generated(text: str, results_page: str, names: tuple[str, ...], root: Path = ROOT) -> str:
-    """A page's text with its tables (``names``) regenerated from the files under ``root``."""
+def generated(text: str, results_page: str, names: tuple[str, ...], committed: Committed) -> str:
+    """A page's text with its tables (``names``) regenerated from the ``committed`` files."""
     for name in names:
-        text = with_table(text, name, TABLES[name](results_page, root))
+        text = with_table(text, name, TABLES[name](results_page, committed))
     return text
 
 
 def main(argv: list[str]) -> int:
-    stale = []
+    stale, committed = [], Committed()
     for page, (results_page, names) in PAGES.items():
         text = page.read_text()
-        updated = generated(text, results_page, names)
+        updated = generated(text, results_page, names, committed)
         if updated != text:
             stale.append(page.relative_to(ROOT))
             if "--check" not in argv:

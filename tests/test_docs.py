@@ -142,9 +142,11 @@ def test_the_results_tables_are_what_the_committed_runs_give():
     """README.md and docs/results.md show the tables docs/results_summary.py generates; the results page opens
     with the summary."""
     summary = results_summary()
+    committed = summary.Committed()
     for page, (results_page, names) in summary.PAGES.items():
         text = page.read_text()
-        assert summary.generated(text, results_page, names) == text, f"{page.name}: run docs/results_summary.py"
+        assert summary.generated(text, results_page, names, committed) == text, (
+            f"{page.name}: run docs/results_summary.py")
     results = (ROOT / "docs" / "results.md").read_text()
     assert results.index("<!-- summary:begin -->") < results.index("|"), "the summary is the results page's first table"
 
@@ -176,17 +178,18 @@ def test_the_grid_tables_read_their_rule(tmp_path):
     write_results(results / "grid-hopper-medium-expert", {base: [10, 12, 14, 16, 18], ours: [11, 13, 15, 17, 19]})
     write_results(results / "grid-walker2d-medium", {base: [1, 2, 3, 4, 5], ours: [6, 7, 8, 9, 10]}, updates=45_000)
     write_results(results / "grid-walker2d-medium-replay", {base: [1, 2, 3, 4, 5]})
-    rows = summary.grid_table("results.md", tmp_path).splitlines()[2:]
+    committed = summary.Committed(tmp_path)
+    rows = summary.grid_table("results.md", committed).splitlines()[2:]
     assert [row.split(" | ")[0].split("]")[0] for row in rows] == [
         "| [hopper-medium", "| [hopper-medium-replay", "| [hopper-medium-expert", "| IQM over 3 datasets"]
     assert rows[0].split(" | ")[2:] == ["13.0 ± 1.4", "12.0 ± 1.4", "23.0 ± 1.4", "22.0 ± 1.4", "1.00 [1.00, 1.00]",
                                         "wins", "5.0 ± 0.0", "— |"]
     assert rows[1].split(" | ")[6:8] == ["0.00 [0.00, 0.00]", "loses"]
     assert rows[2].split(" | ")[7] == "ties"
-    components = summary.components_table("results.md", tmp_path).splitlines()[2:]
+    components = summary.components_table("results.md", committed).splitlines()[2:]
     assert components == ["| [hopper-medium-replay](results.md#the-locomotion-grid-d4rl-sized-datasets) | history | "
                           "12.0 ± 1.4 | 3.0 ± 1.4 | 1.00 [1.00, 1.00] | helps |"]
-    empty = tmp_path / "empty"
+    empty = summary.Committed(tmp_path / "empty")
     assert summary.grid_table("results.md", empty).startswith("No dataset of the grid")
     assert summary.components_table("results.md", empty).startswith("No component")
     assert summary.grid_measures_table("results.md", empty).startswith("No dataset of the grid")
@@ -225,7 +228,7 @@ def test_the_grid_measures_table_averages_each_measure_over_seeds(tmp_path):
                                                ("td3+bc", 50_000, 2.0, False), ("iql", 45_000, 2.0, True)):
             row = {column: value if critic or column in measures[:3] else "" for column in measures}
             writer.writerow({"method": method, "updates": updates, **row})
-    text = summary.grid_measures_table("results.md", tmp_path)
+    text = summary.grid_measures_table("results.md", summary.Committed(tmp_path))
     rows = text.splitlines()[2:5]
     assert rows == [f"| hopper-medium | {summary.BASELINE} | 2 | 2.0 ± 1.0 | 2.0 ± 1.0 | 2.0 ± 1.0 | 2.0 ± 1.0 "
                     "| 2.00 ± 1.00 | 2.000 ± 1.000 |",
@@ -258,19 +261,20 @@ def test_the_screening_table_applies_its_rule(tmp_path):
                                                  chunk: [29, 30, 31], lam: [20, 21, 22]}, updates=20_000)
     write_results(results / f"screen-{expert}", {nstep: [49, 50, 51], chunk: [40, 40, 40], lam: [45, 46, 47]},
                   updates=20_000)
-    table = summary.screening_table("multi-step.md", tmp_path).splitlines()
+    table = summary.screening_table("multi-step.md", summary.Committed(tmp_path)).splitlines()
     assert table[2:] == ["| trajdiff-nstep | 3 | 11.0 ± 0.8 | 10.0 ± 0.8 | 51.0 ± 0.8 | 50.0 ± 0.8 | yes |",
                          "| trajdiff-chunk | 3 | 31.0 ± 0.8 | 30.0 ± 0.8 | 41.0 ± 0.0 | 40.0 ± 0.0 | no |",
                          "| trajdiff-lambda | 3 | 22.0 ± 0.8 | 21.0 ± 0.8 | 47.0 ± 0.8 | 46.0 ± 0.8 | yes |",
                          "", "The rule picks **trajdiff-lambda**."]  # Diffusion-QL has no medium-expert runs
     with (results / f"screen-{expert}" / "results.csv").open("a") as handle:  # a candidate's run still going
         handle.write(f"{lam},18000,1,0\n")
-    assert summary.screening_table("multi-step.md", tmp_path).startswith("The candidates' runs have not")
+    still_going = summary.Committed(tmp_path)
+    assert summary.screening_table("multi-step.md", still_going).startswith("The candidates' runs have not")
 
 
 def test_the_recommended_configuration_is_the_one_the_committed_screening_picks():
     summary = results_summary()
-    assert summary.screening_pick(summary.screening_means(summary.screening_runs())) == summary.RECOMMENDED
+    assert summary.screening_pick(summary.screening_means(summary.Committed().screening)) == summary.RECOMMENDED
 
 
 def test_a_runs_evaluations_do_not_depend_on_the_runs_beside_it():
