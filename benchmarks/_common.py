@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from trajdiff.utils import provenance
+from trajdiff.provenance import provenance
 
 
 def resident_memory_mb() -> float:
@@ -18,5 +18,5 @@ def resident_memory_mb() -> float:
 
 def hardware() -> dict[str, object]:
     """What ran the benchmark, for its JSON line: code commit, CPU and GPU model, command line, library versions
-    (trajdiff.utils.provenance), and the cores and threads the timings had."""
+    (trajdiff.provenance.provenance), and the cores and threads the timings had."""
     return {**provenance(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}

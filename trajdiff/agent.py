@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from trajdiff.data.sampler import WindowBatch
+from trajdiff.devices import GraphInputs
 from trajdiff.diffusion import NoiseSchedule, ddpm_sample, noise_prediction, one_step_actions, prediction_error
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.expertise import Evidence
@@ -46,7 +47,6 @@ from trajdiff.optim import (
     lerp_parameters,
 )
 from trajdiff.streams import MemberRandom, stack_members, stream_generator
-from trajdiff.utils import GraphInputs
 
 MAX_Q_REPEATS = 10
 """Actions sampled per next state by the max-Q backup (Diffusion-QL's value)."""

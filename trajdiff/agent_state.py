@@ -14,8 +14,7 @@ import torch
 
 from trajdiff.agent import DiffusionQLAgent, state_leaves
 from trajdiff.errors import TrajdiffError
-from trajdiff.streams import stream_seed
-from trajdiff.utils import generator_state, restore_generator
+from trajdiff.streams import generator_state, restore_generator, stream_seed
 
 
 def _member_tree(agent: DiffusionQLAgent) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from trajdiff.errors import TrajdiffError
-from trajdiff.utils import staged_write
+from trajdiff.files import staged_write
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT = 3

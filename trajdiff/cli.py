@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
             arguments = argv[len(words):]
             try:
                 prog = f"trajdiff {' '.join(words)}"
-                from trajdiff.utils import COMMAND_LINE  # here: a typo answers without importing torch
+                from trajdiff.provenance import COMMAND_LINE  # here: a typo answers without importing torch
 
                 COMMAND_LINE[:] = ["trajdiff", *argv]
                 with one_line_errors(prog):

@@ -27,8 +27,8 @@ import torch
 
 from trajdiff.agent import DiffusionQLAgent, UpdateNoise, state_leaves
 from trajdiff.data.sampler import TrajectorySampler, WindowBatch
+from trajdiff.devices import GraphInputs
 from trajdiff.errors import TrajdiffError
-from trajdiff.utils import GraphInputs
 
 WARMUP_UPDATES = 3
 """Eager updates run (and undone) before capture: lazy state, cuBLAS workspaces, the autograd engine's streams."""

@@ -15,9 +15,10 @@ import torch
 from trajdiff.data.registry import environment_family, normalized_score
 from trajdiff.envs import Observe, make_environment, make_vector_environment
 from trajdiff.errors import TrajdiffError
+from trajdiff.files import topmost_missing
 from trajdiff.measures import TAIL_WEIGHT, EpisodeMeasures
+from trajdiff.runlog import progress_bar
 from trajdiff.streams import MemberRandom, stream_seed
-from trajdiff.utils import progress_bar, topmost_missing
 
 
 class HistoryBuffer:

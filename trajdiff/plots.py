@@ -9,7 +9,7 @@ import numpy as np
 
 from trajdiff.errors import TrajdiffError
 from trajdiff.expertise import ExpertiseModel
-from trajdiff.utils import atomic_write
+from trajdiff.files import atomic_write
 
 
 def source_names(metadata: dict[str, object]) -> list[str]:

@@ -20,7 +20,7 @@ from trajdiff.checkpoint import CHECKPOINT_NAME, load_checkpoint, member_folders
 from trajdiff.data.episodes import EpisodeDataset
 from trajdiff.envs import Observe, make_environment
 from trajdiff.errors import TrajdiffError
-from trajdiff.utils import nearest_existing, topmost_missing
+from trajdiff.files import nearest_existing, topmost_missing
 
 LOCK_NAME = ".lock"
 EXPERTISE_FIELDS = tuple(item.name for item in dataclasses.fields(AgentConfig) if item.name.startswith("expertise_"))
@@ -31,7 +31,7 @@ RUN_FILES = {"config.json", "progress.csv", LOCK_NAME, "tensorboard", "wandb", "
 
 def is_temporary_run_file(name: str) -> bool:
     """Whether ``name`` is the temporary file of an interrupted atomic write of a run file
-    (``utils.staged_write`` names it ``.<file>.<random>.tmp``): a kill leaves one, and it is the run's."""
+    (``files.staged_write`` names it ``.<file>.<random>.tmp``): a kill leaves one, and it is the run's."""
     return name.endswith(".tmp") and any(name.startswith(f".{run_file}.") for run_file in RUN_FILES)
 
 

@@ -1,7 +1,7 @@
 """Run logs: progress.csv always (a row per log point), and any of TensorBoard and Weights & Biases beside it.
 
 progress.csv is the record (reports and resumption read it); the others mirror its rows through the
-:class:`Logger` protocol, as d3rlpy's logger adapters do.
+:class:`Logger` protocol, as d3rlpy's logger adapters do. Long work shows a tqdm bar (:func:`progress_bar`).
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import sys
 from pathlib import Path
 from typing import Any, Protocol
 
 from trajdiff.errors import TrajdiffError
-from trajdiff.utils import write_csv
+from trajdiff.files import write_csv
 
 
 class Logger(Protocol):
@@ -126,3 +127,17 @@ class RunLogger:
     def close(self) -> None:
         for logger in self.others:
             logger.close()
+
+
+LOG_REFRESH_S = 60.0
+"""How often a progress bar redraws when stderr is not a terminal (a log file, a pipe, a batch job)."""
+
+
+def progress_bar(iterable: Any = None, **options: Any) -> Any:
+    """A tqdm bar that redraws as usual on a terminal and at most once every LOG_REFRESH_S seconds into a log,
+    which otherwise gets a line per update."""
+    from tqdm import tqdm
+
+    if not sys.stderr.isatty():
+        options.setdefault("mininterval", LOG_REFRESH_S)
+    return tqdm(iterable, **options)

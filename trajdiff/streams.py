@@ -12,11 +12,16 @@ two 64-bit seeds equal in those bits would give the same numbers.
 ``path`` names a stream that starts later from the same root: the diffusion noise of a run resumed on
 another device type at update u is ``stream_seed(seed, "diffusion", u)``, and the evaluation starts of
 evaluation round r are ``stream_seed(seed, "evaluation-starts", r, i)`` for environment i.
+
+A checkpoint saves each generator's state with its device type (:func:`generator_state`); a resume restores it
+on the same device type and starts the stream afresh elsewhere (:func:`restore_generator`).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,3 +77,26 @@ class MemberRandom:
 
     def uniform(self, shape: tuple[int, ...]) -> torch.Tensor:
         return stack_members([torch.rand(shape, generator=g, device=self.device) for g in self.generators])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (the global generators libraries fall back on)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def generator_state(generator: torch.Generator) -> dict[str, Any]:
+    """A generator's state with the device type it belongs to (a CUDA state does not fit a CPU generator)."""
+    return {"device": generator.device.type, "state": generator.get_state()}
+
+
+def restore_generator(generator: torch.Generator, saved: dict[str, Any], fresh_seed: int) -> bool:
+    """Restore a state saved by :func:`generator_state` where the device type matches; elsewhere seed the
+    generator with ``fresh_seed`` and return False (bitwise continuation holds only on the device type that
+    wrote the state)."""
+    if saved["device"] == generator.device.type:
+        generator.set_state(saved["state"])
+        return True
+    generator.manual_seed(fresh_seed)
+    return False

@@ -380,7 +380,7 @@ def test_config_records_every_start_with_its_code_machine_and_command(tmp_path, 
     code commit, the CPU model and the command line, so that a run's parts carry their own provenance."""
     import re
 
-    from trajdiff.utils import cpu_model
+    from trajdiff.provenance import cpu_model
 
     run = tmp_path / "run"
     main(["train", "--dataset", str(hopper_file), "--updates", "4", "--eval-every", "0", "--checkpoint-every", "2",

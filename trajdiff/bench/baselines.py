@@ -21,7 +21,7 @@ import torch
 from trajdiff.bench.budgets import Budget
 from trajdiff.errors import TrajdiffError
 from trajdiff.evaluate import EvaluationPlan, evaluate
-from trajdiff.utils import write_csv
+from trajdiff.files import write_csv
 
 BASELINES = ("bc", "td3+bc", "iql", "cql")
 TRAIN_SCRIPT = Path(__file__).with_name("d3rlpy_train.py")

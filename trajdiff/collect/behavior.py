@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 
 from trajdiff.errors import TrajdiffError
-from trajdiff.utils import atomic_write
+from trajdiff.files import atomic_write
 
 Trainer = Literal["sb3", "sbx"]
 

@@ -31,7 +31,7 @@ from trajdiff.data.formats import write_d4rl_hdf5
 from trajdiff.data.registry import default_environment
 from trajdiff.envs import make_vector_environment
 from trajdiff.errors import TrajdiffError
-from trajdiff.utils import progress_bar
+from trajdiff.runlog import progress_bar
 
 Kind = Literal["random", "medium", "expert", "medium-replay", "medium-expert"]
 KINDS: tuple[Kind, ...] = ("random", "medium", "medium-replay", "expert", "medium-expert")

@@ -28,8 +28,9 @@ from trajdiff.commands.train_config import RunSchedule, TrainConfig
 from trajdiff.data.load import EMBEDDED_DEFAULT, load_dataset
 from trajdiff.envs import Observe
 from trajdiff.errors import Terminated, TrajdiffError, end_with_parent
+from trajdiff.files import write_csv
 from trajdiff.measures import PROGRESS_COLUMNS
-from trajdiff.utils import progress_bar, write_csv
+from trajdiff.runlog import progress_bar
 
 FAMILIES = ("hopper", "halfcheetah", "walker2d")
 SUITES: dict[str, list[str]] = {

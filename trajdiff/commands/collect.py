@@ -28,8 +28,10 @@ from trajdiff.data.load import load_dataset
 from trajdiff.data.registry import environment_family
 from trajdiff.envs import make_environment
 from trajdiff.errors import TrajdiffError, require
+from trajdiff.files import atomic_write_json
+from trajdiff.provenance import provenance
 from trajdiff.run_folder import check_creatable
-from trajdiff.utils import atomic_write_json, progress_bar, provenance
+from trajdiff.runlog import progress_bar
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class TrainBehaviorConfig:
 
 
 def _behavior_run_record(config: TrainBehaviorConfig) -> dict[str, object]:
-    """run.json: what a continuation must match, and how the run was made (utils.provenance, with the command
+    """run.json: what a continuation must match, and how the run was made (provenance.provenance, with the command
     spelled out in full and, for sbx, the JAX libraries' versions)."""
     record = {"env": config.env, "trainer": config.trainer, "seed": config.seed, "steps": config.steps,
               "learning_starts": config.learning_starts, **provenance(), "command": behavior_command(config)}

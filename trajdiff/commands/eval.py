@@ -12,11 +12,12 @@ import numpy as np
 import tyro
 
 from trajdiff.data import load_dataset
+from trajdiff.devices import resolve_device
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import EvaluationPlan, evaluate, record_video
+from trajdiff.files import nearest_existing
 from trajdiff.measures import TAIL_WEIGHT
 from trajdiff.run_folder import SavedRun, check_same_data
-from trajdiff.utils import nearest_existing, resolve_device
 
 MAX_EPISODES = 10_000_000
 """More episodes per member than anyone waits for (each is up to 1,000 simulator steps)."""

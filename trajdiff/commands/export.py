@@ -15,8 +15,8 @@ import tyro
 from trajdiff.envs import observed_columns
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.export import export_policy
+from trajdiff.provenance import library_versions
 from trajdiff.run_folder import SavedRun, check_creatable
-from trajdiff.utils import library_versions
 
 REFERENCE = Path(__file__).resolve().parent.parent / "assets" / "run_policy.py"
 EXPORTED_FILES = ("policy.pt2", "policy.json", "run_policy.py")

@@ -29,27 +29,20 @@ from trajdiff.commands.train_config import (
     member_configs,
 )
 from trajdiff.data import EpisodeDataset, TrajectorySampler, default_environment, load_dataset
+from trajdiff.devices import resolve_device
 from trajdiff.engine import UpdateEngine, update_mode
 from trajdiff.envs import observed_columns
 from trajdiff.errors import TrajdiffError, require
 from trajdiff.evaluate import MAX_ENVIRONMENTS, EvaluationPlan, evaluate
 from trajdiff.expertise import bc_weight_table, member_expertise
+from trajdiff.files import atomic_write_json
 from trajdiff.measures import PROGRESS_COLUMNS
 from trajdiff.plots import plot_expertise, plot_progress, source_names
+from trajdiff.provenance import library_versions, provenance
 from trajdiff.resources import check_update_fits, check_window_fits, selection_memory_bytes, update_memory_bytes
 from trajdiff.run_folder import RunFolder, agent_for_environment, check_creatable, check_reusable, check_same_data
-from trajdiff.runlog import Logger, RunLogger, TensorBoardLogger, WandbLogger
-from trajdiff.streams import stream_seed
-from trajdiff.utils import (
-    atomic_write_json,
-    generator_state,
-    library_versions,
-    progress_bar,
-    provenance,
-    resolve_device,
-    restore_generator,
-    seed_everything,
-)
+from trajdiff.runlog import Logger, RunLogger, TensorBoardLogger, WandbLogger, progress_bar
+from trajdiff.streams import generator_state, restore_generator, seed_everything, stream_seed
 
 if TYPE_CHECKING:
     from tqdm import tqdm

@@ -65,7 +65,7 @@ def write_d4rl_hdf5(
     """
     import h5py
 
-    from trajdiff.utils import atomic_write
+    from trajdiff.files import atomic_write
 
     def write(temporary: Path) -> None:
         with h5py.File(temporary, "w") as handle:

@@ -148,7 +148,8 @@ def _download(url: str, target: Path) -> None:
     import hashlib
     import urllib.request
 
-    from trajdiff.utils import atomic_write, progress_bar
+    from trajdiff.files import atomic_write
+    from trajdiff.runlog import progress_bar
 
     with urllib.request.urlopen(url, timeout=30) as response:  # offline: fails before any folder is made
 
