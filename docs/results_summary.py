@@ -53,7 +53,7 @@ SCREENED = ("trajdiff-nstep", "trajdiff-chunk", "trajdiff-lambda")
 SCREENING_UPDATES = 20_000
 SCREENING_MARGIN = 5.0
 SCREENING_TIE = 1.0
-PAGES = {ROOT / "README.md": ("docs/results.md", ("grid", "settings")),
+PAGES = {ROOT / "README.md": ("docs/results.md", ("grid", "components", "settings")),
          ROOT / "docs" / "results.md": ("results.md", ("summary", "grid", "components", "grid-measures")),
          ROOT / "docs" / "multi-step.md": ("multi-step.md", ("screening",))}
 """Each page that shows generated tables: how it links to the results page, and which tables it shows."""
