@@ -1,5 +1,6 @@
 """d3rlpy_train.py for real, in the baselines' own virtualenv (`make baselines-env`, which `make test` builds)."""
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -21,14 +22,17 @@ def train(dataset: Path, algorithm: str, out: Path, *extra: str) -> None:
 
 @pytest.mark.parametrize("algorithm", ["iql", "td3+bc"])  # a decaying learning rate; an actor every 2nd update
 def test_a_run_stopped_and_started_again_makes_the_policies_of_a_straight_run(hopper_file, tmp_path, algorithm):
+    """The same policies at every save; d3rlpy.json lists each start with the update it began at."""
     straight, split = tmp_path / "straight", tmp_path / "split"
     train(hopper_file, algorithm, straight)
-    train(hopper_file, algorithm, split, "--stop-at", "10")
+    train(hopper_file, algorithm, split, "--stop-at", "10", "--start", '{"command": "first"}')
     assert sorted(path.name for path in split.glob("policy-*.pt")) == ["policy-10.pt"]
     assert not (split / "d3rlpy.json").exists()  # unfinished
-    train(hopper_file, algorithm, split, "--stop-at", "30")
-    train(hopper_file, algorithm, split)
-    assert (split / "d3rlpy.json").is_file()
+    train(hopper_file, algorithm, split, "--stop-at", "30", "--start", '{"command": "second"}')
+    train(hopper_file, algorithm, split, "--start", '{"command": "third"}')
+    assert json.loads((split / "d3rlpy.json").read_text())["starts"] == [
+        {"at_update": 0, "command": "first"}, {"at_update": 10, "command": "second"},
+        {"at_update": 30, "command": "third"}]
     observations = torch.randn(8, 11, generator=torch.Generator().manual_seed(0))
     for step in (10, 20, 30, 40):
         ours, theirs = (torch.jit.load(str(folder / f"policy-{step}.pt"))(observations) for folder in (split, straight))

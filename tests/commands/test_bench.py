@@ -1,5 +1,6 @@
 import csv
 import json
+import shlex
 import sys
 import textwrap
 from pathlib import Path
@@ -12,6 +13,7 @@ from trajdiff.bench import baselines
 from trajdiff.bench.report import interquartile_mean
 from trajdiff.cli import main
 from trajdiff.errors import TrajdiffError
+from trajdiff.provenance import code_commit, cpu_model
 
 FAKE_TRAINER = textwrap.dedent("""
     # Stands in for d3rlpy_train.py: saves a constant-action TorchScript policy at every save point.
@@ -19,7 +21,7 @@ FAKE_TRAINER = textwrap.dedent("""
     parser = argparse.ArgumentParser()
     parser.add_argument("dataset"); parser.add_argument("--algorithm"); parser.add_argument("--updates", type=int)
     parser.add_argument("--save-every", type=int); parser.add_argument("--seed", type=int)
-    parser.add_argument("--out", type=pathlib.Path)
+    parser.add_argument("--out", type=pathlib.Path); parser.add_argument("--start", type=json.loads)
     args = parser.parse_args()
     if args.algorithm == "cql":
         raise SystemExit("simulated failure")
@@ -29,7 +31,8 @@ FAKE_TRAINER = textwrap.dedent("""
     args.out.mkdir(parents=True, exist_ok=True)
     for step in range(args.save_every, args.updates + 1, args.save_every):
         torch.jit.save(torch.jit.script(Constant()), str(args.out / f"policy-{step}.pt"))
-    (args.out / "d3rlpy.json").write_text(json.dumps({"train_s": 0.5, "versions": {"d3rlpy": "fake"}}))
+    (args.out / "d3rlpy.json").write_text(json.dumps({"train_s": 0.5, "versions": {"d3rlpy": "fake"},
+                                                      "starts": [{"at_update": 0, **args.start}]}))
 """)
 
 
@@ -98,7 +101,8 @@ def test_bench_errors(tmp_path, capsys):
 
 
 def test_baselines_are_trained_out_of_process_and_evaluated_by_trajdiff(tmp_path, monkeypatch, capsys):
-    """Orchestration with a stand-in trainer: a row per saved policy, then finished runs are skipped."""
+    """Orchestration with a stand-in trainer: a row per saved policy, the start recorded (the report's
+    provenance), then finished runs are skipped."""
     trainer = tmp_path / "fake_trainer.py"
     trainer.write_text(FAKE_TRAINER)
     monkeypatch.setattr(baselines, "TRAIN_SCRIPT", trainer)
@@ -114,7 +118,10 @@ def test_baselines_are_trained_out_of_process_and_evaluated_by_trajdiff(tmp_path
     assert progress[0]["return_mean"] == progress[1]["return_mean"] and float(progress[1]["train_s"]) == 0.5
     with (out / "results.csv").open() as handle:
         assert [(row["method"], row["updates"]) for row in csv.DictReader(handle)] == [("bc", "40")]
-    assert "baselines in their own virtualenv: d3rlpy fake" in (out / "results.md").read_text()
+    report = (out / "results.md").read_text()
+    assert "baselines in their own virtualenv: d3rlpy fake" in report
+    started = f"| bc | 0-40 | 1 | {code_commit()[:7]} | {cpu_model()} | none | `trajdiff {shlex.join(arguments)}` |"
+    assert started in report
     written = (run_dir / "progress.csv").stat().st_mtime_ns
     main(arguments)
     assert (run_dir / "progress.csv").stat().st_mtime_ns == written

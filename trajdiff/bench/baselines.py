@@ -11,6 +11,7 @@ each policy.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from trajdiff.bench.budgets import Budget
 from trajdiff.errors import TrajdiffError
 from trajdiff.evaluate import EvaluationPlan, evaluate
 from trajdiff.files import write_csv
+from trajdiff.provenance import provenance
 
 BASELINES = ("bc", "td3+bc", "iql", "cql")
 TRAIN_SCRIPT = Path(__file__).with_name("d3rlpy_train.py")
@@ -46,6 +48,13 @@ class ScriptedPolicy:
         return self.module(history[0, :, -1])[None, :, None], None
 
 
+def start_record() -> dict[str, object]:
+    """What starts a baseline's training, for its record of starts (the report's provenance): trajdiff's code
+    commit (d3rlpy_train.py is part of it), the CPU and the trajdiff command; no GPU (d3rlpy trains on the CPU)."""
+    record = provenance()
+    return {"code_commit": record["code_commit"], "cpu": record["cpu"], "gpu": None, "command": record["command"]}
+
+
 def run_baseline(dataset: Path, method: str, seed: int, run_dir: Path, budget: Budget, env_id: str,
                  python: Path) -> None:
     """Train ``method`` with d3rlpy and write run_dir/progress.csv; skip a run that already has one."""
@@ -56,8 +65,9 @@ def run_baseline(dataset: Path, method: str, seed: int, run_dir: Path, budget: B
                             f"(or pass --baselines-python; {python} does not exist)")
     save_every = budget.eval_every or budget.updates
     command = [str(python), str(TRAIN_SCRIPT), str(dataset), "--algorithm", method, "--updates",
-               str(budget.updates), "--save-every", str(save_every), "--seed", str(seed), "--out", str(run_dir)]
-    print(f"train {method} ({dataset.name}, seed {seed}) with d3rlpy: {' '.join(command)}", file=sys.stderr)
+               str(budget.updates), "--save-every", str(save_every), "--seed", str(seed), "--out", str(run_dir),
+               "--start", json.dumps(start_record())]
+    print(f"train {method} ({dataset.name}, seed {seed}) with d3rlpy: {shlex.join(command)}", file=sys.stderr)
     started = time.time()
     completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if completed.returncode != 0:

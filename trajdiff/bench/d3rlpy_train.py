@@ -17,8 +17,9 @@ the number of updates, which is the bench budget's:
 Usage: python d3rlpy_train.py DATA.hdf5 --algorithm iql --updates 10000 --save-every 2500 --seed 0 --out DIR
 Writes DIR/policy-<updates>.pt for each save, DIR/checkpoint.pt beside it (d3rlpy's networks, optimisers and
 learning-rate schedule, the update count and the random streams) and, once all updates are made, DIR/d3rlpy.json
-(versions, config, training time). Started again on DIR, it goes on from the checkpoint and makes what a run
-without the interruption makes; --stop-at N ends a start after update N.
+(versions, config, training time, starts). Started again on DIR, it goes on from the checkpoint and makes what a
+run without the interruption makes; --stop-at N ends a start after update N. --start JSON says what started it
+(trajdiff's code commit, CPU, command): each start that saves a checkpoint is kept, with the update it began at.
 """
 
 from __future__ import annotations
@@ -69,21 +70,22 @@ def build(algorithm, dataset) -> None:  # noqa: ANN001
     algorithm.build_with_dataset(dataset)
 
 
-def save_checkpoint(path: Path, algorithm, identity: dict, done: int, train_s: float) -> None:  # noqa: ANN001
-    """Networks, optimisers and schedule (d3rlpy's save_model), the update count and every random stream, written
-    to a temporary file and renamed: a kill leaves the previous checkpoint whole."""
+def save_checkpoint(path: Path, algorithm, identity: dict, done: int, train_s: float,  # noqa: ANN001
+                    starts: list[dict]) -> None:
+    """Networks, optimisers and schedule (d3rlpy's save_model), the update count, the starts so far and every
+    random stream, written to a temporary file and renamed: a kill leaves the previous checkpoint whole."""
     model = io.BytesIO()
     algorithm.impl.save_model(model)
     state = {"identity": identity, "updates_done": done, "grad_step": algorithm.grad_step, "train_s": train_s,
-             "model": model.getvalue(), "numpy": np.random.get_state(), "python": random.getstate(),
+             "starts": starts, "model": model.getvalue(), "numpy": np.random.get_state(), "python": random.getstate(),
              "torch": torch.get_rng_state(),
              "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
     torch.save(state, path.with_suffix(".tmp"))
     path.with_suffix(".tmp").replace(path)
 
 
-def resume(path: Path, algorithm, identity: dict) -> tuple[int, float]:  # noqa: ANN001
-    """Restore a checkpoint into the built ``algorithm``; (updates done, training seconds so far)."""
+def resume(path: Path, algorithm, identity: dict) -> tuple[int, float, list[dict]]:  # noqa: ANN001
+    """Restore a checkpoint into the built ``algorithm``; (updates done, training seconds so far, starts)."""
     state = torch.load(path, weights_only=False)
     if state["identity"] != identity:
         raise SystemExit(f"{path} was written by another run ({state['identity']}), not {identity}")
@@ -94,7 +96,7 @@ def resume(path: Path, algorithm, identity: dict) -> tuple[int, float]:  # noqa:
     torch.set_rng_state(state["torch"])
     if state["cuda"]:
         torch.cuda.set_rng_state_all(state["cuda"])
-    return state["updates_done"], state["train_s"]
+    return state["updates_done"], state["train_s"], state["starts"]
 
 
 def main() -> None:
@@ -107,6 +109,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu:0")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--start", type=json.loads, help="what started this run, as a JSON object (kept in starts)")
     args = parser.parse_args()
     if args.stop_at is not None and args.stop_at % args.save_every:
         raise SystemExit(f"--stop-at {args.stop_at} is not a multiple of --save-every {args.save_every}")
@@ -119,24 +122,25 @@ def main() -> None:
     identity = {"algorithm": args.algorithm, "updates": args.updates, "save_every": args.save_every,
                 "seed": args.seed, "dataset": args.dataset.name}
     checkpoint = args.out / "checkpoint.pt"
-    done, train_s = resume(checkpoint, algorithm, identity) if checkpoint.is_file() else (0, 0.0)
+    done, train_s, starts = resume(checkpoint, algorithm, identity) if checkpoint.is_file() else (0, 0.0, [])
+    starts = [*starts, {"at_update": done, **(args.start or {})}]
     stop = min(args.stop_at or args.updates, args.updates)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
     def save(algo, epoch: int, total_step: int) -> None:  # noqa: ANN001
         algo.save_policy(str(args.out / f"policy-{done + total_step}.pt"))
-        save_checkpoint(checkpoint, algo, identity, done + total_step, train_s + time.time() - started)
+        save_checkpoint(checkpoint, algo, identity, done + total_step, train_s + time.time() - started, starts)
 
     if stop > done:
         algorithm.fit(dataset, n_steps=stop - done, n_steps_per_epoch=args.save_every, show_progress=False,
                       save_interval=10**9, logger_adapter=d3rlpy.logging.NoopAdapterFactory(), epoch_callback=save)
     if stop < args.updates:
         return
-    record = {"algorithm": args.algorithm, "updates": args.updates, "seed": args.seed,
-              "train_s": torch.load(checkpoint, weights_only=False)["train_s"],
+    saved = torch.load(checkpoint, weights_only=False)
+    record = {"algorithm": args.algorithm, "updates": args.updates, "seed": args.seed, "train_s": saved["train_s"],
               "versions": {"d3rlpy": d3rlpy.__version__, "torch": torch.__version__},
-              "config": json.loads(algorithm.config.serialize())}
+              "config": json.loads(algorithm.config.serialize()), "starts": saved["starts"]}
     (args.out / "d3rlpy.json").write_text(json.dumps(record, indent=2))
 
 

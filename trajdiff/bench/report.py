@@ -130,17 +130,23 @@ def score_table(by_method: dict[str, dict[str, list[dict]]], datasets: list[str]
     return lines
 
 
+def run_record(run_dir: Path) -> tuple[dict, bool]:
+    """A run's own record (a d3rlpy baseline's d3rlpy.json, else trajdiff's config.json; empty when it has none)
+    and whether it is a baseline's."""
+    baseline = (run_dir / "d3rlpy.json").is_file()
+    path = run_dir / ("d3rlpy.json" if baseline else "config.json")
+    return (json.loads(path.read_text()) if path.is_file() else {}), baseline
+
+
 def run_versions(rows: list[dict]) -> list[str]:
-    """The distinct library versions the runs recorded (config.json; a d3rlpy baseline's d3rlpy.json, from its
-    own virtualenv), in first-seen order: a report says what trained its runs, not what computed it."""
+    """The distinct library versions the runs recorded (a baseline's from its own virtualenv), in first-seen
+    order: a report says what trained its runs, not what computed it."""
     found = []
     for row in rows:
-        run = Path(row["run_dir"])
-        baseline = (run / "d3rlpy.json").is_file()
-        record = run / "d3rlpy.json" if baseline else run / "config.json"
-        versions = json.loads(record.read_text()).get("versions", {}) if record.is_file() else {}
-        listed = ", ".join(f"{name} {version}" for name, version in versions.items()) or "not recorded"
-        found.append(f"baselines in their own virtualenv: {listed}" if baseline else listed)
+        record, baseline = run_record(Path(row["run_dir"]))
+        listed = ", ".join(f"{name} {version}" for name, version in record.get("versions", {}).items())
+        found.append(f"baselines in their own virtualenv: {listed or 'not recorded'}" if baseline
+                     else listed or "not recorded")
     return list(dict.fromkeys(found))
 
 
@@ -149,11 +155,10 @@ STOP_AT = re.compile(r" --stop-at \d+")
 
 def run_parts(run_dir: Path, updates: int) -> list[tuple[int, int, str, str, str, str]]:
     """(first update, last update, code commit, CPU, GPU, command less its --stop-at) of each stretch of a run's
-    kept updates, from the starts its config.json records: a start's updates are kept up to the next start's
-    checkpoint (none when it resumed from the same one), and consecutive starts alike in all but --stop-at make
-    one stretch. Empty when the run records no starts."""
-    record = run_dir / "config.json"
-    starts = json.loads(record.read_text()).get("starts", []) if record.is_file() else []
+    kept updates, from the starts its record (:func:`run_record`) lists: a start's updates are kept up to the next
+    start's checkpoint (none when it resumed from the same one), and consecutive starts alike in all but --stop-at
+    make one stretch. Empty when the run records no starts."""
+    starts = run_record(run_dir)[0].get("starts", [])
     ends = [start["at_update"] for start in starts[1:]] + [updates]
     parts: list[tuple[int, int, str, str, str, str]] = []
     for start, end in zip(starts, ends):
@@ -177,8 +182,8 @@ def provenance(rows: list[dict]) -> list[str]:
             counts[(row["method"], *part)] += 1
     if not counts:
         return []
-    lines = ["", "Where the runs' updates were made (their config.json records every start; the command less its "
-             "--stop-at):", "", "| method | updates | runs | code commit | CPU | GPU | command |",
+    lines = ["", "Where the runs' updates were made (each run records its starts; the command less its --stop-at):",
+             "", "| method | updates | runs | code commit | CPU | GPU | command |",
              "|---|---|---|---|---|---|---|"]
     for (method, first, last, commit, cpu, gpu, command), runs in counts.items():
         lines.append(f"| {method} | {first:,}-{last:,} | {runs} | {commit} | {cpu} | {gpu} | `{command}` |")
