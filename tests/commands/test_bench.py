@@ -326,7 +326,8 @@ def fake_bench_folder(folder: Path, dataset: str, observe: str, scores: dict[str
 
 def test_the_reports_provenance_is_each_runs_record_of_its_starts(tmp_path):
     """Known answer: starts alike but for --stop-at make one stretch; a start killed before its first checkpoint
-    (the next resumes where it did) keeps nothing; two runs alike count as 2; a run without starts adds nothing."""
+    (the next resumes where it did) keeps nothing; two runs alike count as 2; a run without starts adds nothing;
+    a d3rlpy baseline's starts are read from its d3rlpy.json."""
     from trajdiff.bench.report import provenance
 
     def start(at: int, commit: str, stop: int) -> dict:
@@ -344,6 +345,12 @@ def test_the_reports_provenance_is_each_runs_record_of_its_starts(tmp_path):
         "| m | 0-10,000 | 2 | aaaaaaa | CPU X | none | `trajdiff bench --out x --device cpu` |",
         "| m | 10,000-15,000 | 2 | bbbbbbb | CPU X | none | `trajdiff bench --out x --device cpu` |"]
     assert provenance(rows[2:]) == []
+    baseline = tmp_path / "baseline"  # a d3rlpy run's record; one started by hand says where it began alone
+    baseline.mkdir()
+    (baseline / "d3rlpy.json").write_text(json.dumps({"starts": [start(0, "c", 10000), {"at_update": 10000}]}))
+    assert provenance([{"method": "iql", "run_dir": str(baseline), "updates": "15000"}])[-2:] == [
+        "| iql | 0-10,000 | 1 | ccccccc | CPU X | none | `trajdiff bench --out x --device cpu` |",
+        "| iql | 10,000-15,000 | 1 | unknown | unknown | none | `unknown` |"]
 
 
 def test_combined_report_spans_settings_of_several_bench_folders(tmp_path, capsys):

@@ -164,8 +164,8 @@ def run_parts(run_dir: Path, updates: int) -> list[tuple[int, int, str, str, str
     for start, end in zip(starts, ends):
         if end <= start["at_update"]:
             continue
-        key = ((start["code_commit"] or "unknown")[:7], start["cpu"], start["gpu"] or "none",
-               STOP_AT.sub("", start["command"]))
+        key = ((start.get("code_commit") or "unknown")[:7], start.get("cpu", "unknown"), start.get("gpu") or "none",
+               STOP_AT.sub("", start.get("command", "unknown")))  # d3rlpy_train.py run by hand: at_update alone
         if parts and parts[-1][2:] == key and parts[-1][1] == start["at_update"]:
             parts[-1] = (parts[-1][0], end, *key)
         else:
