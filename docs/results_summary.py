@@ -94,6 +94,11 @@ class Committed:
         self.root = root
 
     @cached_property
+    def settings(self) -> dict[str, dict[str, list[dict]]]:
+        """results.csv rows by method for each folder of SETTINGS."""
+        return {folder_name: read_rows(self.root / "docs" / "results" / folder_name) for folder_name, _ in SETTINGS}
+
+    @cached_property
     def grid(self) -> dict[str, dict[str, list[dict]]]:
         return grid_folders(self.root)
 
@@ -108,12 +113,11 @@ def summary_table(results_page: str, committed: Committed, with_grid: bool = Tru
     shows."""
     lines = ["| setting | observed | updates | seeds | Diffusion-QL, last 5 | compared with | its last 5 "
              "| P(> Diffusion-QL), last 5 [95% CI] |", "|---|---|---|---|---|---|---|---|"]
-    root = committed.root
     for folder_name, anchor in SETTINGS:
-        lines += summary_rows(read_rows(root / "docs" / "results" / folder_name), f"{results_page}#{anchor}", root)
+        lines += summary_rows(committed.settings[folder_name], f"{results_page}#{anchor}", committed.root)
     for by_method in committed.grid.values() if with_grid else ():
         compared = {method: by_method[method] for method in (BASELINE, RECOMMENDED)}
-        lines += summary_rows(compared, f"{results_page}#{GRID_ANCHOR}", root)
+        lines += summary_rows(compared, f"{results_page}#{GRID_ANCHOR}", committed.root)
     return "\n".join(lines)
 
 
