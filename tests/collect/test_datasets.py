@@ -180,19 +180,24 @@ def test_collected_files_record_their_behaviour_run(behavior_run, tmp_path, caps
     summary = json.loads(capsys.readouterr().out)
     log = json.loads((behavior_run / "log.json").read_text())
     assert summary["behavior_curve"] == [[entry["step"], round(entry["ret_mean"], 1)] for entry in log]
-    assert summary["behavior_command"] == json.loads((behavior_run / "run.json").read_text())["command"]
+    record = json.loads((behavior_run / "run.json").read_text())
+    assert summary["behavior_command"] == record["starts"][-1]["command"]
     assert summary["behavior_trainer"] == "sb3"
+    assert summary["behavior_starts"] == [{"at_step": 0, "cpu": record["starts"][0]["cpu"],
+                                           "code_commit": record["starts"][0]["code_commit"]}]
     assert summary["digest"] == load_dataset(out).digest()
     main(["data", "info", str(out)])
     printed = capsys.readouterr().out
     assert f"digest         {summary['digest']}" in printed
+    assert f"  starts       step 0 on {record['starts'][0]['cpu']} (code " in printed
     assert "  evaluations  " + ", ".join(f"{entry['step']} {entry['ret_mean']:.0f}" for entry in log) in printed
     assert summary["behavior_command"].startswith(f"trajdiff collect train-behavior --out {behavior_run} ")
 
 
 def test_sbx_run_continues_only_with_its_trainer(tmp_path, capsys):
-    """A run made with --trainer sbx records it; a continuation with the other trainer is refused in one line, and
-    datasets load its checkpoints with the trainer that made them."""
+    """A run made with --trainer sbx records it; a continuation with the other trainer is refused in one line and
+    records no start; a continuation records the step it began at, and datasets load its checkpoints with the
+    trainer that made them and record both starts."""
     out = tmp_path / "hopper"
     main(["collect", "train-behavior", "--out", str(out), "--steps", "400", "--checkpoint-every", "200",
           "--learning-starts", "100", "--eval-episodes", "1", "--trainer", "sbx"])
@@ -203,9 +208,17 @@ def test_sbx_run_continues_only_with_its_trainer(tmp_path, capsys):
               "--learning-starts", "100", "--eval-episodes", "1"])
     assert stopped.value.code == 2
     assert "run with trainer sbx, not sb3" in capsys.readouterr().err
+    record = json.loads((out / "run.json").read_text())  # as a start killed before its first checkpoint leaves it
+    record["starts"].append({**record["starts"][0], "at_step": 400, "cpu": "killed"})
+    (out / "run.json").write_text(json.dumps(record))
     main(["collect", "train-behavior", "--out", str(out), "--steps", "600", "--checkpoint-every", "200",
           "--learning-starts", "100", "--eval-episodes", "1", "--trainer", "sbx"])
     assert [entry["step"] for entry in json.loads((out / "log.json").read_text())] == [200, 400, 600]
     assert len(np.load(out / "replay.npz")["rewards"]) == 600
+    starts = json.loads((out / "run.json").read_text())["starts"]
+    assert [start["at_step"] for start in starts] == [0, 400] and starts[1]["cpu"] != "killed"
+    assert starts[1]["command"].endswith("--steps 600 --checkpoint-every 200 --eval-episodes 1 --learning-starts 100 "
+                                         "--seed 0 --trainer sbx") and "jax" in starts[1]["versions"]
     dataset, _ = build_dataset(BehaviorRun.open(out), "expert", 200, seed=0)
     assert dataset.metadata["behavior_trainer"] == "sbx" and dataset.num_transitions >= 200
+    assert [start["at_step"] for start in json.loads(dataset.metadata["behavior_starts"])] == [0, 400]

@@ -8,7 +8,8 @@ A run folder holds:
 - ``replay.npz``: every transition SAC collected, in collection order, with SB3's semantics
   (``dones`` true at every episode end, ``timeouts`` at the time-limit ones). medium-replay is
   cut from it;
-- ``run.json``: the environment, trainer, seed, target steps, command line and library versions.
+- ``run.json``: the environment, trainer, seed and target steps, and every start that reached a checkpoint: the
+  step it began at, code commit, CPU, command line and library versions.
 
 Two trainers run the same SAC (stable-baselines3's defaults, D4RL's algorithm): ``sb3``
 (stable-baselines3, PyTorch) and ``sbx`` (its JAX twin, the ``sbx`` extra), whose jit-compiled

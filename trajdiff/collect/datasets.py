@@ -40,13 +40,14 @@ KINDS: tuple[Kind, ...] = ("random", "medium", "medium-replay", "expert", "mediu
 
 @dataclass(frozen=True)
 class BehaviorRun:
-    """A behaviour run folder: its environment, checkpoint log and the two chosen checkpoints."""
+    """A behaviour run folder: its environment, checkpoint log, starts (run.json) and the two chosen
+    checkpoints."""
 
     directory: Path
     env_id: str
     log: list[dict[str, float]]
     trainer: Trainer = "sb3"
-    command: str = "not recorded"
+    starts: tuple[dict, ...] = ()
 
     @classmethod
     def open(cls, directory: Path, env_id: str | None = None) -> BehaviorRun:
@@ -67,14 +68,21 @@ class BehaviorRun:
         env_id = env_id or record.get("env") or default_environment(directory.name)
         if env_id is None:
             raise TrajdiffError(f"cannot tell the environment of {directory}; pass --env (e.g. Hopper-v5)")
-        return cls(directory, env_id, log, record.get("trainer", "sb3"), record.get("command", "not recorded"))
+        return cls(directory, env_id, log, record.get("trainer", "sb3"), tuple(record.get("starts", ())))
+
+    @property
+    def command(self) -> str:
+        """The command of the run's last start, which names its target steps."""
+        return self.starts[-1]["command"] if self.starts else "not recorded"
 
     def provenance(self) -> dict[str, str]:
-        """What a dataset file records of the run its policies came from: its command, trainer and the
-        evaluation curve (step and mean deterministic return of every checkpoint, as JSON)."""
+        """What a dataset file records of the run its policies came from: its command, trainer, starts (the step
+        each began at, its CPU and code commit, as JSON) and evaluation curve (step and mean deterministic return
+        of every checkpoint, as JSON)."""
         curve = [[int(entry["step"]), round(float(entry["ret_mean"]), 1)] for entry in self.log]
+        starts = [{key: start[key] for key in ("at_step", "cpu", "code_commit")} for start in self.starts]
         return {"behavior_command": self.command, "behavior_trainer": self.trainer,
-                "behavior_curve": json.dumps(curve)}
+                "behavior_starts": json.dumps(starts), "behavior_curve": json.dumps(curve)}
 
     def policy(self, step: int):  # noqa: ANN201 - an SB3 or sbx SAC model
         """The SAC checkpoint saved at ``step``, loaded with the trainer that made it."""

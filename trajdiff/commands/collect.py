@@ -63,16 +63,18 @@ class TrainBehaviorConfig:
                                                      "otherwise)")
 
 
-def _behavior_run_record(config: TrainBehaviorConfig) -> dict[str, object]:
-    """run.json: what a continuation must match, and how the run was made (provenance.provenance, with the command
-    spelled out in full and, for sbx, the JAX libraries' versions)."""
-    record = {"env": config.env, "trainer": config.trainer, "seed": config.seed, "steps": config.steps,
-              "learning_starts": config.learning_starts, **provenance(), "command": behavior_command(config)}
+def _behavior_run_record(config: TrainBehaviorConfig, earlier: dict, done_steps: int) -> dict[str, object]:
+    """run.json: what a continuation must match, and every start of the run that reached a checkpoint, this one
+    included: the step it began at, the code commit, CPU, command (every option spelled out) and libraries (for
+    sbx, the JAX libraries too). A run continued on another machine is not the run an unbroken one makes."""
+    start = {"at_step": done_steps, **provenance(), "command": behavior_command(config)}
     if config.trainer == "sbx":
         from importlib.metadata import version
 
-        record["versions"] |= {name: version(name) for name in ("sbx-rl", "jax", "jaxlib", "flax", "optax")}
-    return record
+        start["versions"] |= {name: version(name) for name in ("sbx-rl", "jax", "jaxlib", "flax", "optax")}
+    earlier_starts = [entry for entry in earlier.get("starts", []) if entry["at_step"] < done_steps]
+    return {"env": config.env, "trainer": config.trainer, "seed": config.seed, "steps": config.steps,
+            "learning_starts": config.learning_starts, "starts": [*earlier_starts, start]}
 
 
 def behavior_command(config: TrainBehaviorConfig) -> str:
@@ -82,16 +84,18 @@ def behavior_command(config: TrainBehaviorConfig) -> str:
             f"--learning-starts {config.learning_starts} --seed {config.seed} --trainer {config.trainer}")
 
 
-def _check_continuation(config: TrainBehaviorConfig, record_path: Path) -> None:
-    """A run continues only with the environment, trainer and seed it started with."""
+def _check_continuation(config: TrainBehaviorConfig, record_path: Path) -> dict:
+    """The run's earlier record ({} for a new run); a run continues only with the environment, trainer and seed it
+    started with."""
     if not record_path.is_file():
-        return
+        return {}
     earlier = json.loads(record_path.read_text())
     for key in ("env", "trainer", "seed", "learning_starts"):
         earlier_value = earlier.get(key, "sb3" if key == "trainer" else None)
         if earlier_value is not None and earlier_value != getattr(config, key):
             raise TrajdiffError(f"{config.out} is a run with {key.replace('_', '-')} {earlier_value}, not "
                                 f"{getattr(config, key)}; continue it with the same value or start a new --out")
+    return earlier
 
 
 def train_behavior(config: TrainBehaviorConfig) -> None:
@@ -103,7 +107,7 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
     check_creatable(config.out)
     sac = sac_class(config.trainer)
     record_path = config.out / "run.json"
-    _check_continuation(config, record_path)
+    earlier = _check_continuation(config, record_path)
     eval_env = Monitor(make_environment(config.env))  # a bad environment id stops here, before the folder
     config.out.mkdir(parents=True, exist_ok=True)
     log_path = config.out / "log.json"
@@ -112,7 +116,7 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
     done_steps = int(log[-1]["step"]) if log else 0
     if done_steps >= config.steps:
         raise TrajdiffError(f"{config.out} already holds {done_steps} steps; ask for more with --steps")
-    atomic_write_json(record_path, _behavior_run_record(config))
+    atomic_write_json(record_path, _behavior_run_record(config, earlier, done_steps))
     start = time.time() - (log[-1]["wall_s"] if log else 0.0)
 
     class CheckpointCallback(BaseCallback):

@@ -71,8 +71,9 @@ def dataset_summary(dataset: EpisodeDataset, discount: float) -> dict[str, Any]:
     for key in ("policy", "policy_return", "behavior_command", "behavior_trainer"):
         if key in dataset.metadata:
             summary[key] = dataset.metadata[key]
-    if "behavior_curve" in dataset.metadata:
-        summary["behavior_curve"] = json.loads(dataset.metadata["behavior_curve"])
+    for key in ("behavior_starts", "behavior_curve"):
+        if key in dataset.metadata:
+            summary[key] = json.loads(dataset.metadata[key])
     family = environment_family(dataset.env_id or dataset.name)
     if family is not None:
         summary["normalized_return"] = _spread(np.array([normalized_score(family, r) for r in returns]))
@@ -140,11 +141,16 @@ def run_data_info(config: DataInfoConfig) -> None:
 
 
 def _print_behavior(summary: dict[str, Any]) -> None:
-    """The behaviour run a collected dataset records: the policy, the command and its evaluation curve."""
+    """The behaviour run a collected dataset records: the policy, the command, where each of its starts began
+    (a run continued on another machine is not the run an unbroken one makes) and its evaluation curve."""
     if "policy" in summary:
         print(f"policy         {summary['policy']} (evaluated return {summary.get('policy_return', '?')})")
     if "behavior_command" in summary:
         print(f"behaviour run  {summary['behavior_command']}  (trainer {summary.get('behavior_trainer', '?')})")
+    if summary.get("behavior_starts"):
+        starts = ", ".join(f"step {start['at_step']} on {start['cpu']} (code {start['code_commit'][:8]})"
+                           for start in summary["behavior_starts"])
+        print(f"  starts       {starts}")
     if "behavior_curve" in summary:
         points = ", ".join(f"{f'{step // 1000}k' if step % 1000 == 0 else step} {value:.0f}"
                            for step, value in summary["behavior_curve"])
