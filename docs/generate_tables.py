@@ -7,8 +7,8 @@ them afresh, and the test suite checks that the committed pages are current. The
     <!-- table: eval-options -->    likewise for ``trajdiff eval`` (and bench-options, export-options)
     <!-- table: presets -->         Diffusion-QL's per-dataset settings (trajdiff.presets)
     <!-- table: budgets -->         the bench budgets; <!-- table: methods -->, <!-- table: suites -->
-    <!-- table: datasets-d4rl -->   the D4RL-sized datasets, from their committed ``trajdiff data info --json``
-                                    records in docs/datasets-d4rl/
+    <!-- table: datasets-d4rl-BUILD -->  a build of the D4RL-sized datasets, from its committed ``trajdiff data
+                                         info --json`` records in docs/datasets-d4rl/BUILD/
 A marker nobody knows, or one without its end line, fails the build.
 """
 
@@ -94,6 +94,8 @@ def datasets_table(folder: Path) -> str:
     from trajdiff.data.registry import normalized_score
 
     records = [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
+    if not records:
+        raise ValueError(f"no dataset records in {folder}")
 
     def order(record: dict) -> tuple[str, int]:
         body, kind = record["name"].removesuffix(".hdf5").split("-", 1)
@@ -135,8 +137,8 @@ def table(name: str) -> str:
         rows += [(f"`{method}`", "d3rlpy baseline (needs `make baselines-env`)", "") for method in BASELINES]
         return markdown_table(("method", "changes to Diffusion-QL's defaults",
                                "takes the authors' per-dataset settings"), rows)
-    if name == "datasets-d4rl":
-        return datasets_table(Path(__file__).parent / "datasets-d4rl")
+    if name.startswith("datasets-d4rl-"):
+        return datasets_table(Path(__file__).parent / "datasets-d4rl" / name.removeprefix("datasets-d4rl-"))
     if name == "suites":
         return markdown_table(("suite", "datasets (files in --data-dir)"), [
             (f"`{suite}`", ", ".join(f"`{dataset}`" for dataset in datasets))
