@@ -199,13 +199,16 @@ def test_wandb_mirrors_every_row_offline_and_a_resume_continues_its_run(tmp_path
     values; the resumed part logs into the same W&B run id."""
     import re
 
-    pytest.importorskip("wandb")
+    wandb = pytest.importorskip("wandb")
     monkeypatch.delenv("WANDB_MODE", raising=False)
     out = tmp_path / "run"
     base = ["--dataset", str(hopper_file), "--eval-every", "0", "--checkpoint-every", "10", "--updates", "20",
             "--wandb", *COMMON]
     main(["train", *base, "--stop-at", "10", "--out", str(out)])
     main(["train", "--resume", str(out)])
+    # W&B's service writes a finished run's file after run.finish() returns (under load, a full suite once read
+    # the second part's file as its 7-byte header alone); teardown waits for it, as a command's exit does
+    wandb.teardown()
     parts = sorted((out / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(parts) == 2 and parts[0].name == parts[1].name  # two starts, one W&B run
     history = b"".join(part.read_bytes() for part in parts)
