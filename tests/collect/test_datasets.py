@@ -32,6 +32,33 @@ def test_behavior_run_layout(behavior_run):
     assert replay["dones"].sum() >= replay["timeouts"].sum()
 
 
+def test_a_run_killed_saving_its_replay_continues_from_the_checkpoint_before(tmp_path, monkeypatch):
+    """log.json is written last at a checkpoint: a run killed while saving its replay does not list that step, and
+    the same command continues from the step before with every transition (a log listing the step over a replay
+    without its last transitions would continue on a buffer with a hole)."""
+    import trajdiff.commands.collect as collect
+
+    config = TrainBehaviorConfig(out=tmp_path / "hopper", steps=600, checkpoint_every=200, learning_starts=100,
+                                 eval_episodes=1)
+    save_replay, saves = collect.save_replay, []
+
+    def killed_at_the_second(buffer, path):  # noqa: ANN001 - an SB3 ReplayBuffer
+        saves.append(path)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+        save_replay(buffer, path)
+
+    monkeypatch.setattr(collect, "save_replay", killed_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        train_behavior(config)
+    assert [entry["step"] for entry in json.loads((config.out / "log.json").read_text())] == [200]
+    monkeypatch.undo()
+    train_behavior(config)
+    assert [entry["step"] for entry in json.loads((config.out / "log.json").read_text())] == [200, 400, 600]
+    assert [start["at_step"] for start in json.loads((config.out / "run.json").read_text())["starts"]] == [0, 200]
+    assert len(np.load(config.out / "replay.npz")["rewards"]) == 600
+
+
 def test_suite_writes_five_loadable_files(behavior_run, tmp_path):
     main(["collect", "suite", "--from", str(behavior_run), "--size", "1500", "--out", str(tmp_path)])
     run = BehaviorRun.open(behavior_run)

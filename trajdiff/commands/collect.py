@@ -126,19 +126,25 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
 
         def _on_step(self) -> bool:
             self.bar.update(1)
-            if self.num_timesteps % config.checkpoint_every == 0:
-                step = self.num_timesteps
-                self.model.save(checkpoint_path(config.out, step))
-                returns, _ = evaluate_policy(
-                    self.model, eval_env, n_eval_episodes=config.eval_episodes,
-                    deterministic=True, return_episode_rewards=True,
-                )
-                log.append({"step": step, "ret_mean": float(np.mean(returns)),
-                            "ret_std": float(np.std(returns)), "wall_s": time.time() - start})
-                atomic_write_json(log_path, log)
-                save_replay(self.model.replay_buffer, config.out / "replay.npz")
-                self.bar.set_postfix(eval_return=f"{log[-1]['ret_mean']:.0f}", refresh=False)
             return True
+
+        def _on_rollout_end(self) -> None:
+            """A checkpoint, where SB3 has stored the step's transition (after _on_step) and not yet trained on
+            it: the replay holds every step the policy has taken. The log is written last, so a step it lists
+            has its checkpoint and replay saved."""
+            if self.num_timesteps % config.checkpoint_every:
+                return
+            step = self.num_timesteps
+            self.model.save(checkpoint_path(config.out, step))
+            returns, _ = evaluate_policy(
+                self.model, eval_env, n_eval_episodes=config.eval_episodes,
+                deterministic=True, return_episode_rewards=True,
+            )
+            save_replay(self.model.replay_buffer, config.out / "replay.npz")
+            log.append({"step": step, "ret_mean": float(np.mean(returns)),
+                        "ret_std": float(np.std(returns)), "wall_s": time.time() - start})
+            atomic_write_json(log_path, log)
+            self.bar.set_postfix(eval_return=f"{log[-1]['ret_mean']:.0f}", refresh=False)
 
     if done_steps:  # continue a run that was stopped, from its last checkpoint and replay
         model = sac.load(checkpoint_path(config.out, done_steps), env=make_environment(config.env), device="cpu",
@@ -153,8 +159,7 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
     callback = CheckpointCallback()
     model.learn(total_timesteps=config.steps - done_steps, callback=callback, reset_num_timesteps=not done_steps)
     callback.bar.close()
-    # SB3 calls the callback before storing the step's transition: save the complete replay now.
-    save_replay(model.replay_buffer, config.out / "replay.npz")
+    save_replay(model.replay_buffer, config.out / "replay.npz")  # the steps after the last checkpoint too
     print(json.dumps(log[-1]))
 
 
