@@ -59,6 +59,16 @@ def test_a_run_killed_saving_its_replay_continues_from_the_checkpoint_before(tmp
     assert len(np.load(config.out / "replay.npz")["rewards"]) == 600
 
 
+def test_steps_past_the_last_checkpoint_are_in_the_replay(tmp_path):
+    """A run whose steps are not a multiple of --checkpoint-every saves its replay once more at the end: every step
+    SAC took, not only those up to the last checkpoint."""
+    config = TrainBehaviorConfig(out=tmp_path / "hopper", steps=500, checkpoint_every=200, learning_starts=100,
+                                 eval_episodes=1)
+    train_behavior(config)
+    assert [entry["step"] for entry in json.loads((config.out / "log.json").read_text())] == [200, 400]
+    assert len(np.load(config.out / "replay.npz")["rewards"]) == 500
+
+
 def test_suite_writes_five_loadable_files(behavior_run, tmp_path):
     main(["collect", "suite", "--from", str(behavior_run), "--size", "1500", "--out", str(tmp_path)])
     run = BehaviorRun.open(behavior_run)

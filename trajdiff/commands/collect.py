@@ -159,7 +159,8 @@ def train_behavior(config: TrainBehaviorConfig) -> None:
     callback = CheckpointCallback()
     model.learn(total_timesteps=config.steps - done_steps, callback=callback, reset_num_timesteps=not done_steps)
     callback.bar.close()
-    save_replay(model.replay_buffer, config.out / "replay.npz")  # the steps after the last checkpoint too
+    if config.steps % config.checkpoint_every:  # steps past the last checkpoint, whose replay holds the rest
+        save_replay(model.replay_buffer, config.out / "replay.npz")
     print(json.dumps(log[-1]))
 
 
