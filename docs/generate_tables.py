@@ -7,8 +7,8 @@ them afresh, and the test suite checks that the committed pages are current. The
     <!-- table: eval-options -->    likewise for ``trajdiff eval`` (and bench-options, export-options)
     <!-- table: presets -->         Diffusion-QL's per-dataset settings (trajdiff.presets)
     <!-- table: budgets -->         the bench budgets; <!-- table: methods -->, <!-- table: suites -->
-    <!-- table: datasets-d4rl-BUILD -->  a build of the D4RL-sized datasets, from its committed ``trajdiff data
-                                         info --json`` records in docs/datasets-d4rl/BUILD/
+    <!-- table: datasets-d4rl -->    the D4RL-sized datasets, from their committed ``trajdiff data info --json``
+                                     records in docs/datasets-d4rl/
 A marker nobody knows, or one without its end line, fails the build.
 """
 
@@ -137,8 +137,8 @@ def table(name: str) -> str:
         rows += [(f"`{method}`", "d3rlpy baseline (needs `make baselines-env`)", "") for method in BASELINES]
         return markdown_table(("method", "changes to Diffusion-QL's defaults",
                                "takes the authors' per-dataset settings"), rows)
-    if name.startswith("datasets-d4rl-"):
-        return datasets_table(Path(__file__).parent / "datasets-d4rl" / name.removeprefix("datasets-d4rl-"))
+    if name == "datasets-d4rl":
+        return datasets_table(Path(__file__).parent / "datasets-d4rl")
     if name == "suites":
         return markdown_table(("suite", "datasets (files in --data-dir)"), [
             (f"`{suite}`", ", ".join(f"`{dataset}`" for dataset in datasets))

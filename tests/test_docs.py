@@ -278,7 +278,7 @@ def test_the_recommended_configuration_is_the_one_the_committed_screening_picks(
 
 
 def test_a_runs_evaluations_do_not_depend_on_the_runs_beside_it():
-    """The committed Diffusion-QL runs on hopper-medium-replay (the first build) of the multi-step screening
+    """The committed Diffusion-QL runs on hopper-medium-replay of the multi-step screening
     (seeds 0-2 in one batch, evaluated every 2,000 updates) and of the grid (seeds 0-4, every 5,000) evaluate
     alike at 10,000 updates: the same returns, Q - return and action change to the last digit."""
     def evaluation(folder: str, seed: int) -> dict[str, str]:
@@ -289,7 +289,7 @@ def test_a_runs_evaluations_do_not_depend_on_the_runs_beside_it():
 
     for seed in range(3):
         screened = evaluation("screen-hopper-medium-replay", seed)
-        assert screened["normalized_score"] and screened == evaluation("first-build-hopper-medium-replay", seed)
+        assert screened["normalized_score"] and screened == evaluation("grid-hopper-medium-replay", seed)
 
 
 def test_generated_tables_in_the_pages_are_current():

@@ -4,7 +4,8 @@
 #
 #   grid-run.sh trajdiff SUITE METHOD...   Diffusion-QL and trajdiff methods: one process, 5 seeds as members,
 #                                          compiled updates, one thread
-#   grid-run.sh baselines SUITE            d3rlpy's TD3+BC and IQL, one seed after another, at nice 10
+#   grid-run.sh baselines SUITE [METHOD...]  d3rlpy's baselines (default: td3+bc iql), one seed after another,
+#                                          at nice 10
 #
 # RUNS (default /work/runs) holds datasets-d4rl/ (trajdiff collect suite) and grid/; CODE (default: this checkout)
 # is the code that runs, with its virtualenv in VENV (default CODE/.venv) and d3rlpy's in CODE/.venv-baselines
@@ -33,9 +34,10 @@ case $KIND in
       copy_progress
     done ;;
   baselines)
-    echo "$(date -u) $SUITE td3+bc iql"
-    NICE=10 bench --methods td3+bc iql --baselines-python "$CODE/.venv-baselines/bin/python"
+    [ $# -gt 0 ] || set -- td3+bc iql
+    echo "$(date -u) $SUITE $*"
+    NICE=10 bench --methods "$@" --baselines-python "$CODE/.venv-baselines/bin/python"
     copy_progress ;;
-  *) echo "grid-run.sh trajdiff SUITE METHOD... | baselines SUITE" >&2; exit 2 ;;
+  *) echo "grid-run.sh trajdiff SUITE METHOD... | baselines SUITE [METHOD...]" >&2; exit 2 ;;
 esac
 echo "$(date -u) $SUITE $KIND done"
