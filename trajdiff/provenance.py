@@ -35,7 +35,7 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     try:
         text = cpuinfo.read_text()
     except OSError:
-        return platform.processor() or platform.machine()
+        text = ""
     fields: dict[str, str] = {}
     for line in text.split("\n\n", 1)[0].splitlines():  # the first processor's block
         key, _, value = line.partition(":")
