@@ -307,7 +307,8 @@ def test_the_approximated_modifier_applies_to_any_trajdiff_method():
 
 def fake_bench_folder(folder: Path, dataset: str, observe: str, scores: dict[str, float], updates: int = 20) -> None:
     """A bench folder as --report-only needs it: per method 3 seeds of progress.csv (two evaluations, the last
-    at the method's score plus the seed) and config.json, and the results.csv that bench writes."""
+    at ``updates`` and at the method's score plus the seed) and config.json, and the results.csv that bench
+    writes."""
     from trajdiff.commands.bench import Job, run_summary
 
     rows = []
@@ -316,7 +317,8 @@ def fake_bench_folder(folder: Path, dataset: str, observe: str, scores: dict[str
             run_dir = folder / "runs" / dataset / method / f"seed{seed}"
             run_dir.mkdir(parents=True)
             (run_dir / "config.json").write_text(json.dumps({"observe": observe, "schedule": {"updates": updates}}))
-            (run_dir / "progress.csv").write_text(f"step,normalized_score,return_mean\n10,0,0\n20,{score + seed},0\n")
+            (run_dir / "progress.csv").write_text(f"step,normalized_score,return_mean\n{updates // 2},0,0\n"
+                                                  f"{updates},{score + seed},0\n")
             rows.append(run_summary(Job(f"{dataset}.hdf5", method, seed, run_dir)))
     with (folder / "results.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -390,6 +392,24 @@ def test_reports_refuse_labels_that_the_runs_contradict(tmp_path, capsys):
         main(["bench", "--combine", str(folder), str(tmp_path / "longer"), "--out", str(tmp_path / "both")])
     assert stopped.value.code == 2 and "combine runs of one budget" in capsys.readouterr().err
     assert not (tmp_path / "both").exists()
+
+
+def test_a_report_refuses_runs_short_of_the_budget(tmp_path, capsys):
+    """Known answer: one run stopped at 20 of the smoke budget's 40 updates; without --at-step the report would
+    put its evaluation at 20 beside the others' at 40 under a 40-update heading."""
+    folder = tmp_path / "smoke"
+    fake_bench_folder(folder, "default", "all", {"diffusion-ql": 10}, updates=40)
+    progress = folder / "runs" / "default" / "diffusion-ql" / "seed1" / "progress.csv"
+    progress.write_text("".join(progress.read_text().splitlines(keepends=True)[:2]))  # its evaluation at 20 only
+    command = ["bench", "--suite", "smoke", "--budget", "smoke", "--methods", "diffusion-ql", "--seeds", "3",
+               "--report-only", "--out", str(folder)]
+    with pytest.raises(SystemExit) as stopped:
+        main(command)
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2 and len(error.strip().splitlines()) == 1
+    assert "1 of 3 runs have not reached the budget's 40 updates" in error and "seed1 is at 20" in error
+    main([*command, "--at-step", "20"])  # every run has its evaluation at 20
+    assert "as of update 20" in (folder / "results.md").read_text()
 
 
 def test_the_recommended_configuration_has_one_component_per_part():

@@ -142,6 +142,8 @@ def run_bench(config: BenchConfig) -> None:
     # a stopped bench reports as of its stop, also for runs an earlier call took further
     at_step = config.stop_at if config.at_step is None else config.at_step
     rows = [run_summary(job, at_step) for job in jobs]
+    if at_step is None:
+        check_reached(rows, budget.updates)
     write_csv(config.out / "results.csv", rows)
     as_of = "" if at_step is None else f", as of update {at_step:,}"
     write_report(rows, config.out, f"suite {config.suite}, budget {config.budget} ({budget.updates:,} updates, "
@@ -162,6 +164,16 @@ def check_labels(jobs: list[Job], observe: str, budget_name: str, updates: int) 
         if trained is not None and trained != updates:
             raise TrajdiffError(f"--budget {budget_name} is {updates:,} updates, but {job.run_dir} trained for "
                                 f"{trained:,}")
+
+
+def check_reached(rows: list[dict[str, Any]], updates: int) -> None:
+    """A report headed with the budget's updates reports every run at them: refuse runs that stopped short
+    (a --report-only while some are still going) instead of mixing their last evaluations with finished ones."""
+    short = [row for row in rows if row["updates"] != updates]
+    if short:
+        raise TrajdiffError(f"{len(short)} of {len(rows)} runs have not reached the budget's {updates:,} updates "
+                            f"({short[0]['run_dir']} is at {short[0]['updates']:,}): report them all as of one "
+                            "update with --at-step N, or finish them")
 
 
 def combine_reports(folders: tuple[Path, ...], out: Path) -> None:
