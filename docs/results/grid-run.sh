@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The locomotion grid's runs (docs/results.md), in 5,000-update parts that resume and skip finished parts; after
-# each part the runs' progress.csv, config.json and d3rlpy.json are copied into docs/results/grid-SUITE/runs.
+# The locomotion grid's runs (docs/results.md). Runs checkpoint every 5,000 updates and the same call resumes
+# them (finished runs are skipped); while a call runs, and when it ends, the runs' progress.csv, config.json and
+# d3rlpy.json are copied into docs/results/grid-SUITE/runs every minute.
 #
-#   grid-run.sh trajdiff SUITE METHOD...   Diffusion-QL and trajdiff methods: one process, 5 seeds as members,
-#                                          compiled updates, one thread
+#   grid-run.sh trajdiff SUITE METHOD...   Diffusion-QL and trajdiff methods: one process, 5 seeds as members
+#                                          (a batch per method), compiled once, one thread
 #   grid-run.sh baselines SUITE [METHOD...]  d3rlpy's baselines (default: td3+bc iql), one seed after another,
 #                                          at nice 10
 #
@@ -25,19 +26,22 @@ copy_progress() {
   (cd "grid/$SUITE" && find runs \( -name progress.csv -o -name config.json -o -name d3rlpy.json \) \
     -exec cp --parents {} "$DOCS/grid-$SUITE" \;)
 }
+copying() {  # run "$@" in the background, copying the progress every minute and at its end; its exit status
+  "$@" &
+  local pid=$!
+  while kill -0 "$pid" 2> /dev/null; do sleep 60; copy_progress; done
+  wait "$pid"
+  copy_progress
+}
 mkdir -p "$DOCS/grid-$SUITE"
 case $KIND in
   trajdiff)
-    for stop in 5000 10000 15000 20000 25000 30000 35000 40000 45000 50000; do
-      echo "$(date -u) $SUITE $* to $stop"
-      bench --methods "$@" --compile-update --stop-at "$stop"
-      copy_progress
-    done ;;
+    echo "$(date -u) $SUITE $*"
+    copying bench --methods "$@" --compile-update ;;
   baselines)
     [ $# -gt 0 ] || set -- td3+bc iql
     echo "$(date -u) $SUITE $*"
-    NICE=10 bench --methods "$@" --baselines-python "$CODE/.venv-baselines/bin/python"
-    copy_progress ;;
+    NICE=10 copying bench --methods "$@" --baselines-python "$CODE/.venv-baselines/bin/python" ;;
   *) echo "grid-run.sh trajdiff SUITE METHOD... | baselines SUITE [METHOD...]" >&2; exit 2 ;;
 esac
 echo "$(date -u) $SUITE $KIND done"
