@@ -181,7 +181,7 @@ def test_run_summary_final_last_five_and_best(tmp_path):
     row = run_summary(Job("d.hdf5", "trajdiff", 0, run))
     assert (row["q_bias"], row["q_correlation"], row["action_change"]) == (5, 0.5, 5)  # means of the last five
     for not_evaluated in (65, 90):
-        with pytest.raises(TrajdiffError, match=f"--at-step {not_evaluated}: .*its last is at 80"):
+        with pytest.raises(TrajdiffError, match=f"no evaluation at update {not_evaluated} .*its last is at 80"):
             run_summary(Job("d.hdf5", "trajdiff", 0, run), at_step=not_evaluated)
 
 
@@ -407,7 +407,7 @@ def test_a_report_refuses_runs_short_of_the_budget(tmp_path, capsys):
         main(command)
     error = capsys.readouterr().err
     assert stopped.value.code == 2 and len(error.strip().splitlines()) == 1
-    assert "1 of 3 runs have not reached the budget's 40 updates" in error and "seed1 is at 20" in error
+    assert "seed1 has no evaluation at update 40 (its last is at 20)" in error and "--at-step N" in error
     main([*command, "--at-step", "20"])  # every run has its evaluation at 20
     assert "as of update 20" in (folder / "results.md").read_text()
 

@@ -139,11 +139,10 @@ def run_bench(config: BenchConfig) -> None:
                 run_batch(batch, budget, config)
         else:
             run_in_parallel(batches, budget, config)
-    # a stopped bench reports as of its stop, also for runs an earlier call took further
+    # a stopped bench reports as of its stop, also for runs an earlier call took further; a finished one as of the
+    # budget's updates, refusing runs short of them rather than putting their last evaluations beside the others'
     at_step = config.stop_at if config.at_step is None else config.at_step
-    rows = [run_summary(job, at_step) for job in jobs]
-    if at_step is None:
-        check_reached(rows, budget.updates)
+    rows = [run_summary(job, budget.updates if at_step is None else at_step) for job in jobs]
     write_csv(config.out / "results.csv", rows)
     as_of = "" if at_step is None else f", as of update {at_step:,}"
     write_report(rows, config.out, f"suite {config.suite}, budget {config.budget} ({budget.updates:,} updates, "
@@ -164,16 +163,6 @@ def check_labels(jobs: list[Job], observe: str, budget_name: str, updates: int) 
         if trained is not None and trained != updates:
             raise TrajdiffError(f"--budget {budget_name} is {updates:,} updates, but {job.run_dir} trained for "
                                 f"{trained:,}")
-
-
-def check_reached(rows: list[dict[str, Any]], updates: int) -> None:
-    """A report headed with the budget's updates reports every run at them: refuse runs that stopped short
-    (a --report-only while some are still going) instead of mixing their last evaluations with finished ones."""
-    short = [row for row in rows if row["updates"] != updates]
-    if short:
-        raise TrajdiffError(f"{len(short)} of {len(rows)} runs have not reached the budget's {updates:,} updates "
-                            f"({short[0]['run_dir']} is at {short[0]['updates']:,}): report them all as of one "
-                            "update with --at-step N, or finish them")
 
 
 def combine_reports(folders: tuple[Path, ...], out: Path) -> None:
@@ -352,8 +341,8 @@ def run_summary(job: Job, at_step: int | None = None) -> dict[str, Any]:
         reached = int(progress[-1]["step"]) if progress else 0
         progress = [row for row in progress if int(row["step"]) <= at_step]
         if not progress or int(progress[-1]["step"]) != at_step:
-            raise TrajdiffError(f"--at-step {at_step}: {job.run_dir} has no evaluation at that update "
-                                f"(its last is at {reached})")
+            raise TrajdiffError(f"{job.run_dir} has no evaluation at update {at_step:,} (its last is at {reached:,}): "
+                                "report every run as of an update all have reached with --at-step N, or finish them")
     scores = [float(row["normalized_score"]) for row in progress]
     final = progress[-1]
     return {"method": job.method, "dataset": Path(job.dataset).stem, "seed": job.seed, "updates": int(final["step"]),
