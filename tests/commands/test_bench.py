@@ -328,8 +328,8 @@ def fake_bench_folder(folder: Path, dataset: str, observe: str, scores: dict[str
 
 def test_the_reports_provenance_is_each_runs_record_of_its_starts(tmp_path):
     """Known answer: starts alike but for --stop-at make one stretch; a start killed before its first checkpoint
-    (the next resumes where it did) keeps nothing; two runs alike count as 2; a run without starts adds nothing;
-    a d3rlpy baseline's starts are read from its d3rlpy.json."""
+    (the next resumes where it did) keeps nothing; two runs alike count as 2; a run without starts is "not
+    recorded", and no run with starts means no table; a d3rlpy baseline's starts are read from its d3rlpy.json."""
     from trajdiff.bench.report import provenance
 
     def start(at: int, commit: str, stop: int) -> dict:
@@ -343,9 +343,10 @@ def test_the_reports_provenance_is_each_runs_record_of_its_starts(tmp_path):
         run.mkdir()
         (run / "config.json").write_text(json.dumps({"starts": recorded} if recorded else {}))
         rows.append({"method": "m", "run_dir": str(run), "updates": "15000"})
-    assert provenance(rows)[-2:] == [
+    assert provenance(rows)[-3:] == [
         "| m | 0-10,000 | 2 | aaaaaaa | CPU X | none | `trajdiff bench --out x --device cpu` |",
-        "| m | 10,000-15,000 | 2 | bbbbbbb | CPU X | none | `trajdiff bench --out x --device cpu` |"]
+        "| m | 10,000-15,000 | 2 | bbbbbbb | CPU X | none | `trajdiff bench --out x --device cpu` |",
+        "| m | 0-15,000 | 1 | not recorded | not recorded | not recorded | not recorded |"]
     assert provenance(rows[2:]) == []
     baseline = tmp_path / "baseline"  # a d3rlpy run's record; one started by hand says where it began alone
     baseline.mkdir()

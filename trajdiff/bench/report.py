@@ -173,20 +173,27 @@ def run_parts(run_dir: Path, updates: int) -> list[tuple[int, int, str, str, str
     return parts
 
 
+UNRECORDED = ("not recorded",) * 4
+"""A run's code commit, CPU, GPU and command in the provenance table when its record lists no starts."""
+
+
 def provenance(rows: list[dict]) -> list[str]:
     """The report's last table, from the runs' own records: per method, the stretches of updates with their code
-    commit, CPU, GPU and command (runs alike counted once); nothing for runs that record no starts."""
+    commit, CPU, GPU and command (runs alike counted once), a run that records no starts as "not recorded";
+    nothing when no run records its starts."""
     counts: dict[tuple, int] = defaultdict(int)
     for row in rows:
-        for part in run_parts(Path(row["run_dir"]), int(float(row["updates"]))):
+        updates = int(float(row["updates"]))
+        for part in run_parts(Path(row["run_dir"]), updates) or [(0, updates, *UNRECORDED)]:
             counts[(row["method"], *part)] += 1
-    if not counts:
+    if all(part[3:] == UNRECORDED for part in counts):
         return []
     lines = ["", "Where the runs' updates were made (each run records its starts; the command less its --stop-at):",
              "", "| method | updates | runs | code commit | CPU | GPU | command |",
              "|---|---|---|---|---|---|---|"]
     for (method, first, last, commit, cpu, gpu, command), runs in counts.items():
-        lines.append(f"| {method} | {first:,}-{last:,} | {runs} | {commit} | {cpu} | {gpu} | `{command}` |")
+        shown = command if (commit, cpu, gpu, command) == UNRECORDED else f"`{command}`"
+        lines.append(f"| {method} | {first:,}-{last:,} | {runs} | {commit} | {cpu} | {gpu} | {shown} |")
     return lines
 
 
