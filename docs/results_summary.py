@@ -38,9 +38,8 @@ BASELINE = "diffusion-ql"
 GRID = tuple(f"{body}-{kind}" for body in ("hopper", "walker2d")
              for kind in ("medium", "medium-replay", "medium-expert"))
 """The grid's datasets in its table's order; docs/results/grid-DATASET is each one's bench folder, in the table
-once its results.csv holds both methods' runs at GRID_UPDATES."""
+once its results.csv holds both methods' runs at GRID_UPDATES, linked to its section in results.md ("### DATASET")."""
 GRID_UPDATES = 50_000
-GRID_ANCHOR = "the-locomotion-grid-d4rl-sized-datasets"
 NO_GRID_DATASET = f"No dataset of the grid has both methods' runs at {GRID_UPDATES:,} updates yet."
 GRID_BASELINES = ("td3+bc", "iql")
 COMPONENTS = (("no-history", "history"), ("one-step", "multi-step critic"), ("no-expertise", "expertise weighting"))
@@ -115,9 +114,9 @@ def summary_table(results_page: str, committed: Committed, with_grid: bool = Tru
              "| P(> Diffusion-QL), last 5 [95% CI] |", "|---|---|---|---|---|---|---|---|"]
     for folder_name, anchor in SETTINGS:
         lines += summary_rows(committed.settings[folder_name], f"{results_page}#{anchor}", committed.root)
-    for by_method in committed.grid.values() if with_grid else ():
+    for dataset, by_method in committed.grid.items() if with_grid else ():
         compared = {method: by_method[method] for method in (BASELINE, RECOMMENDED)}
-        lines += summary_rows(compared, f"{results_page}#{GRID_ANCHOR}", committed.root)
+        lines += summary_rows(compared, f"{results_page}#{dataset}", committed.root)
     return "\n".join(lines)
 
 
@@ -171,7 +170,7 @@ def grid_table(results_page: str, committed: Committed) -> str:
     for dataset, by_method in found.items():
         ours, theirs = by_method[RECOMMENDED], by_method[BASELINE]
         point, low, high = probability_of_improvement(scores(ours)[:, None], scores(theirs)[:, None])
-        cells = [f"[{dataset}]({results_page}#{GRID_ANCHOR})",
+        cells = [f"[{dataset}]({results_page}#{dataset})",
                  str(min(len(ours), len(theirs)))]
         for runs in (theirs, ours):
             cells += [mean_std(scores(runs, "normalized_score")), mean_std(scores(runs))]
@@ -217,7 +216,7 @@ def components_table(results_page: str, committed: Committed) -> str:
             point, low, high = probability_of_improvement(scores(by_method[RECOMMENDED])[:, None],
                                                           scores(without)[:, None])
             effect = reading(low, high, ("helps", "hurts", "no effect measured"))
-            lines.append(f"| [{dataset}]({results_page}#{GRID_ANCHOR}) | {part} | "
+            lines.append(f"| [{dataset}]({results_page}#{dataset}) | {part} | "
                          f"{mean_std(scores(by_method[RECOMMENDED]))} | {mean_std(scores(without))} | "
                          f"{interval(point, low, high)} | {effect} |")
     if not lines:

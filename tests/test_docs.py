@@ -187,7 +187,7 @@ def test_the_grid_tables_read_their_rule(tmp_path):
     assert rows[1].split(" | ")[6:8] == ["0.00 [0.00, 0.00]", "loses"]
     assert rows[2].split(" | ")[7] == "ties"
     components = summary.components_table("results.md", committed).splitlines()[2:]
-    assert components == ["| [hopper-medium-replay](results.md#the-locomotion-grid-d4rl-sized-datasets) | history | "
+    assert components == ["| [hopper-medium-replay](results.md#hopper-medium-replay) | history | "
                           "12.0 ± 1.4 | 3.0 ± 1.4 | 1.00 [1.00, 1.00] | helps |"]
     empty = summary.Committed(tmp_path / "empty")
     assert summary.grid_table("results.md", empty).startswith("No dataset of the grid")
